@@ -1,0 +1,237 @@
+//! `twsleuth stats`: a capinfos-like summary with twsleuth's packet accounting.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+use twsleuth_decode::{Accounting, FrameClass};
+use twsleuth_reader::{CaptureFormat, Compression, MergedCaptures};
+
+use crate::cli::StatsArgs;
+use crate::scan::{open_inputs, scan, warn_damage};
+use crate::utc::{format_utc, seconds};
+
+/// The `stats --json` object.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// One entry per input, in the order named.
+    pub files: Vec<FileStats>,
+    pub frames: u64,
+    pub captured_bytes: u64,
+    pub original_bytes: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    pub duration_s: f64,
+    pub tcp_segments: u64,
+    /// SYN without ACK: connection attempts, retransmissions included.
+    pub syn: u64,
+    pub syn_ack: u64,
+    pub non_tcp: u64,
+    pub other_ip: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+    pub truncated: u64,
+    pub fragments: u64,
+    pub accounting: Accounting,
+    /// Why frames were malformed or truncated, with counts.
+    pub reasons: BTreeMap<&'static str, u64>,
+    pub damaged_inputs: u64,
+}
+
+/// Per-input figures.
+#[derive(Debug, Serialize)]
+pub struct FileStats {
+    pub input: String,
+    pub format: &'static str,
+    pub format_detail: String,
+    pub compression: &'static str,
+    pub file_size_bytes: Option<u64>,
+    pub link_types: Vec<String>,
+    pub sections: u64,
+    pub interfaces: u64,
+    pub skipped_blocks: u64,
+    pub frames: u64,
+    pub captured_bytes: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    /// Frames whose timestamp is earlier than the frame before them in the same input.
+    pub out_of_order_frames: u64,
+    /// Where the input went bad, if it did.
+    pub damage: Option<String>,
+}
+
+#[derive(Default)]
+struct FileTally {
+    captured_bytes: u64,
+    first_ts_ns: Option<i64>,
+    last_ts_ns: Option<i64>,
+    out_of_order_frames: u64,
+}
+
+/// Runs `twsleuth stats`.
+pub fn run(args: &StatsArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut merged = open_inputs(&args.input)?;
+    let stats = collect(&mut merged, args.input.quiet);
+    warn_damage(&merged);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &stats)?;
+        writeln!(out)?;
+    } else {
+        write_text(&stats, out)?;
+    }
+    Ok(())
+}
+
+fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
+    let mut tallies: Vec<FileTally> = merged
+        .readers()
+        .iter()
+        .map(|_| FileTally::default())
+        .collect();
+    let mut accounting = Accounting::default();
+    let mut reasons = BTreeMap::new();
+    let (mut syn, mut syn_ack, mut original_bytes) = (0, 0, 0);
+    scan(merged, quiet, |frame, decoded| {
+        let tally = &mut tallies[usize::from(frame.file_index)];
+        tally.captured_bytes += frame.data.len() as u64;
+        if tally.last_ts_ns.is_some_and(|last| frame.ts_ns < last) {
+            tally.out_of_order_frames += 1;
+        }
+        tally.first_ts_ns.get_or_insert(frame.ts_ns);
+        tally.last_ts_ns = Some(frame.ts_ns);
+        original_bytes += u64::from(frame.orig_len);
+        match decoded {
+            Ok(segment) => {
+                accounting.count(FrameClass::Tcp);
+                syn += u64::from(segment.flags.is_syn_only());
+                syn_ack += u64::from(segment.flags.is_syn_ack());
+            }
+            Err(not_tcp) => {
+                accounting.count(not_tcp.class);
+                if matches!(not_tcp.class, FrameClass::Malformed | FrameClass::Truncated) {
+                    *reasons.entry(not_tcp.reason).or_insert(0) += 1;
+                }
+            }
+        }
+    });
+
+    let files: Vec<FileStats> = merged
+        .readers()
+        .iter()
+        .zip(&tallies)
+        .map(|(reader, tally)| {
+            let counters = reader.counters();
+            FileStats {
+                input: reader.input().to_string(),
+                format: match reader.format() {
+                    CaptureFormat::Pcap { .. } => "pcap",
+                    CaptureFormat::PcapNg => "pcapng",
+                },
+                format_detail: reader.format().to_string(),
+                compression: match reader.compression() {
+                    Compression::None => "none",
+                    Compression::Gzip => "gzip",
+                    Compression::Zstd => "zstd",
+                },
+                file_size_bytes: reader.file_size_bytes(),
+                link_types: counters
+                    .link_types
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                sections: counters.sections,
+                interfaces: counters.interfaces,
+                skipped_blocks: counters.skipped_blocks,
+                frames: counters.frames,
+                captured_bytes: tally.captured_bytes,
+                first_ts: tally.first_ts_ns.map(seconds),
+                last_ts: tally.last_ts_ns.map(seconds),
+                out_of_order_frames: tally.out_of_order_frames,
+                damage: reader.damage().map(ToString::to_string),
+            }
+        })
+        .collect();
+    let first_ts_ns = tallies.iter().filter_map(|t| t.first_ts_ns).min();
+    let last_ts_ns = tallies.iter().filter_map(|t| t.last_ts_ns).max();
+    Stats {
+        frames: accounting.frames,
+        captured_bytes: tallies.iter().map(|t| t.captured_bytes).sum(),
+        original_bytes,
+        first_ts: first_ts_ns.map(seconds),
+        last_ts: last_ts_ns.map(seconds),
+        first_ts_ns,
+        last_ts_ns,
+        duration_s: match (first_ts_ns, last_ts_ns) {
+            (Some(first), Some(last)) => seconds(last - first),
+            _ => 0.0,
+        },
+        tcp_segments: accounting.tcp_segments,
+        syn,
+        syn_ack,
+        non_tcp: accounting.non_tcp(),
+        other_ip: accounting.other_ip,
+        non_ip: accounting.non_ip,
+        malformed: accounting.malformed,
+        truncated: accounting.truncated,
+        fragments: accounting.fragments,
+        damaged_inputs: files.iter().filter(|f| f.damage.is_some()).count() as u64,
+        files,
+        accounting,
+        reasons,
+    }
+}
+
+fn write_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
+    let ts = |ts: Option<i64>| ts.map_or_else(|| "n/a".to_string(), format_utc);
+    for file in &stats.files {
+        writeln!(out, "File:             {}", file.input)?;
+        let compression = match file.compression {
+            "none" => String::new(),
+            other => format!(", {other}-compressed"),
+        };
+        writeln!(out, "  Format:         {}{compression}", file.format_detail)?;
+        writeln!(out, "  Link types:     {}", file.link_types.join(", "))?;
+        if file.format == "pcapng" {
+            writeln!(
+                out,
+                "  Sections:       {} ({} interfaces, {} non-packet blocks skipped)",
+                file.sections, file.interfaces, file.skipped_blocks
+            )?;
+        }
+        writeln!(out, "  Frames:         {}", file.frames)?;
+        writeln!(out, "  Captured bytes: {}", file.captured_bytes)?;
+        if file.out_of_order_frames > 0 {
+            writeln!(out, "  Out of order:   {} frames", file.out_of_order_frames)?;
+        }
+        if let Some(damage) = &file.damage {
+            writeln!(out, "  DAMAGED:        {damage}")?;
+        }
+    }
+    if stats.files.len() > 1 {
+        writeln!(
+            out,
+            "Total ({} inputs, merged by timestamp)",
+            stats.files.len()
+        )?;
+    }
+    writeln!(out, "  First frame:    {}", ts(stats.first_ts_ns))?;
+    writeln!(out, "  Last frame:     {}", ts(stats.last_ts_ns))?;
+    writeln!(out, "  Duration:       {:.6} s", stats.duration_s)?;
+    writeln!(out, "  Frames:         {}", stats.frames)?;
+    writeln!(
+        out,
+        "    TCP segments: {} (SYN {}, SYN-ACK {})",
+        stats.tcp_segments, stats.syn, stats.syn_ack
+    )?;
+    writeln!(out, "    other IP:     {}", stats.other_ip)?;
+    writeln!(out, "    non-IP:       {}", stats.non_ip)?;
+    writeln!(out, "    malformed:    {}", stats.malformed)?;
+    writeln!(out, "    truncated:    {}", stats.truncated)?;
+    writeln!(out, "    fragments:    {}", stats.fragments)?;
+    for (reason, count) in &stats.reasons {
+        writeln!(out, "      {count:>8}  {reason}")?;
+    }
+    Ok(())
+}

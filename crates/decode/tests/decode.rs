@@ -1,0 +1,286 @@
+//! Decoder behaviour on frames built with etherparse's packet builder, wrapped in every
+//! supported link layer, plus random frames (which must never panic).
+
+use etherparse::{PacketBuilder, TcpOptionElement};
+use proptest::prelude::*;
+use twsleuth_decode::{FrameClass, TcpFlags, TcpSegment, TcpTimestamps, decode};
+use twsleuth_reader::{Frame, LinkType};
+
+const CLIENT_V4: [u8; 4] = [10, 0, 0, 1];
+const SERVER_V4: [u8; 4] = [10, 1, 0, 10];
+const CLIENT_V6: [u8; 16] = [0xfd, 0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const SERVER_V6: [u8; 16] = [0xfd, 0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+const SYN_OPTIONS: [TcpOptionElement; 5] = [
+    TcpOptionElement::MaximumSegmentSize(1460),
+    TcpOptionElement::SelectiveAcknowledgementPermitted,
+    TcpOptionElement::Timestamp(1000, 0),
+    TcpOptionElement::Noop,
+    TcpOptionElement::WindowScale(7),
+];
+
+/// An IPv4 SYN from 10.0.0.1:40000 to 10.1.0.10:80 with the usual Linux options.
+fn ipv4_syn() -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(CLIENT_V4, SERVER_V4, 64)
+        .tcp(40000, 80, 0x1234_5678, 64240)
+        .syn()
+        .options(&SYN_OPTIONS)
+        .unwrap()
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
+/// An IPv4 data segment with `payload_len` bytes of payload.
+fn ipv4_data(payload_len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(SERVER_V4, CLIENT_V4, 64)
+        .tcp(80, 40000, 7, 501)
+        .ack(99)
+        .psh()
+        .write(&mut out, &vec![b'x'; payload_len])
+        .unwrap();
+    out
+}
+
+fn ipv6_syn() -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(CLIENT_V6, SERVER_V6, 64)
+        .tcp(40001, 443, 1, 64800)
+        .syn()
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
+fn ethernet(ethertype: u16, tags: &[u16], ip: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+    for &tpid in tags {
+        out.extend_from_slice(&tpid.to_be_bytes());
+        out.extend_from_slice(&[0x00, 0x64]);
+    }
+    out.extend_from_slice(&ethertype.to_be_bytes());
+    out.extend_from_slice(ip);
+    out
+}
+
+fn frame(link_type: LinkType, data: &[u8]) -> Frame<'_> {
+    Frame {
+        file_index: 0,
+        number: 1,
+        ts_ns: 5,
+        link_type,
+        orig_len: data.len() as u32,
+        data,
+    }
+}
+
+fn decoded(link_type: LinkType, data: &[u8]) -> TcpSegment {
+    decode(&frame(link_type, data)).expect("a TCP segment")
+}
+
+fn class(link_type: LinkType, data: &[u8], orig_len: usize) -> FrameClass {
+    let mut f = frame(link_type, data);
+    f.orig_len = orig_len as u32;
+    match decode(&f) {
+        Ok(_) => FrameClass::Tcp,
+        Err(not_tcp) => not_tcp.class,
+    }
+}
+
+#[test]
+fn ethernet_ipv4_syn_decodes_every_field_and_option() {
+    let seg = decoded(LinkType::ETHERNET, &ethernet(0x0800, &[], &ipv4_syn()));
+    assert_eq!(seg.src.to_string(), "10.0.0.1");
+    assert_eq!(seg.dst.to_string(), "10.1.0.10");
+    assert_eq!((seg.src_port, seg.dst_port), (40000, 80));
+    assert_eq!(seg.seq, 0x1234_5678);
+    assert_eq!(seg.flags, TcpFlags::SYN);
+    assert_eq!(seg.window, 64240);
+    assert_eq!(seg.payload_len, 0);
+    assert_eq!(seg.seq_len(), 1);
+    assert_eq!(seg.options.mss, Some(1460));
+    assert_eq!(seg.options.window_scale, Some(7));
+    assert!(seg.options.sack_permitted);
+    assert_eq!(
+        seg.options.timestamps,
+        Some(TcpTimestamps {
+            value: 1000,
+            echo_reply: 0
+        })
+    );
+    assert_eq!((seg.ts_ns, seg.frame.number), (5, 1));
+}
+
+#[test]
+fn vlan_and_qinq_tags_are_followed() {
+    let ip = ipv4_syn();
+    for tags in [&[0x8100][..], &[0x88a8, 0x8100], &[0x9100, 0x8100, 0x8100]] {
+        let seg = decoded(LinkType::ETHERNET, &ethernet(0x0800, tags, &ip));
+        assert_eq!(seg.dst_port, 80, "tags {tags:x?}");
+    }
+}
+
+#[test]
+fn every_link_type_reaches_the_same_segment() {
+    let v4 = ipv4_syn();
+    let v6 = ipv6_syn();
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    sll.extend_from_slice(&0x0800u16.to_be_bytes());
+    sll.extend_from_slice(&v4);
+    let mut sll2 = 0x86ddu16.to_be_bytes().to_vec();
+    sll2.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1]);
+    sll2.extend_from_slice(&v6);
+    let null_le: Vec<u8> = [&2u32.to_le_bytes()[..], &v4].concat();
+    // A NULL capture written on a big-endian host: the family looks byte-swapped.
+    let null_swapped: Vec<u8> = [&2u32.to_be_bytes()[..], &v4].concat();
+    let null_v6: Vec<u8> = [&30u32.to_le_bytes()[..], &v6].concat();
+    let loop_v6: Vec<u8> = [&24u32.to_be_bytes()[..], &v6].concat();
+    let cases: [(LinkType, &[u8], u16); 10] = [
+        (LinkType::LINUX_SLL, &sll, 80),
+        (LinkType::LINUX_SLL2, &sll2, 443),
+        (LinkType::NULL, &null_le, 80),
+        (LinkType::NULL, &null_swapped, 80),
+        (LinkType::NULL, &null_v6, 443),
+        (LinkType::LOOP, &loop_v6, 443),
+        (LinkType::RAW, &v4, 80),
+        (LinkType::RAW, &v6, 443),
+        (LinkType::IPV4, &v4, 80),
+        (LinkType::IPV6, &v6, 443),
+    ];
+    for (link_type, data, port) in cases {
+        assert_eq!(decoded(link_type, data).dst_port, port, "{link_type}");
+    }
+}
+
+#[test]
+fn payload_length_comes_from_ip_not_from_an_ethernet_trailer() {
+    let mut data = ethernet(0x0800, &[], &ipv4_data(100));
+    data.extend_from_slice(&[0xf5; 40]);
+    assert_eq!(decoded(LinkType::ETHERNET, &data).payload_len, 100);
+}
+
+#[test]
+fn snaplen_cut_keeps_the_segment_while_the_tcp_header_is_whole() {
+    let data = ethernet(0x0800, &[], &ipv4_data(1000));
+    let cut = &data[..14 + 20 + 20 + 10];
+    let mut f = frame(LinkType::ETHERNET, cut);
+    f.orig_len = data.len() as u32;
+    assert_eq!(decode(&f).unwrap().payload_len, 1000);
+}
+
+#[test]
+fn cut_tcp_header_is_truncated_when_snaplen_cut_it_and_malformed_otherwise() {
+    let data = ethernet(0x0800, &[], &ipv4_syn());
+    let cut = &data[..14 + 20 + 10];
+    assert_eq!(
+        class(LinkType::ETHERNET, cut, data.len()),
+        FrameClass::Truncated
+    );
+    assert_eq!(
+        class(LinkType::ETHERNET, cut, cut.len()),
+        FrameClass::Malformed
+    );
+    let cut_in_ip = &data[..20];
+    assert_eq!(
+        class(LinkType::ETHERNET, cut_in_ip, data.len()),
+        FrameClass::Truncated
+    );
+}
+
+#[test]
+fn other_protocols_and_non_ip_are_told_apart() {
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4(CLIENT_V4, SERVER_V4, 64)
+        .udp(5353, 53)
+        .write(&mut udp, b"query")
+        .unwrap();
+    assert_eq!(
+        class(LinkType::ETHERNET, &ethernet(0x0800, &[], &udp), 0),
+        FrameClass::OtherIp
+    );
+    let arp = ethernet(0x0806, &[], &[0; 28]);
+    assert_eq!(class(LinkType::ETHERNET, &arp, 0), FrameClass::NonIp);
+    assert_eq!(class(LinkType(147), &arp, 0), FrameClass::NonIp);
+}
+
+#[test]
+fn only_the_first_ipv4_fragment_is_read_as_tcp() {
+    let mut first = ipv4_data(64);
+    first[6] = 0x20; // MF set, offset 0
+    assert_eq!(class(LinkType::IPV4, &first, first.len()), FrameClass::Tcp);
+    let mut later = ipv4_data(64);
+    later[6] = 0x00;
+    later[7] = 0x08; // offset 8 × 8 bytes
+    assert_eq!(
+        class(LinkType::IPV4, &later, later.len()),
+        FrameClass::Fragment
+    );
+}
+
+#[test]
+fn ipv6_extension_headers_are_skipped() {
+    let v6 = ipv6_syn();
+    // Insert an 8-byte Hop-by-Hop header (next header TCP) after the fixed header.
+    let mut with_ext = v6[..40].to_vec();
+    with_ext[6] = 0; // next header: Hop-by-Hop
+    let payload_len = u16::from_be_bytes([v6[4], v6[5]]) + 8;
+    with_ext[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    with_ext.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+    with_ext.extend_from_slice(&v6[40..]);
+    let seg = decoded(LinkType::IPV6, &with_ext);
+    assert_eq!((seg.dst_port, seg.payload_len), (443, 0));
+}
+
+#[test]
+fn ip_length_beyond_an_uncut_frame_is_malformed() {
+    let mut data = ipv4_data(10);
+    data[2..4].copy_from_slice(&200u16.to_be_bytes());
+    assert_eq!(
+        class(LinkType::IPV4, &data, data.len()),
+        FrameClass::Malformed
+    );
+}
+
+const LINK_TYPES: [LinkType; 9] = [
+    LinkType::NULL,
+    LinkType::ETHERNET,
+    LinkType::RAW,
+    LinkType::LOOP,
+    LinkType::LINUX_SLL,
+    LinkType::IPV4,
+    LinkType::IPV6,
+    LinkType::LINUX_SLL2,
+    LinkType(12345),
+];
+
+proptest! {
+    #[test]
+    fn random_frames_never_panic(
+        link in 0..LINK_TYPES.len(),
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        extra in 0u32..100,
+    ) {
+        let mut f = frame(LINK_TYPES[link], &data);
+        f.orig_len += extra;
+        if let Ok(seg) = decode(&f) {
+            prop_assert!(f.data.len() >= 20);
+            prop_assert!(seg.payload_len < 65536);
+        }
+    }
+
+    #[test]
+    fn mutated_real_segments_never_panic(
+        at in any::<prop::sample::Index>(),
+        value in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut data = ethernet(0x8100, &[0x8100], &ipv4_syn());
+        let i = at.index(data.len());
+        data[i] = value;
+        let len = cut.index(data.len() + 1);
+        let f = Frame { orig_len: 200, ..frame(LinkType::ETHERNET, &data[..len]) };
+        let _ = decode(&f);
+    }
+}

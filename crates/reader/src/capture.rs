@@ -1,0 +1,622 @@
+//! [`CaptureReader`]: one input read frame by frame through pcap-parser's streaming readers,
+//! with a buffer that does not grow with the file.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+
+use crate::error::{ReadError, ReadErrorKind};
+use crate::input::{
+    CaptureFormat, Compression, OpenedInput, SourceShared, open_input, open_stream,
+};
+use crate::link::LinkType;
+
+/// Initial size of the read buffer. Records larger than this grow it (up to
+/// [`MAX_RECORD_BYTES`]); it never shrinks, and never grows with the number of records.
+pub const INITIAL_BUFFER_BYTES: usize = 1 << 20;
+/// The largest record or block accepted. Anything larger is treated as corruption.
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+/// Wireshark's `WTAP_MAX_PACKET_SIZE_STANDARD`: a classic pcap record claiming more captured
+/// bytes than this (and than the file's snaplen) has a corrupt header.
+const MAX_PLAUSIBLE_PCAP_CAPLEN: u32 = 262_144;
+
+/// One frame of a capture, borrowed from the reader's buffer until the reader advances.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Which input of the run it came from (the order in which inputs were named).
+    pub file_index: u16,
+    /// 1-based frame number within its input, as Wireshark numbers frames.
+    pub number: u64,
+    /// Capture timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// Link-layer type of the interface the frame was captured on.
+    pub link_type: LinkType,
+    /// Length of the frame on the wire (the captured `data` may be shorter: snaplen).
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}
+
+/// Per-interface facts needed to read packet blocks: pcapng IDB fields, or the pcap header.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link_type: LinkType,
+    /// Timestamp units per second (`if_tsresol`).
+    units_per_second: u64,
+    /// Seconds added to every timestamp (`if_tsoffset`).
+    offset_s: i64,
+    snaplen: u32,
+}
+
+/// Where the current frame lies in the parser's buffer, without borrowing it.
+#[derive(Clone, Copy, Debug)]
+struct FrameSpan {
+    number: u64,
+    ts_ns: i64,
+    link_type: LinkType,
+    orig_len: u32,
+    data_start: usize,
+    data_len: usize,
+}
+
+enum Parser {
+    Pcap(LegacyPcapReader<Box<dyn Read + Send>>),
+    PcapNg(PcapNGReader<Box<dyn Read + Send>>),
+}
+
+impl Parser {
+    fn iter(&mut self) -> &mut dyn PcapReaderIterator {
+        match self {
+            Parser::Pcap(reader) => reader,
+            Parser::PcapNg(reader) => reader,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        match self {
+            Parser::Pcap(reader) => reader.data(),
+            Parser::PcapNg(reader) => reader.data(),
+        }
+    }
+}
+
+/// What one parsed block means for the reader.
+enum BlockOutcome {
+    Frame(FrameSpan),
+    NotAFrame,
+    Corrupt(String),
+}
+
+/// Facts about an input gathered while reading it.
+#[derive(Clone, Debug, Default)]
+pub struct ReaderCounters {
+    /// Frames (packet records or packet blocks) delivered.
+    pub frames: u64,
+    /// pcapng sections (1 for classic pcap).
+    pub sections: u64,
+    /// Interfaces described (1 for classic pcap).
+    pub interfaces: u64,
+    /// pcapng blocks that carry no packet (name resolution, statistics, custom, unknown…).
+    pub skipped_blocks: u64,
+    /// Distinct link types of the interfaces, in the order first seen.
+    pub link_types: Vec<LinkType>,
+}
+
+/// Reads one capture input frame by frame, in file order.
+///
+/// ```
+/// use twsleuth_reader::CaptureReader;
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/capture/en10mb.pcap");
+/// let mut reader = CaptureReader::open(path, 0).unwrap();
+/// let mut frames = 0;
+/// while reader.advance() {
+///     let frame = reader.current().unwrap();
+///     assert_eq!(frame.number, frames + 1);
+///     frames += 1;
+/// }
+/// assert!(reader.damage().is_none());
+/// assert_eq!(reader.counters().frames, frames);
+/// ```
+pub struct CaptureReader {
+    input: String,
+    file_index: u16,
+    format: CaptureFormat,
+    compression: Compression,
+    file_size_bytes: Option<u64>,
+    shared: Arc<SourceShared>,
+    parser: Parser,
+    interfaces: Vec<Interface>,
+    /// Big-endian byte order of the current pcapng section or pcap file.
+    big_endian: bool,
+    /// Bytes of the last delivered block, consumed when the reader advances past it.
+    pending_consume: usize,
+    current: Option<FrameSpan>,
+    last_ts_ns: i64,
+    counters: ReaderCounters,
+    damage: Option<ReadError>,
+    finished: bool,
+}
+
+impl CaptureReader {
+    /// Opens an input (a path, or `-` for standard input) as input number `file_index`.
+    ///
+    /// Fails when the input cannot be opened or is not a pcap/pcapng capture (after gzip or
+    /// zstd decompression); damage later in the file is kept in [`CaptureReader::damage`].
+    pub fn open(input: &str, file_index: u16) -> Result<CaptureReader, ReadError> {
+        CaptureReader::with_opened(input, file_index, open_input(input))
+    }
+
+    /// Reads a capture from an already open stream; `name` stands for it in messages.
+    pub fn from_reader(
+        name: &str,
+        stream: Box<dyn Read + Send>,
+        file_index: u16,
+    ) -> Result<CaptureReader, ReadError> {
+        CaptureReader::with_opened(name, file_index, open_stream(stream, None))
+    }
+
+    fn with_opened(
+        input: &str,
+        file_index: u16,
+        opened: Result<OpenedInput, ReadErrorKind>,
+    ) -> Result<CaptureReader, ReadError> {
+        let error = |kind| ReadError {
+            input: input.to_string(),
+            offset: None,
+            frames_before: 0,
+            kind,
+        };
+        let opened = opened.map_err(error)?;
+        let parser = match opened.format {
+            CaptureFormat::Pcap { .. } => {
+                LegacyPcapReader::new(INITIAL_BUFFER_BYTES, opened.stream).map(Parser::Pcap)
+            }
+            CaptureFormat::PcapNg => {
+                PcapNGReader::new(INITIAL_BUFFER_BYTES, opened.stream).map(Parser::PcapNg)
+            }
+        }
+        .map_err(|e| error(ReadErrorKind::BadHeader(describe_pcap_error(&e))))?;
+        let big_endian = match opened.format {
+            CaptureFormat::Pcap { big_endian, .. } => big_endian,
+            CaptureFormat::PcapNg => false,
+        };
+        Ok(CaptureReader {
+            input: input.to_string(),
+            file_index,
+            format: opened.format,
+            compression: opened.compression,
+            file_size_bytes: opened.file_size_bytes,
+            shared: opened.shared,
+            parser,
+            interfaces: Vec::new(),
+            big_endian,
+            pending_consume: 0,
+            current: None,
+            last_ts_ns: 0,
+            counters: ReaderCounters::default(),
+            damage: None,
+            finished: false,
+        })
+    }
+
+    /// The input as named by the user.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The capture format.
+    pub fn format(&self) -> CaptureFormat {
+        self.format
+    }
+
+    /// The compression undone while reading.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Size of the input on disk, when it is a regular file.
+    pub fn file_size_bytes(&self) -> Option<u64> {
+        self.file_size_bytes
+    }
+
+    /// Bytes read from the input so far (compressed bytes for compressed input).
+    pub fn raw_bytes_read(&self) -> u64 {
+        self.shared.raw_bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// What has been read so far.
+    pub fn counters(&self) -> &ReaderCounters {
+        &self.counters
+    }
+
+    /// Where the input went bad, if it did: the frames before it were delivered.
+    pub fn damage(&self) -> Option<&ReadError> {
+        self.damage.as_ref()
+    }
+
+    /// The frame the reader is positioned on, after [`CaptureReader::advance`] returned true.
+    pub fn current(&self) -> Option<Frame<'_>> {
+        let span = self.current?;
+        let data = self
+            .parser
+            .data()
+            .get(span.data_start..span.data_start + span.data_len)?;
+        Some(Frame {
+            file_index: self.file_index,
+            number: span.number,
+            ts_ns: span.ts_ns,
+            link_type: span.link_type,
+            orig_len: span.orig_len,
+            data,
+        })
+    }
+
+    /// Moves to the next frame. Returns false at the end of the input or where it went bad.
+    pub fn advance(&mut self) -> bool {
+        self.current = None;
+        while !self.finished {
+            let iter = self.parser.iter();
+            iter.consume(self.pending_consume);
+            self.pending_consume = 0;
+            let base = iter.data().as_ptr() as usize;
+            let available = iter.data().len();
+            match iter.next() {
+                Ok((block_len, block)) => {
+                    let number = self.counters.frames + 1;
+                    let outcome = read_block(
+                        block,
+                        base,
+                        &mut self.interfaces,
+                        &mut self.big_endian,
+                        &mut self.counters,
+                        self.last_ts_ns,
+                        number,
+                    );
+                    match outcome {
+                        BlockOutcome::Frame(span) => {
+                            self.pending_consume = block_len;
+                            self.counters.frames += 1;
+                            self.last_ts_ns = span.ts_ns;
+                            self.current = Some(span);
+                            return true;
+                        }
+                        BlockOutcome::NotAFrame => self.pending_consume = block_len,
+                        BlockOutcome::Corrupt(what) => {
+                            self.stop(ReadErrorKind::CorruptRecord(what));
+                        }
+                    }
+                }
+                Err(PcapError::Eof) => self.finished = true,
+                Err(PcapError::Incomplete(_)) => {
+                    if let Err(kind) = self.refill() {
+                        self.stop(kind);
+                    } else if self.parser.data().len() == available
+                        && !self.parser.iter().reader_exhausted()
+                    {
+                        // pcap-parser asked for more without saying how much and the buffer
+                        // is full: grow it, as for `BufferTooSmall`.
+                        if let Err(kind) = self.grow_for_record() {
+                            self.stop(kind);
+                        }
+                    }
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if let Err(kind) = self.grow_for_record() {
+                        self.stop(kind);
+                    }
+                }
+                Err(PcapError::UnexpectedEof) => self.stop(ReadErrorKind::CutShort),
+                Err(PcapError::ReadError) => {
+                    let kind = self.io_error_kind();
+                    self.stop(kind);
+                }
+                Err(other) => {
+                    let what = describe_pcap_error(&other);
+                    self.stop(ReadErrorKind::CorruptRecord(what));
+                }
+            }
+        }
+        false
+    }
+
+    fn refill(&mut self) -> Result<(), ReadErrorKind> {
+        match self.parser.iter().refill() {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.io_error_kind()),
+        }
+    }
+
+    /// Grows the buffer to hold the record that starts it, after checking the record's claimed
+    /// size (DESIGN.md section 8: a record larger than the buffer gives `BufferTooSmall`).
+    fn grow_for_record(&mut self) -> Result<(), ReadErrorKind> {
+        let data = self.parser.data();
+        let field = |at: usize| -> Option<u32> {
+            let bytes: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            })
+        };
+        let claimed_bytes = match self.parser {
+            Parser::Pcap(_) => {
+                let caplen = field(8).unwrap_or(0);
+                check_pcap_caplen(caplen, self.interfaces.first())?;
+                caplen as u64 + 16
+            }
+            Parser::PcapNg(_) => field(4).unwrap_or(0) as u64,
+        };
+        if claimed_bytes > MAX_RECORD_BYTES as u64 {
+            return Err(ReadErrorKind::RecordTooLarge {
+                claimed_bytes,
+                limit_bytes: MAX_RECORD_BYTES as u64,
+            });
+        }
+        let capacity = (claimed_bytes as usize + INITIAL_BUFFER_BYTES)
+            .next_power_of_two()
+            .min(MAX_RECORD_BYTES + INITIAL_BUFFER_BYTES);
+        let iter = self.parser.iter();
+        if capacity <= iter.data().len() || !iter.grow(capacity) {
+            return Err(ReadErrorKind::CorruptRecord(format!(
+                "a block needs more than the {capacity}-byte buffer"
+            )));
+        }
+        self.refill()
+    }
+
+    fn io_error_kind(&self) -> ReadErrorKind {
+        let error = self
+            .shared
+            .last_io_error
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or_else(|| std::io::Error::other("read failed"));
+        match self.compression {
+            Compression::None => ReadErrorKind::Io(error),
+            Compression::Gzip | Compression::Zstd => ReadErrorKind::Decompress(error),
+        }
+    }
+
+    fn stop(&mut self, kind: ReadErrorKind) {
+        self.finished = true;
+        self.damage = Some(ReadError {
+            input: self.input.clone(),
+            offset: Some(self.parser.iter().consumed() as u64),
+            frames_before: self.counters.frames,
+            kind,
+        });
+    }
+}
+
+/// Interprets one parsed block. A free function so that it can borrow the reader's other
+/// fields while `block` borrows the parser.
+fn read_block(
+    block: PcapBlockOwned<'_>,
+    buffer_base: usize,
+    interfaces: &mut Vec<Interface>,
+    big_endian: &mut bool,
+    counters: &mut ReaderCounters,
+    last_ts_ns: i64,
+    number: u64,
+) -> BlockOutcome {
+    let span = |ts_ns: i64, iface: &Interface, orig_len: u32, data: &[u8]| {
+        BlockOutcome::Frame(FrameSpan {
+            number,
+            ts_ns,
+            link_type: iface.link_type,
+            orig_len,
+            data_start: data.as_ptr() as usize - buffer_base,
+            data_len: data.len(),
+        })
+    };
+    match block {
+        PcapBlockOwned::LegacyHeader(header) => {
+            counters.sections += 1;
+            add_interface(
+                interfaces,
+                counters,
+                Interface {
+                    link_type: LinkType::from_header_field(header.network.0),
+                    units_per_second: if header.is_nanosecond_precision() {
+                        1_000_000_000
+                    } else {
+                        1_000_000
+                    },
+                    offset_s: 0,
+                    snaplen: header.snaplen,
+                },
+            );
+            BlockOutcome::NotAFrame
+        }
+        PcapBlockOwned::Legacy(record) => {
+            let Some(iface) = interfaces.first() else {
+                return BlockOutcome::Corrupt("a packet record before the file header".into());
+            };
+            if let Err(ReadErrorKind::CorruptRecord(what)) =
+                check_pcap_caplen(record.caplen, Some(iface))
+            {
+                return BlockOutcome::Corrupt(what);
+            }
+            let ts_ns = timestamp_ns(
+                u64::from(record.ts_sec) * iface.units_per_second + u64::from(record.ts_usec),
+                iface,
+            );
+            let captured = &record.data[..record.data.len().min(record.caplen as usize)];
+            span(ts_ns, iface, record.origlen, captured)
+        }
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+            counters.sections += 1;
+            *big_endian = shb.big_endian();
+            interfaces.clear();
+            BlockOutcome::NotAFrame
+        }
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            let Some(units_per_second) = units_per_second(idb.if_tsresol) else {
+                return BlockOutcome::Corrupt(format!(
+                    "interface {} has an impossible timestamp resolution (if_tsresol {:#04x})",
+                    interfaces.len(),
+                    idb.if_tsresol
+                ));
+            };
+            add_interface(
+                interfaces,
+                counters,
+                Interface {
+                    link_type: LinkType::from_header_field(idb.linktype.0),
+                    units_per_second,
+                    offset_s: idb.if_tsoffset,
+                    snaplen: idb.snaplen,
+                },
+            );
+            BlockOutcome::NotAFrame
+        }
+        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+            let Some(iface) = interfaces.get(epb.if_id as usize) else {
+                return BlockOutcome::Corrupt(format!(
+                    "a packet block names interface {} but the section declares {}",
+                    epb.if_id,
+                    interfaces.len()
+                ));
+            };
+            let ts = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            // `data` includes the padding to 32 bits; `caplen` is the captured length.
+            let captured = &epb.data[..epb.data.len().min(epb.caplen as usize)];
+            span(timestamp_ns(ts, iface), iface, epb.origlen, captured)
+        }
+        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+            let Some(iface) = interfaces.first() else {
+                return BlockOutcome::Corrupt(
+                    "a simple packet block in a section without interfaces".into(),
+                );
+            };
+            // An SPB's captured length is implied: the original length, bounded by the block
+            // and by the interface's snaplen (pcapng spec, section 4.4). It has no timestamp:
+            // it gets the previous frame's, which keeps the file's order.
+            let mut captured_len = spb.data.len().min(spb.origlen as usize);
+            if iface.snaplen > 0 {
+                captured_len = captured_len.min(iface.snaplen as usize);
+            }
+            span(last_ts_ns, iface, spb.origlen, &spb.data[..captured_len])
+        }
+        PcapBlockOwned::NG(_) => {
+            counters.skipped_blocks += 1;
+            BlockOutcome::NotAFrame
+        }
+    }
+}
+
+fn add_interface(interfaces: &mut Vec<Interface>, counters: &mut ReaderCounters, iface: Interface) {
+    counters.interfaces += 1;
+    if !counters.link_types.contains(&iface.link_type) {
+        counters.link_types.push(iface.link_type);
+    }
+    interfaces.push(iface);
+}
+
+/// A classic pcap record claiming more than the snaplen and Wireshark's maximum is corrupt:
+/// trusting it would swallow the records after it.
+fn check_pcap_caplen(caplen: u32, iface: Option<&Interface>) -> Result<(), ReadErrorKind> {
+    let snaplen = iface.map_or(0, |i| i.snaplen);
+    let limit = snaplen.max(MAX_PLAUSIBLE_PCAP_CAPLEN);
+    if caplen > limit {
+        return Err(ReadErrorKind::CorruptRecord(format!(
+            "a record header claims {caplen} captured bytes, more than the snaplen ({snaplen}) allows"
+        )));
+    }
+    Ok(())
+}
+
+/// Units per second from pcapng's `if_tsresol`: 10^n, or 2^n when the high bit is set.
+/// pcap-parser's `build_ts_resolution` rejects the power-of-2 form (DESIGN.md section 8).
+fn units_per_second(if_tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 != 0 {
+        1u64.checked_shl(exponent).filter(|_| exponent < 64)
+    } else {
+        10u64.checked_pow(exponent)
+    }
+}
+
+/// Converts a timestamp in interface units to nanoseconds since the epoch, saturating.
+fn timestamp_ns(units: u64, iface: &Interface) -> i64 {
+    let per_second = u128::from(iface.units_per_second.max(1));
+    let units = u128::from(units);
+    let ns =
+        (units / per_second) * 1_000_000_000 + (units % per_second) * 1_000_000_000 / per_second;
+    let ns = i128::try_from(ns).unwrap_or(i128::MAX) + i128::from(iface.offset_s) * 1_000_000_000;
+    ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn describe_pcap_error<I>(error: &PcapError<I>) -> String {
+    match error {
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("a block is malformed ({})", kind.description())
+        }
+        PcapError::HeaderNotRecognized => "the header is not recognised".into(),
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof => "the header is cut short".into(),
+        PcapError::ReadError => "read failed".into(),
+        PcapError::BufferTooSmall => "a block is larger than the read buffer".into(),
+        PcapError::Eof => "unexpected end of input".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(units_per_second: u64, offset_s: i64) -> Interface {
+        Interface {
+            link_type: LinkType::ETHERNET,
+            units_per_second,
+            offset_s,
+            snaplen: 0,
+        }
+    }
+
+    #[test]
+    fn if_tsresol_power_of_ten_and_two() {
+        assert_eq!(units_per_second(6), Some(1_000_000));
+        assert_eq!(units_per_second(9), Some(1_000_000_000));
+        assert_eq!(units_per_second(0x80 | 20), Some(1 << 20));
+        assert_eq!(units_per_second(20), None);
+        assert_eq!(units_per_second(0x80 | 64), None);
+    }
+
+    #[test]
+    fn timestamps_convert_without_losing_nanoseconds() {
+        assert_eq!(
+            timestamp_ns(1_700_000_000_123_456, &iface(1_000_000, 0)),
+            1_700_000_000_123_456_000
+        );
+        assert_eq!(
+            timestamp_ns(1_700_000_000_123_456_789, &iface(1_000_000_000, 0)),
+            1_700_000_000_123_456_789
+        );
+        // 2^-20 s units: half a second is 2^19 units.
+        assert_eq!(
+            timestamp_ns((5 << 20) + (1 << 19), &iface(1 << 20, 0)),
+            5_500_000_000
+        );
+        assert_eq!(timestamp_ns(1_000_000, &iface(1_000_000, -1)), 0);
+    }
+
+    #[test]
+    fn timestamps_saturate_instead_of_overflowing() {
+        assert_eq!(timestamp_ns(u64::MAX, &iface(1, i64::MAX)), i64::MAX);
+        assert_eq!(timestamp_ns(0, &iface(1, i64::MIN)), i64::MIN);
+    }
+
+    #[test]
+    fn implausible_pcap_caplen_is_corrupt() {
+        let mut header = iface(1_000_000, 0);
+        header.snaplen = 65_535;
+        assert!(check_pcap_caplen(65_535, Some(&header)).is_ok());
+        assert!(check_pcap_caplen(262_144, Some(&header)).is_ok());
+        assert!(check_pcap_caplen(0x7fff_ffff, Some(&header)).is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! Reader behaviour on captures built in memory: byte orders, resolutions, damage, short reads,
+//! large records, and random bytes (which must never panic).
+
+use std::io::{self, Read};
+
+use proptest::prelude::*;
+use twsleuth_reader::{CaptureReader, LinkType, ReadErrorKind};
+
+/// Builds classic pcap bytes.
+struct Pcap {
+    big_endian: bool,
+    bytes: Vec<u8>,
+}
+
+impl Pcap {
+    fn new(big_endian: bool, nanosecond: bool, link_type: u32, snaplen: u32) -> Pcap {
+        let mut pcap = Pcap {
+            big_endian,
+            bytes: Vec::new(),
+        };
+        pcap.u32(if nanosecond { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+        pcap.u16(2);
+        pcap.u16(4);
+        pcap.u32(0);
+        pcap.u32(0);
+        pcap.u32(snaplen);
+        pcap.u32(link_type);
+        pcap
+    }
+
+    fn u16(&mut self, v: u16) {
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        self.bytes.extend_from_slice(&b);
+    }
+
+    fn u32(&mut self, v: u32) {
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        self.bytes.extend_from_slice(&b);
+    }
+
+    fn record(mut self, ts_s: u32, frac: u32, data: &[u8], orig_len: u32) -> Pcap {
+        self.u32(ts_s);
+        self.u32(frac);
+        self.u32(data.len() as u32);
+        self.u32(orig_len);
+        self.bytes.extend_from_slice(data);
+        self
+    }
+}
+
+/// Builds little-endian pcapng blocks.
+fn block(block_type: u32, body: &[u8]) -> Vec<u8> {
+    let padded = body.len().div_ceil(4) * 4;
+    let total = (12 + padded) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(&block_type.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(body);
+    out.resize(8 + padded, 0);
+    out.extend_from_slice(&total.to_le_bytes());
+    out
+}
+
+fn shb() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    block(0x0a0d_0d0a, &body)
+}
+
+fn idb(link_type: u16, snaplen: u32, tsresol: Option<u8>) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&link_type.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&snaplen.to_le_bytes());
+    if let Some(resol) = tsresol {
+        body.extend_from_slice(&9u16.to_le_bytes());
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&[resol, 0, 0, 0]);
+        body.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    block(1, &body)
+}
+
+fn epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&if_id.to_le_bytes());
+    body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(ts as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    block(6, &body)
+}
+
+/// Hands out its bytes a few at a time, like a pipe or a decompressor.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    step: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn reader_over(bytes: Vec<u8>) -> Result<CaptureReader, twsleuth_reader::ReadError> {
+    CaptureReader::from_reader("test", Box::new(io::Cursor::new(bytes)), 0)
+}
+
+/// (frame number, timestamp, link type, bytes) of every frame.
+fn frames(reader: &mut CaptureReader) -> Vec<(u64, i64, LinkType, Vec<u8>)> {
+    let mut out = Vec::new();
+    while reader.advance() {
+        let f = reader.current().expect("positioned on a frame");
+        out.push((f.number, f.ts_ns, f.link_type, f.data.to_vec()));
+    }
+    out
+}
+
+#[test]
+fn pcap_in_both_byte_orders_and_resolutions_gives_nanosecond_timestamps() {
+    for big_endian in [false, true] {
+        for nanosecond in [false, true] {
+            let frac = if nanosecond { 123_456_789 } else { 123_456 };
+            let pcap = Pcap::new(big_endian, nanosecond, 1, 65535)
+                .record(1_700_000_000, frac, b"first frame", 11)
+                .record(1_700_000_001, 0, b"second", 60);
+            let mut reader = reader_over(pcap.bytes).unwrap();
+            let got = frames(&mut reader);
+            let expected_ns = if nanosecond { 123_456_789 } else { 123_456_000 };
+            assert_eq!(got.len(), 2, "big_endian={big_endian} ns={nanosecond}");
+            assert_eq!(got[0].1, 1_700_000_000_000_000_000 + expected_ns);
+            assert_eq!(got[0].3, b"first frame");
+            assert_eq!((got[1].0, got[1].2), (2, LinkType::ETHERNET));
+            assert!(reader.damage().is_none());
+        }
+    }
+}
+
+#[test]
+fn truncated_last_record_keeps_earlier_frames_and_names_the_offset() {
+    let mut pcap = Pcap::new(false, false, 1, 65535)
+        .record(1, 0, &[1; 40], 40)
+        .record(2, 0, &[2; 40], 40);
+    let cut_at = pcap.bytes.len() + 16 + 10;
+    pcap = pcap.record(3, 0, &[3; 40], 40);
+    pcap.bytes.truncate(cut_at);
+    let mut reader = reader_over(pcap.bytes).unwrap();
+    assert_eq!(frames(&mut reader).len(), 2);
+    let damage = reader.damage().expect("damage recorded");
+    assert!(matches!(damage.kind, ReadErrorKind::CutShort));
+    assert_eq!(damage.offset, Some(24 + 2 * 56));
+    assert_eq!(damage.frames_before, 2);
+    let message = damage.to_string();
+    assert!(
+        message.contains("byte offset 136") && message.contains("after frame 2"),
+        "{message}"
+    );
+}
+
+#[test]
+fn corrupt_caplen_stops_with_a_clear_error_and_small_memory() {
+    let mut pcap = Pcap::new(false, false, 1, 65535).record(1, 0, &[1; 40], 40);
+    pcap.u32(2);
+    pcap.u32(0);
+    pcap.u32(0x7fff_ffff);
+    pcap.u32(40);
+    pcap.bytes.extend_from_slice(&[0; 100]);
+    let mut reader = reader_over(pcap.bytes).unwrap();
+    assert_eq!(frames(&mut reader).len(), 1);
+    let damage = reader.damage().expect("damage recorded");
+    assert!(
+        matches!(damage.kind, ReadErrorKind::CorruptRecord(_)),
+        "{damage}"
+    );
+    assert_eq!(damage.offset, Some(24 + 56));
+}
+
+#[test]
+fn a_record_larger_than_the_buffer_is_read_after_growing_it() {
+    let big = vec![0xab; 3 << 20];
+    let pcap = Pcap::new(false, false, 1, 8 << 20)
+        .record(1, 0, &[1; 40], 40)
+        .record(2, 0, &big, big.len() as u32)
+        .record(3, 0, &[3; 40], 40);
+    let mut reader = reader_over(pcap.bytes).unwrap();
+    let got = frames(&mut reader);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1].3.len(), 3 << 20);
+    assert!(reader.damage().is_none());
+}
+
+#[test]
+fn short_reads_from_a_pipe_are_handled() {
+    let mut pcap = Pcap::new(false, false, 1, 65535);
+    for i in 0..50 {
+        pcap = pcap.record(i, 0, &[i as u8; 70], 70);
+    }
+    let trickle = Trickle {
+        bytes: pcap.bytes,
+        at: 0,
+        step: 3,
+    };
+    let mut reader = CaptureReader::from_reader("pipe", Box::new(trickle), 0).unwrap();
+    assert_eq!(frames(&mut reader).len(), 50);
+    assert!(reader.damage().is_none());
+}
+
+#[test]
+fn gzip_and_zstd_are_detected_by_magic() {
+    let pcap = Pcap::new(false, false, 1, 65535).record(7, 0, b"payload", 7);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    io::Write::write_all(&mut gz, &pcap.bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&pcap.bytes[..], 3).unwrap();
+    for (bytes, compression) in [
+        (gz, twsleuth_reader::Compression::Gzip),
+        (zst, twsleuth_reader::Compression::Zstd),
+    ] {
+        let mut reader = reader_over(bytes).unwrap();
+        assert_eq!(reader.compression(), compression);
+        let got = frames(&mut reader);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].3, b"payload");
+    }
+}
+
+#[test]
+fn pcapng_interfaces_keep_their_link_types_and_resolutions() {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    bytes.extend(idb(113, 0, Some(9)));
+    bytes.extend(idb(101, 0, Some(0x80 | 20)));
+    bytes.extend(block(0xbad, b"custom block"));
+    bytes.extend(epb(0, 1_700_000_000_250_000, b"us"));
+    bytes.extend(epb(1, 1_700_000_000_250_000_001, b"ns"));
+    bytes.extend(epb(2, (1_700_000_000u64 << 20) + (1 << 18), b"pow2"));
+    let mut reader = reader_over(bytes).unwrap();
+    let got = frames(&mut reader);
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        (got[0].1, got[0].2),
+        (1_700_000_000_250_000_000, LinkType::ETHERNET)
+    );
+    assert_eq!(
+        (got[1].1, got[1].2),
+        (1_700_000_000_250_000_001, LinkType::LINUX_SLL)
+    );
+    assert_eq!(
+        (got[2].1, got[2].2),
+        (1_700_000_000_250_000_000, LinkType::RAW)
+    );
+    assert_eq!(got[2].3, b"pow2");
+    assert_eq!(reader.counters().skipped_blocks, 1);
+    assert_eq!(reader.counters().interfaces, 3);
+}
+
+#[test]
+fn pcapng_packet_on_undeclared_interface_is_damage_not_a_panic() {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    bytes.extend(epb(0, 1, b"ok"));
+    bytes.extend(epb(5, 2, b"bad interface"));
+    let mut reader = reader_over(bytes).unwrap();
+    assert_eq!(frames(&mut reader).len(), 1);
+    assert!(reader.damage().unwrap().to_string().contains("interface 5"));
+}
+
+#[test]
+fn non_captures_are_refused_with_what_they_look_like() {
+    let text = reader_over(b"12:00:00.000 IP 10.0.0.1.80 > 10.0.0.2.5000: Flags [S]\n".to_vec());
+    let error = text.err().expect("text refused");
+    assert!(matches!(error.kind, ReadErrorKind::NotACapture(_)));
+    assert!(error.to_string().contains("text"), "{error}");
+    let empty = reader_over(Vec::new()).err().expect("empty refused");
+    assert!(matches!(empty.kind, ReadErrorKind::Empty));
+    let cut_header = reader_over(vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0])
+        .err()
+        .unwrap();
+    assert!(matches!(cut_header.kind, ReadErrorKind::BadHeader(_)));
+}
+
+/// Reads everything; must terminate and never panic.
+fn drain(bytes: Vec<u8>) -> u64 {
+    match reader_over(bytes) {
+        Ok(mut reader) => {
+            let mut n = 0;
+            while reader.advance() {
+                let frame = reader.current().expect("frame after advance");
+                assert_eq!(frame.number, n + 1);
+                n += 1;
+            }
+            assert_eq!(reader.counters().frames, n);
+            n
+        }
+        Err(_) => 0,
+    }
+}
+
+fn sample_pcapng() -> Vec<u8> {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    bytes.extend(idb(113, 0, Some(0x80 | 10)));
+    for i in 0..6u8 {
+        bytes.extend(epb(u32::from(i % 2), u64::from(i) * 1000, &[i; 33]));
+    }
+    bytes
+}
+
+fn sample_pcap() -> Vec<u8> {
+    let mut pcap = Pcap::new(false, false, 1, 65535);
+    for i in 0..6u32 {
+        pcap = pcap.record(i, i, &[i as u8; 37], 60);
+    }
+    pcap.bytes
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        drain(bytes);
+    }
+
+    #[test]
+    fn random_bytes_after_a_valid_header_never_panic(
+        pcapng in any::<bool>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let mut bytes = if pcapng { shb() } else { Pcap::new(false, false, 1, 65535).bytes };
+        bytes.extend(tail);
+        drain(bytes);
+    }
+
+    #[test]
+    fn mutated_captures_never_panic(
+        pcapng in any::<bool>(),
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut bytes = if pcapng { sample_pcapng() } else { sample_pcap() };
+        for (at, value) in mutations {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let len = bytes.len();
+        bytes.truncate(cut.index(len + 1).max(1));
+        drain(bytes);
+    }
+}
