@@ -1,0 +1,99 @@
+//! How long each endpoint keeps TIME_WAIT, and the tracker's memory bounds.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// One second in nanoseconds.
+pub const SECOND_NS: i64 = 1_000_000_000;
+
+/// TCP stacks with a known TIME_WAIT duration (DESIGN.md section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerOs {
+    /// `TCP_TIMEWAIT_LEN`, 60 s, not tunable.
+    Linux,
+    /// `TcpTimedWaitDelay` default, 120 s (240 s before Windows Server 2008 R2... 2012).
+    Windows,
+    /// 2 × MSL = 2 × 30 s.
+    Freebsd,
+    /// 2 × MSL = 2 × 15 s.
+    Macos,
+}
+
+impl ServerOs {
+    /// The stack's TIME_WAIT duration.
+    pub fn time_wait_ns(self) -> i64 {
+        match self {
+            ServerOs::Linux | ServerOs::Freebsd => 60 * SECOND_NS,
+            ServerOs::Windows => 120 * SECOND_NS,
+            ServerOs::Macos => 30 * SECOND_NS,
+        }
+    }
+}
+
+/// TIME_WAIT durations: one for everybody, with per-host overrides.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimeWaitPolicy {
+    /// Duration for hosts without an override.
+    pub default_ns: i64,
+    /// Per-host durations (`--time-wait-for 10.1.0.10=120s`).
+    pub per_host: Vec<(IpAddr, i64)>,
+    /// Slack after the nominal end during which a SYN counts as an edge case, decided by the
+    /// server's answer: Linux's timer wheel ends a 60 s TIME_WAIT 60.0–62.05 s after it began
+    /// (measured on HZ=250, DESIGN.md section 2).
+    pub edge_slack_ns: i64,
+}
+
+impl Default for TimeWaitPolicy {
+    fn default() -> Self {
+        TimeWaitPolicy {
+            default_ns: ServerOs::Linux.time_wait_ns(),
+            per_host: Vec::new(),
+            edge_slack_ns: 2_500_000_000,
+        }
+    }
+}
+
+impl TimeWaitPolicy {
+    /// How long `host` keeps a tuple in TIME_WAIT.
+    pub fn duration_ns(&self, host: IpAddr) -> i64 {
+        self.per_host
+            .iter()
+            .find(|(ip, _)| *ip == host)
+            .map_or(self.default_ns, |(_, ns)| *ns)
+    }
+
+    /// The longest TIME_WAIT any host keeps, slack included: how long a closed tuple must be
+    /// remembered.
+    pub fn longest_ns(&self) -> i64 {
+        self.per_host
+            .iter()
+            .map(|(_, ns)| *ns)
+            .fold(self.default_ns, i64::max)
+            + self.edge_slack_ns
+    }
+}
+
+/// Configuration of the flow tracker.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrackerConfig {
+    /// TIME_WAIT durations.
+    pub time_wait: TimeWaitPolicy,
+    /// An open connection with no segment for this long (capture time) is evicted.
+    pub idle_timeout_ns: i64,
+    /// At most this many tuples are tracked at once (over all shards); the least recently
+    /// active are evicted beyond it.
+    pub max_flows: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            time_wait: TimeWaitPolicy::default(),
+            idle_timeout_ns: 300 * SECOND_NS,
+            // About 300 bytes a tuple: ~300 MiB at worst, usually far less.
+            max_flows: 1_000_000,
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! One connection incarnation on a tuple: its handshake, data, close and TIME_WAIT, followed
+//! segment by segment as a passive observer (RFC 9293 section 3.3.2's state diagram, seen from
+//! the wire rather than from inside either stack).
+
+use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
+
+use crate::config::TimeWaitPolicy;
+use crate::records::{
+    ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, Role, ZeekState,
+};
+use crate::seq::SeqNumber;
+use crate::tuple::Endpoint;
+
+/// What one side sent, as seen on the wire.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Side {
+    pub pkts: u64,
+    pub payload_bytes: u64,
+    /// Initial sequence number (from its SYN or SYN-ACK).
+    pub isn: Option<SeqNumber>,
+    /// One past the highest sequence number sent: the peer's `rcv_nxt` once all arrived.
+    pub snd_nxt: Option<SeqNumber>,
+    /// First FIN: (time, global index, its sequence number, the ACK it carried).
+    pub fin: Option<FinSent>,
+    /// When the peer acknowledged this side's FIN.
+    pub fin_acked_ns: Option<i64>,
+    /// First RST after the handshake (or at any time when no SYN was seen).
+    pub rst_ns: Option<i64>,
+    /// A RST during the handshake (before any SYN-ACK).
+    pub handshake_rst: bool,
+    /// The latest TSval this side sent (the peer's `ts_recent`).
+    pub last_tsval: Option<u32>,
+    /// History letters already recorded for this side.
+    history_letters: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FinSent {
+    pub ts_ns: i64,
+    pub index: u64,
+    pub seq: SeqNumber,
+    pub ack: Option<SeqNumber>,
+}
+
+/// A connection being followed.
+#[derive(Clone, Debug)]
+pub(crate) struct Incarnation {
+    /// Global index (position in the merged input) of its first segment: the deterministic
+    /// identity from which dense ids are made.
+    pub first_index: u64,
+    pub first_frame: FrameRef,
+    pub last_frame: FrameRef,
+    pub start_ns: i64,
+    pub last_ns: i64,
+    pub orig: Endpoint,
+    pub resp: Endpoint,
+    pub orig_side: Side,
+    pub resp_side: Side,
+    pub syn_seen: bool,
+    pub first_syn_ns: Option<i64>,
+    pub syns: u32,
+    pub syn_ack_ns: Option<i64>,
+    pub handshake_ack_ns: Option<i64>,
+    /// The responder's first answer after the first SYN.
+    pub first_reply: Option<FirstReply>,
+    /// The ACK number of the first bare ACK answering the SYN (a TIME_WAIT holder's `rcv_nxt`).
+    pub challenge_ack: Option<SeqNumber>,
+    history: String,
+    pub doubts: u8,
+    /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
+    pub previous: Option<(u64, i64)>,
+}
+
+/// Which side sent a segment.
+fn endpoints(seg: &TcpSegment) -> (Endpoint, Endpoint) {
+    (
+        Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        },
+        Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        },
+    )
+}
+
+impl Incarnation {
+    /// Starts an incarnation at `seg`. Its sender is the originator when it is a SYN; after a
+    /// SYN-ACK its receiver is; otherwise (midstream) the side with the lower, well-known port
+    /// is taken as responder, a guess recorded as a doubt.
+    pub fn start(seg: &TcpSegment, index: u64) -> Incarnation {
+        let (src, dst) = endpoints(seg);
+        let (orig, resp, doubts) = if seg.flags.is_syn_only() {
+            (src, dst, 0)
+        } else if seg.flags.is_syn_ack() || src.port < dst.port {
+            (dst, src, Doubt::NoSyn as u8)
+        } else {
+            (src, dst, Doubt::NoSyn as u8)
+        };
+        Incarnation {
+            first_index: index,
+            first_frame: seg.frame,
+            last_frame: seg.frame,
+            start_ns: seg.ts_ns,
+            last_ns: seg.ts_ns,
+            orig,
+            resp,
+            orig_side: Side::default(),
+            resp_side: Side::default(),
+            syn_seen: false,
+            first_syn_ns: None,
+            syns: 0,
+            syn_ack_ns: None,
+            handshake_ack_ns: None,
+            first_reply: None,
+            challenge_ack: None,
+            history: String::new(),
+            doubts,
+            previous: None,
+        }
+    }
+
+    /// The role of `seg`'s sender.
+    pub fn role_of(&self, seg: &TcpSegment) -> Role {
+        if seg.src == self.orig.ip && seg.src_port == self.orig.port {
+            Role::Orig
+        } else {
+            Role::Resp
+        }
+    }
+
+    fn side_mut(&mut self, role: Role) -> &mut Side {
+        match role {
+            Role::Orig => &mut self.orig_side,
+            Role::Resp => &mut self.resp_side,
+        }
+    }
+
+    /// Is `seg` a retransmission of this incarnation's SYN (same sender, same ISN)?
+    pub fn is_syn_retransmission(&self, seg: &TcpSegment) -> bool {
+        self.syn_seen
+            && self.role_of(seg) == Role::Orig
+            && self.orig_side.isn == Some(SeqNumber(seg.seq))
+    }
+
+    /// Does a SYN-ACK belong here: from the responder, acknowledging our SYN (or no SYN seen)?
+    pub fn accepts_syn_ack(&self, seg: &TcpSegment) -> bool {
+        self.role_of(seg) == Role::Resp
+            && self
+                .orig_side
+                .isn
+                .is_none_or(|isn| SeqNumber(seg.ack) == isn.plus(1))
+            && self
+                .resp_side
+                .isn
+                .is_none_or(|isn| isn == SeqNumber(seg.seq))
+    }
+
+    /// Closed for good: both FINs acknowledged, or reset. New segments on the tuple after
+    /// that are late retransmissions or a new incarnation.
+    pub fn is_closed(&self) -> bool {
+        let fin_done = |side: &Side| side.fin.is_some() && side.fin_acked_ns.is_some();
+        (fin_done(&self.orig_side) && fin_done(&self.resp_side))
+            || self.orig_side.rst_ns.is_some()
+            || self.resp_side.rst_ns.is_some()
+            || (self.syn_ack_ns.is_none() && self.resp_side.handshake_rst)
+    }
+
+    /// Follows one segment of this incarnation.
+    pub fn update(&mut self, seg: &TcpSegment, index: u64) {
+        let role = self.role_of(seg);
+        let flags = seg.flags;
+        let seq = SeqNumber(seg.seq);
+        let ack = flags.contains(TcpFlags::ACK).then_some(SeqNumber(seg.ack));
+        self.last_ns = self.last_ns.max(seg.ts_ns);
+        self.last_frame = seg.frame;
+
+        // The handshake, and the answers to a SYN that a TIME_WAIT holder gives
+        // (DESIGN.md section 3).
+        if flags.is_syn_only() && role == Role::Orig {
+            self.syn_seen = true;
+            self.syns += 1;
+            self.first_syn_ns.get_or_insert(seg.ts_ns);
+            if self.syns == 2 && self.first_reply.is_none() {
+                self.first_reply = Some(FirstReply::None);
+            }
+        } else if flags.is_syn_ack() && role == Role::Resp {
+            self.syn_ack_ns.get_or_insert(seg.ts_ns);
+            self.first_reply.get_or_insert(FirstReply::SynAck);
+        } else if role == Role::Resp && self.syn_seen && self.syn_ack_ns.is_none() {
+            if flags.contains(TcpFlags::RST) {
+                self.first_reply.get_or_insert(FirstReply::Rst);
+            } else if flags == TcpFlags::ACK && seg.payload_len == 0 {
+                self.first_reply.get_or_insert(FirstReply::Ack);
+                self.challenge_ack.get_or_insert(SeqNumber(seg.ack));
+            }
+        } else if role == Role::Orig
+            && self.syn_ack_ns.is_some()
+            && self.handshake_ack_ns.is_none()
+            && ack.is_some_and(|a| self.resp_side.isn.is_some_and(|isn| a == isn.plus(1)))
+        {
+            self.handshake_ack_ns = Some(seg.ts_ns);
+        }
+
+        let before_syn_ack = self.syn_seen && self.syn_ack_ns.is_none();
+        let peer_fin = self.side_mut(role.peer()).fin;
+        let side = self.side_mut(role);
+        side.pkts += 1;
+        side.payload_bytes += u64::from(seg.payload_len);
+        if flags.contains(TcpFlags::SYN) {
+            side.isn.get_or_insert(seq);
+        }
+        let end = seq.plus(seg.seq_len());
+        side.snd_nxt = Some(side.snd_nxt.map_or(end, |n| n.max(end)));
+        if flags.contains(TcpFlags::FIN) && side.fin.is_none() {
+            side.fin = Some(FinSent {
+                ts_ns: seg.ts_ns,
+                index,
+                seq: seq.plus(seg.payload_len),
+                ack,
+            });
+        }
+        if flags.contains(TcpFlags::RST) {
+            if before_syn_ack {
+                side.handshake_rst = true;
+            } else {
+                side.rst_ns.get_or_insert(seg.ts_ns);
+            }
+        }
+        if let Some(ts) = seg.options.timestamps {
+            side.last_tsval = Some(ts.value);
+        }
+        // An ACK covering the peer's FIN (ack ≥ FIN's seq + 1) completes that half-close.
+        if let (Some(fin), Some(ack)) = (peer_fin, ack) {
+            if ack.is_after(fin.seq) {
+                let peer = self.side_mut(role.peer());
+                peer.fin_acked_ns.get_or_insert(seg.ts_ns);
+            }
+        }
+        self.record_history(role, seg);
+    }
+
+    /// Zeek's history letters, each recorded once per side: S SYN, H SYN-ACK, A pure ACK,
+    /// D data, F FIN, R RST; upper case for the originator.
+    fn record_history(&mut self, role: Role, seg: &TcpSegment) {
+        let flags = seg.flags;
+        let mut letters: Vec<(u8, char)> = Vec::with_capacity(2);
+        if flags.is_syn_only() {
+            letters.push((1, 'S'));
+        } else if flags.is_syn_ack() {
+            letters.push((2, 'H'));
+        }
+        if flags == TcpFlags::ACK && seg.payload_len == 0 {
+            letters.push((4, 'A'));
+        }
+        if seg.payload_len > 0 {
+            letters.push((8, 'D'));
+        }
+        if flags.contains(TcpFlags::FIN) {
+            letters.push((16, 'F'));
+        }
+        if flags.contains(TcpFlags::RST) {
+            letters.push((32, 'R'));
+        }
+        for (bit, letter) in letters {
+            let side = self.side_mut(role);
+            if side.history_letters & bit == 0 {
+                side.history_letters |= bit;
+                self.history.push(match role {
+                    Role::Orig => letter,
+                    Role::Resp => letter.to_ascii_lowercase(),
+                });
+            }
+        }
+    }
+
+    /// Who sent the first FIN; both when the second FIN did not acknowledge the first (the
+    /// FINs crossed: RFC 9293 section 3.6, simultaneous close).
+    pub fn active_closer(&self) -> Option<ActiveCloser> {
+        match (self.orig_side.fin, self.resp_side.fin) {
+            (Some(o), Some(r)) => {
+                let (first, second, closer) = if o.index <= r.index {
+                    (o, r, ActiveCloser::Orig)
+                } else {
+                    (r, o, ActiveCloser::Resp)
+                };
+                let second_acks_first = second.ack.is_some_and(|a| a.is_after(first.seq));
+                Some(if second_acks_first {
+                    closer
+                } else {
+                    ActiveCloser::Both
+                })
+            }
+            (Some(_), None) => Some(ActiveCloser::Orig),
+            (None, Some(_)) => Some(ActiveCloser::Resp),
+            (None, None) => None,
+        }
+    }
+
+    /// When `holder` entered TIME_WAIT: when it acknowledged the peer's FIN (DESIGN.md
+    /// section 4). Without that ACK in the capture, the peer's FIN stands in for it.
+    fn time_wait_start(&self, holder: Role) -> Option<(i64, bool)> {
+        let peer = match holder {
+            Role::Orig => &self.resp_side,
+            Role::Resp => &self.orig_side,
+        };
+        let fin = peer.fin?;
+        Some(match peer.fin_acked_ns {
+            Some(ts) => (ts, false),
+            None => (fin.ts_ns, true),
+        })
+    }
+
+    /// The endpoints left holding the tuple in TIME_WAIT, with what Linux keeps of the old
+    /// connection (`tcp_time_wait`: `tw_rcv_nxt`, `tw_snd_nxt`, `tw_ts_recent`).
+    pub fn time_wait_holders(&mut self, policy: &TimeWaitPolicy) -> Vec<TimeWaitHolder> {
+        let roles: &[Role] = match self.active_closer() {
+            Some(ActiveCloser::Orig) => &[Role::Orig],
+            Some(ActiveCloser::Resp) => &[Role::Resp],
+            Some(ActiveCloser::Both) => &[Role::Orig, Role::Resp],
+            None => &[],
+        };
+        let mut holders = Vec::new();
+        for &role in roles {
+            let Some((start_ns, inferred)) = self.time_wait_start(role) else {
+                continue;
+            };
+            let (me, peer, endpoint) = match role {
+                Role::Orig => (&self.orig_side, &self.resp_side, self.orig),
+                Role::Resp => (&self.resp_side, &self.orig_side, self.resp),
+            };
+            // A RST before TIME_WAIT aborts the connection (no TIME_WAIT); one received in
+            // TIME_WAIT kills it (RFC 1337 "TIME-WAIT assassination", Linux with the default
+            // tcp_rfc1337=0).
+            let first_rst = [self.orig_side.rst_ns, self.resp_side.rst_ns]
+                .into_iter()
+                .flatten()
+                .min();
+            if first_rst.is_some_and(|r| r < start_ns) {
+                continue;
+            }
+            let duration_ns = policy.duration_ns(endpoint.ip);
+            let (Some(rcv_nxt), Some(snd_nxt)) = (peer.snd_nxt, me.snd_nxt) else {
+                continue;
+            };
+            holders.push(TimeWaitHolder {
+                endpoint,
+                role,
+                start_ns,
+                duration_ns,
+                killed_ns: peer.rst_ns.filter(|&r| r >= start_ns),
+                rcv_nxt,
+                snd_nxt,
+                // Linux keeps ts_recent only when the connection used timestamps.
+                ts_recent: me.last_tsval.and(peer.last_tsval),
+            });
+            if inferred {
+                self.doubts |= Doubt::NoFinalAck as u8;
+            }
+        }
+        holders
+    }
+
+    fn close_kind(&self) -> CloseKind {
+        match (self.orig_side.rst_ns, self.resp_side.rst_ns) {
+            (Some(o), Some(r)) => {
+                return if o <= r {
+                    CloseKind::RstByOrig
+                } else {
+                    CloseKind::RstByResp
+                };
+            }
+            (Some(_), None) => return CloseKind::RstByOrig,
+            (None, Some(_)) => return CloseKind::RstByResp,
+            (None, None) => {}
+        }
+        if self.syn_seen && self.syn_ack_ns.is_none() {
+            return CloseKind::NeverEstablished;
+        }
+        match (self.orig_side.fin, self.resp_side.fin) {
+            (Some(_), Some(_)) => CloseKind::FinFin,
+            (Some(_), None) | (None, Some(_)) => CloseKind::HalfClosed,
+            (None, None) => CloseKind::OpenAtEnd,
+        }
+    }
+
+    fn zeek_state(&self) -> ZeekState {
+        let (o, r) = (&self.orig_side, &self.resp_side);
+        if !self.syn_seen {
+            return match (
+                self.syn_ack_ns.is_some(),
+                r.rst_ns.is_some(),
+                r.fin.is_some(),
+            ) {
+                (true, true, _) => ZeekState::RSTRH,
+                (true, false, true) => ZeekState::SHR,
+                _ => ZeekState::OTH,
+            };
+        }
+        if self.syn_ack_ns.is_none() {
+            return if r.handshake_rst {
+                ZeekState::REJ
+            } else if o.handshake_rst {
+                ZeekState::RSTOS0
+            } else if o.fin.is_some() {
+                ZeekState::SH
+            } else {
+                ZeekState::S0
+            };
+        }
+        match (o.rst_ns, r.rst_ns) {
+            (Some(a), Some(b)) if b < a => return ZeekState::RSTR,
+            (Some(_), _) => return ZeekState::RSTO,
+            (None, Some(_)) => return ZeekState::RSTR,
+            (None, None) => {}
+        }
+        match (o.fin.is_some(), r.fin.is_some()) {
+            (true, true) => ZeekState::SF,
+            (true, false) => ZeekState::S2,
+            (false, true) => ZeekState::S3,
+            (false, false) => ZeekState::S1,
+        }
+    }
+
+    /// The incarnation's record; `uid` and `prev_uid` hold global indices until the findings
+    /// are numbered. `forced` overrides the close kind (eviction, supersession).
+    pub fn record(
+        &mut self,
+        forced: Option<CloseKind>,
+        policy: &TimeWaitPolicy,
+    ) -> ConnectionRecord {
+        let close = forced.unwrap_or_else(|| self.close_kind());
+        match forced {
+            Some(CloseKind::Evicted) => self.doubts |= Doubt::Evicted as u8,
+            Some(CloseKind::Superseded) => self.doubts |= Doubt::Superseded as u8,
+            _ => {}
+        }
+        let active_closer = self.active_closer();
+        let time_wait_start_ns = self
+            .time_wait_holders(policy)
+            .iter()
+            .map(|h| h.start_ns)
+            .min();
+        let since_syn = |ts: Option<i64>| Some(ts? - self.first_syn_ns?);
+        ConnectionRecord {
+            uid: self.first_index,
+            ts_ns: self.start_ns,
+            orig_h: self.orig.ip,
+            orig_p: self.orig.port,
+            resp_h: self.resp.ip,
+            resp_p: self.resp.port,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+            duration_ns: self.last_ns - self.start_ns,
+            orig_pkts: self.orig_side.pkts,
+            orig_bytes: self.orig_side.payload_bytes,
+            resp_pkts: self.resp_side.pkts,
+            resp_bytes: self.resp_side.payload_bytes,
+            syn_retransmits: self.syns.saturating_sub(1),
+            syn_to_syn_ack_ns: since_syn(self.syn_ack_ns),
+            handshake_ns: since_syn(self.handshake_ack_ns),
+            conn_state: self.zeek_state(),
+            history: self.history.clone(),
+            close,
+            active_closer,
+            time_wait_start_ns,
+            reuse_interval_ns: self.previous.map(|(_, interval)| interval),
+            prev_uid: self.previous.map(|(index, _)| index),
+            low_confidence: self.doubts,
+        }
+    }
+}
+
+/// An endpoint holding a tuple in TIME_WAIT, with the old connection's numbers it keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeWaitHolder {
+    pub endpoint: Endpoint,
+    /// Its role in the old incarnation.
+    pub role: Role,
+    pub start_ns: i64,
+    pub duration_ns: i64,
+    /// A RST from the peer ended the TIME_WAIT early.
+    pub killed_ns: Option<i64>,
+    /// `tw_rcv_nxt`: one past the peer's last sequence number (its FIN).
+    pub rcv_nxt: SeqNumber,
+    /// `tw_snd_nxt`: one past the holder's own last sequence number.
+    pub snd_nxt: SeqNumber,
+    /// `tw_ts_recent`: the peer's last TSval, when timestamps were in use.
+    pub ts_recent: Option<u32>,
+}

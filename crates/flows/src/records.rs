@@ -1,0 +1,253 @@
+//! What the tracker finds: one record per connection incarnation and one per collision.
+//! Field names follow Zeek's conn.log where one exists (`orig_h`, `resp_p`, `conn_state`…).
+
+use serde::Serialize;
+use twsleuth_decode::FrameRef;
+
+/// Which side of a connection: the originator sent the SYN (Zeek's `orig`), the responder
+/// answered it (`resp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The SYN sender (client, balancer).
+    Orig,
+    /// The SYN receiver (server).
+    Resp,
+}
+
+impl Role {
+    /// The other side.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Orig => Role::Resp,
+            Role::Resp => Role::Orig,
+        }
+    }
+}
+
+/// Who closed first (sent the first FIN), and so who holds TIME_WAIT (DESIGN.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveCloser {
+    /// The originator closed first.
+    Orig,
+    /// The responder closed first.
+    Resp,
+    /// Both FINs crossed on the wire (RFC 9293 CLOSING state): both hold TIME_WAIT.
+    Both,
+}
+
+/// How an incarnation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseKind {
+    /// FIN from both sides.
+    FinFin,
+    /// RST from the originator.
+    RstByOrig,
+    /// RST from the responder.
+    RstByResp,
+    /// Only one side sent FIN before the capture (or the tuple's next incarnation) moved on.
+    HalfClosed,
+    /// Still open when the capture ended.
+    OpenAtEnd,
+    /// The handshake never completed.
+    NeverEstablished,
+    /// A new SYN arrived while this incarnation was still open: its close was not captured.
+    Superseded,
+    /// Evicted for memory: idle longer than the idle timeout, or beyond `--max-flows`.
+    Evicted,
+}
+
+/// Zeek's `conn_state` codes (scripts/base/protocols/conn/main.zeek).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ZeekState {
+    /// Connection attempt seen, no reply.
+    S0,
+    /// Established, not terminated.
+    S1,
+    /// Normal establishment and termination.
+    SF,
+    /// Connection attempt rejected (RST in reply to SYN).
+    REJ,
+    /// Established, originator sent FIN, no FIN from responder.
+    S2,
+    /// Established, responder sent FIN, no FIN from originator.
+    S3,
+    /// Established, originator aborted with RST.
+    RSTO,
+    /// Established, responder aborted with RST.
+    RSTR,
+    /// Originator sent SYN then RST; no SYN-ACK seen.
+    RSTOS0,
+    /// Responder sent SYN-ACK then RST; no SYN seen.
+    RSTRH,
+    /// Originator sent SYN then FIN; no SYN-ACK seen.
+    SH,
+    /// Responder sent SYN-ACK then FIN; no SYN seen.
+    SHR,
+    /// No SYN seen: midstream traffic.
+    OTH,
+}
+
+/// Why an inference is less than certain (bit set in [`ConnectionRecord::low_confidence`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Doubt {
+    /// The SYN was not captured: roles inferred.
+    NoSyn = 1,
+    /// The ACK of the last FIN was not captured: TIME_WAIT start taken from the FIN.
+    NoFinalAck = 2,
+    /// Evicted before it ended.
+    Evicted = 4,
+    /// A new SYN arrived while it was still open.
+    Superseded = 8,
+}
+
+/// One connection incarnation on a 4-tuple (like Wireshark's `tcp.stream`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionRecord {
+    /// Dense id, in order of the incarnations' first segments.
+    pub uid: u64,
+    /// First segment, nanoseconds since the epoch.
+    pub ts_ns: i64,
+    /// Originator address (SYN sender).
+    pub orig_h: std::net::IpAddr,
+    /// Originator port.
+    pub orig_p: u16,
+    /// Responder address.
+    pub resp_h: std::net::IpAddr,
+    /// Responder port.
+    pub resp_p: u16,
+    /// First frame of the incarnation.
+    pub first_frame: FrameRef,
+    /// Last frame of the incarnation.
+    pub last_frame: FrameRef,
+    /// From first to last segment.
+    pub duration_ns: i64,
+    /// Segments from the originator.
+    pub orig_pkts: u64,
+    /// Payload bytes from the originator.
+    pub orig_bytes: u64,
+    /// Segments from the responder.
+    pub resp_pkts: u64,
+    /// Payload bytes from the responder.
+    pub resp_bytes: u64,
+    /// SYNs sent beyond the first (same ISN).
+    pub syn_retransmits: u32,
+    /// First SYN → first SYN-ACK, when both were seen.
+    pub syn_to_syn_ack_ns: Option<i64>,
+    /// First SYN → the originator's ACK of the SYN-ACK (handshake complete).
+    pub handshake_ns: Option<i64>,
+    /// Zeek-style connection state.
+    pub conn_state: ZeekState,
+    /// Zeek-style history letters (upper case: originator; lower case: responder).
+    pub history: String,
+    /// How it ended.
+    pub close: CloseKind,
+    /// Who sent the first FIN.
+    pub active_closer: Option<ActiveCloser>,
+    /// When the active closer entered TIME_WAIT.
+    pub time_wait_start_ns: Option<i64>,
+    /// Seconds between the end of the tuple's previous incarnation and this one's start.
+    pub reuse_interval_ns: Option<i64>,
+    /// Id of the tuple's previous incarnation, when there was one.
+    pub prev_uid: Option<u64>,
+    /// Bit set of [`Doubt`] values; 0 when everything needed was captured.
+    pub low_confidence: u8,
+}
+
+/// What became of a SYN that hit a tuple in TIME_WAIT (DESIGN.md section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The first reply was a SYN-ACK for the new ISN.
+    Accepted,
+    /// The first reply was a bare ACK with the old numbers; a later SYN was accepted.
+    RejectedRecovered,
+    /// The first reply was a RST.
+    Reset,
+    /// No reply to the first SYN; a retransmission was answered later.
+    Unanswered,
+    /// No SYN-ACK ever: the client gave up, or the capture ended.
+    Failed,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Accepted,
+        Outcome::RejectedRecovered,
+        Outcome::Reset,
+        Outcome::Unanswered,
+        Outcome::Failed,
+    ];
+}
+
+/// What Linux would do with the SYN (`tcp_timewait_state_process`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prediction {
+    /// Accept: sequence number after the old `rcv_nxt`, or a newer timestamp, and no PAWS
+    /// rejection.
+    Accept,
+    /// Answer with a bare ACK carrying the old connection's numbers.
+    Reject,
+}
+
+/// The first thing the TIME_WAIT holder sent back after the first SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstReply {
+    /// SYN-ACK.
+    SynAck,
+    /// A bare ACK (the old connection's numbers).
+    Ack,
+    /// RST.
+    Rst,
+    /// Nothing before the SYN was retransmitted, or before the capture ended.
+    None,
+}
+
+/// A SYN that reached an endpoint still holding the tuple in TIME_WAIT.
+#[derive(Clone, Debug, Serialize)]
+pub struct CollisionRecord {
+    /// First SYN's time.
+    pub ts_ns: i64,
+    /// SYN sender.
+    pub orig_h: std::net::IpAddr,
+    /// SYN sender's port.
+    pub orig_p: u16,
+    /// SYN receiver: the TIME_WAIT holder.
+    pub resp_h: std::net::IpAddr,
+    /// SYN receiver's port.
+    pub resp_p: u16,
+    /// The holder's role in the previous incarnation (`resp`: the server closed first).
+    pub holder_role: Role,
+    /// How long the holder had been in TIME_WAIT when the SYN arrived.
+    pub time_wait_age_ns: i64,
+    /// The holder's TIME_WAIT duration in force.
+    pub time_wait_duration_ns: i64,
+    /// The SYN arrived in the slack after the nominal end; confirmed by the holder's answer.
+    pub edge_case: bool,
+    /// Previous incarnation's id.
+    pub prev_uid: u64,
+    /// New incarnation's id.
+    pub uid: u64,
+    /// The first SYN's frame.
+    pub first_syn_frame: FrameRef,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The holder's first answer.
+    pub first_reply: FirstReply,
+    /// SYNs sent (1 = no retransmission).
+    pub syn_attempts: u32,
+    /// First SYN → SYN-ACK: what the collision cost the connection.
+    pub cost_ns: Option<i64>,
+    /// What Linux would have done.
+    pub prediction: Prediction,
+    /// Whether the observation matches the prediction (None when the answer says nothing:
+    /// a RST is not Linux's TIME_WAIT behaviour).
+    pub prediction_agrees: Option<bool>,
+    /// The SYN-ACK's ISN is the old `snd_nxt` + 65537: Linux's TIME_WAIT takeover signature.
+    pub isn_signature: bool,
+}

@@ -1,0 +1,444 @@
+//! [`FlowTracker`]: the connections of one shard of 4-tuples, their incarnations, TIME_WAIT
+//! windows and the SYNs that collide with them.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use twsleuth_decode::{FrameRef, TcpSegment};
+
+use crate::config::TrackerConfig;
+use crate::incarnation::{Incarnation, TimeWaitHolder};
+use crate::records::{
+    CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction,
+};
+use crate::seq::{SeqNumber, ts_newer};
+use crate::tuple::{Endpoint, TupleKey};
+
+/// How often (capture time) the shard looks for tuples to compact, forget or evict.
+const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
+/// A closed incarnation with no segment for this long shrinks to its TIME_WAIT summary; later
+/// segments on the tuple (other than a SYN) are counted as late.
+const COMPACT_AFTER_NS: i64 = 4_000_000_000;
+
+/// Counters that say what the tracker did beyond the records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrackerCounters {
+    /// TCP segments processed.
+    pub segments: u64,
+    /// SYNs without ACK, retransmissions included.
+    pub syn: u64,
+    /// New incarnations on a tuple that had one before (port reuse).
+    pub reused_tuples: u64,
+    /// SYNs sent by an endpoint that itself held the tuple in TIME_WAIT (`tcp_tw_reuse`, a
+    /// balancer ignoring its own TIME_WAIT): no server state is hit, not a collision.
+    pub client_side_reuse: u64,
+    /// SYNs in the slack after a nominal TIME_WAIT end that the server's answer showed to be
+    /// outside TIME_WAIT after all.
+    pub edge_cases_dismissed: u64,
+    /// Segments that arrived on a tuple after its incarnation had been compacted.
+    pub late_segments: u64,
+    /// Open connections evicted after the idle timeout.
+    pub idle_evictions: u64,
+    /// Tuples evicted because `max_flows` was reached.
+    pub cap_evictions: u64,
+    /// Most tuples tracked at once by this shard.
+    pub peak_tuples: u64,
+}
+
+impl TrackerCounters {
+    /// Adds another shard's counters to these (peaks add up: shards hold tuples together).
+    pub fn merge(&mut self, other: &TrackerCounters) {
+        self.segments += other.segments;
+        self.syn += other.syn;
+        self.reused_tuples += other.reused_tuples;
+        self.client_side_reuse += other.client_side_reuse;
+        self.edge_cases_dismissed += other.edge_cases_dismissed;
+        self.late_segments += other.late_segments;
+        self.idle_evictions += other.idle_evictions;
+        self.cap_evictions += other.cap_evictions;
+        self.peak_tuples += other.peak_tuples;
+    }
+}
+
+/// What a tuple remembers after its incarnation is compacted: enough to recognise a SYN that
+/// collides with TIME_WAIT.
+#[derive(Clone, Debug)]
+struct ClosedSummary {
+    first_index: u64,
+    end_ns: i64,
+    holders: Vec<TimeWaitHolder>,
+}
+
+/// A collision seen at the new SYN; its outcome is known when the new incarnation ends.
+#[derive(Clone, Debug)]
+struct PendingCollision {
+    holder: TimeWaitHolder,
+    age_ns: i64,
+    edge_case: bool,
+    prev_first_index: u64,
+    first_syn_frame: FrameRef,
+    prediction: Prediction,
+}
+
+#[derive(Debug, Default)]
+struct TupleState {
+    current: Option<Box<(Incarnation, Option<PendingCollision>)>>,
+    closed: Option<ClosedSummary>,
+}
+
+impl TupleState {
+    fn last_activity_ns(&self) -> i64 {
+        let current = self.current.as_ref().map(|c| c.0.last_ns);
+        let closed = self.closed.as_ref().map(|c| c.end_ns);
+        current
+            .or(closed)
+            .unwrap_or(i64::MIN)
+            .max(closed.unwrap_or(i64::MIN))
+    }
+}
+
+/// The records one shard produced; `uid`s are still global indices.
+#[derive(Debug, Default)]
+pub struct ShardOutput {
+    /// Connection records.
+    pub connections: Vec<ConnectionRecord>,
+    /// Collision records.
+    pub collisions: Vec<CollisionRecord>,
+    /// Counters.
+    pub counters: TrackerCounters,
+}
+
+/// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
+/// comes only from segment timestamps.
+pub struct FlowTracker {
+    config: TrackerConfig,
+    max_tuples: usize,
+    tuples: FxHashMap<TupleKey, TupleState>,
+    now_ns: i64,
+    next_sweep_ns: Option<i64>,
+    out: ShardOutput,
+}
+
+impl FlowTracker {
+    /// A tracker allowed `max_tuples` tuples at once.
+    pub fn new(config: TrackerConfig, max_tuples: usize) -> FlowTracker {
+        FlowTracker {
+            config,
+            max_tuples: max_tuples.max(1),
+            tuples: FxHashMap::default(),
+            now_ns: i64::MIN,
+            next_sweep_ns: None,
+            out: ShardOutput::default(),
+        }
+    }
+
+    /// Follows one segment; `index` is its position in the merged input (its global order).
+    pub fn process(&mut self, seg: &TcpSegment, index: u64) {
+        self.out.counters.segments += 1;
+        self.now_ns = self.now_ns.max(seg.ts_ns);
+        let next_sweep = *self
+            .next_sweep_ns
+            .get_or_insert(seg.ts_ns + SWEEP_INTERVAL_NS);
+        if self.now_ns >= next_sweep {
+            self.sweep();
+            self.next_sweep_ns = Some(self.now_ns + SWEEP_INTERVAL_NS);
+        }
+
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        let key = TupleKey::new(src, dst);
+        if !self.tuples.contains_key(&key) {
+            if self.tuples.len() >= self.max_tuples {
+                self.evict_oldest();
+            }
+            self.tuples.insert(key, TupleState::default());
+            let tuples = self.tuples.len() as u64;
+            self.out.counters.peak_tuples = self.out.counters.peak_tuples.max(tuples);
+        }
+        let Some(state) = self.tuples.get_mut(&key) else {
+            return;
+        };
+        let flags = seg.flags;
+        if flags.is_syn_only() {
+            self.out.counters.syn += 1;
+        }
+
+        let continues_current = match &state.current {
+            None => false,
+            Some(cur) => {
+                let incarnation = &cur.0;
+                if flags.is_syn_only() {
+                    incarnation.is_syn_retransmission(seg)
+                } else if flags.is_syn_ack() {
+                    incarnation.accepts_syn_ack(seg)
+                } else {
+                    true
+                }
+            }
+        };
+        if continues_current {
+            if let Some(cur) = state.current.as_mut() {
+                cur.0.update(seg, index);
+            }
+            return;
+        }
+        // A segment other than SYN / SYN-ACK on a compacted tuple, within its memory: a late
+        // retransmission of the old connection, not a new one.
+        if !flags.contains(twsleuth_decode::TcpFlags::SYN)
+            && state.current.is_none()
+            && state.closed.is_some()
+        {
+            self.out.counters.late_segments += 1;
+            return;
+        }
+
+        // A new incarnation: the current one (if any) ends here.
+        if let Some(previous) = state.current.take() {
+            let (mut incarnation, pending) = *previous;
+            let forced = (!incarnation.is_closed()).then_some(CloseKind::Superseded);
+            state.closed = Some(finish(
+                &mut incarnation,
+                pending,
+                forced,
+                &self.config,
+                &mut self.out,
+            ));
+        }
+        let mut incarnation = Incarnation::start(seg, index);
+        let mut pending = None;
+        if let Some(closed) = &state.closed {
+            incarnation.previous = Some((closed.first_index, seg.ts_ns - closed.end_ns));
+            self.out.counters.reused_tuples += 1;
+            if flags.is_syn_only() {
+                pending =
+                    check_time_wait(closed, seg, src, dst, &self.config, &mut self.out.counters);
+            }
+        }
+        incarnation.update(seg, index);
+        state.closed = None;
+        state.current = Some(Box::new((incarnation, pending)));
+    }
+
+    /// Ends every incarnation (the capture is over) and returns the shard's records.
+    pub fn finish(mut self) -> ShardOutput {
+        let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            if let Some(state) = self.tuples.remove(&key) {
+                if let Some(cur) = state.current {
+                    let (mut incarnation, pending) = *cur;
+                    finish(&mut incarnation, pending, None, &self.config, &mut self.out);
+                }
+            }
+        }
+        self.out
+    }
+
+    /// Compacts closed incarnations, forgets tuples whose TIME_WAIT memory has passed, evicts
+    /// idle connections.
+    fn sweep(&mut self) {
+        let now = self.now_ns;
+        let config = &self.config;
+        let out = &mut self.out;
+        // Closed tuples are remembered past their TIME_WAIT, up to the idle timeout, so that
+        // port reuse intervals longer than TIME_WAIT (the balancer's cycle) are measured too.
+        let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
+        self.tuples.retain(|_, state| {
+            if let Some(cur) = &state.current {
+                let idle_ns = now - cur.0.last_ns;
+                let (compact, forced) = if cur.0.is_closed() {
+                    (idle_ns >= COMPACT_AFTER_NS, None)
+                } else if idle_ns >= config.idle_timeout_ns {
+                    out.counters.idle_evictions += 1;
+                    (true, Some(CloseKind::Evicted))
+                } else {
+                    (false, None)
+                };
+                if compact {
+                    if let Some(cur) = state.current.take() {
+                        let (mut incarnation, pending) = *cur;
+                        state.closed = Some(finish(&mut incarnation, pending, forced, config, out));
+                    }
+                }
+            }
+            match (&state.current, &state.closed) {
+                (Some(_), _) => true,
+                (None, Some(closed)) => now - closed.end_ns < remember_ns,
+                (None, None) => false,
+            }
+        });
+    }
+
+    /// Frees a tenth of the tuples, least recently active first (`--max-flows`).
+    fn evict_oldest(&mut self) {
+        let mut by_age: Vec<(i64, TupleKey)> = self
+            .tuples
+            .iter()
+            .map(|(key, state)| (state.last_activity_ns(), *key))
+            .collect();
+        by_age.sort_unstable();
+        let evict = (self.max_tuples / 10).max(1);
+        for (_, key) in by_age.into_iter().take(evict) {
+            if let Some(state) = self.tuples.remove(&key) {
+                self.out.counters.cap_evictions += 1;
+                if let Some(cur) = state.current {
+                    let (mut incarnation, pending) = *cur;
+                    let forced = (!incarnation.is_closed()).then_some(CloseKind::Evicted);
+                    finish(
+                        &mut incarnation,
+                        pending,
+                        forced,
+                        &self.config,
+                        &mut self.out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Is the new SYN from `src` to `dst` hitting a TIME_WAIT? Returns the collision to follow,
+/// or counts a client-side reuse.
+fn check_time_wait(
+    closed: &ClosedSummary,
+    seg: &TcpSegment,
+    src: Endpoint,
+    dst: Endpoint,
+    config: &TrackerConfig,
+    counters: &mut TrackerCounters,
+) -> Option<PendingCollision> {
+    let in_window = |holder: &TimeWaitHolder| -> Option<(i64, bool)> {
+        let age_ns = seg.ts_ns - holder.start_ns;
+        if age_ns < 0 || holder.killed_ns.is_some_and(|k| k <= seg.ts_ns) {
+            return None;
+        }
+        if age_ns < holder.duration_ns {
+            Some((age_ns, false))
+        } else if age_ns < holder.duration_ns + config.time_wait.edge_slack_ns {
+            Some((age_ns, true))
+        } else {
+            None
+        }
+    };
+    if let Some(holder) = closed.holders.iter().find(|h| h.endpoint == dst) {
+        if let Some((age_ns, edge_case)) = in_window(holder) {
+            return Some(PendingCollision {
+                holder: *holder,
+                age_ns,
+                edge_case,
+                prev_first_index: closed.first_index,
+                first_syn_frame: seg.frame,
+                prediction: predict_linux(holder, seg),
+            });
+        }
+    }
+    if let Some(holder) = closed.holders.iter().find(|h| h.endpoint == src) {
+        if in_window(holder).is_some_and(|(_, edge)| !edge) {
+            counters.client_side_reuse += 1;
+        }
+    }
+    None
+}
+
+/// What Linux does with a SYN on a TIME_WAIT socket (net/ipv4/tcp_minisocks.c,
+/// `tcp_timewait_state_process`): PAWS rejects a timestamp older than `ts_recent`
+/// (`tcp_paws_reject` with a window of 0); otherwise the SYN is accepted when its sequence
+/// number is after `rcv_nxt` or its timestamp is newer than `ts_recent`; else it gets an ACK.
+fn predict_linux(holder: &TimeWaitHolder, seg: &TcpSegment) -> Prediction {
+    let tsval = seg.options.timestamps.map(|t| t.value);
+    let (paws_reject, newer_timestamp) = match (holder.ts_recent, tsval) {
+        (Some(recent), Some(tsval)) => (
+            recent != 0 && ts_newer(recent, tsval),
+            ts_newer(tsval, recent),
+        ),
+        _ => (false, false),
+    };
+    let seq_after = SeqNumber(seg.seq).is_after(holder.rcv_nxt);
+    if !paws_reject && (seq_after || newer_timestamp) {
+        Prediction::Accept
+    } else {
+        Prediction::Reject
+    }
+}
+
+/// Emits an incarnation's records and returns what its tuple keeps.
+fn finish(
+    incarnation: &mut Incarnation,
+    pending: Option<PendingCollision>,
+    forced: Option<CloseKind>,
+    config: &TrackerConfig,
+    out: &mut ShardOutput,
+) -> ClosedSummary {
+    let record = incarnation.record(forced, &config.time_wait);
+    if let Some(collision) = pending {
+        match collision_record(incarnation, &collision) {
+            Some(c) => out.collisions.push(c),
+            None => out.counters.edge_cases_dismissed += 1,
+        }
+    }
+    out.connections.push(record);
+    ClosedSummary {
+        first_index: incarnation.first_index,
+        end_ns: incarnation.last_ns,
+        holders: incarnation.time_wait_holders(&config.time_wait),
+    }
+}
+
+/// The collision's record, now that the new incarnation's fate is known; `None` for an edge
+/// case that the holder's answer shows was outside TIME_WAIT.
+fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<CollisionRecord> {
+    let holder = &c.holder;
+    // Linux's SYN-ACK from TIME_WAIT: ISN = tw_snd_nxt + 65535 + 2, never 0.
+    let signature_isn = match holder.snd_nxt.plus(65_537) {
+        SeqNumber(0) => SeqNumber(1),
+        isn => isn,
+    };
+    let isn_signature = incarnation.resp_side.isn == Some(signature_isn);
+    let first_reply = incarnation.first_reply.unwrap_or(FirstReply::None);
+    let old_numbers_ack = incarnation.challenge_ack == Some(holder.rcv_nxt);
+    if c.edge_case && !isn_signature && !old_numbers_ack {
+        return None;
+    }
+    let outcome = match (first_reply, incarnation.syn_ack_ns.is_some()) {
+        (FirstReply::Rst, _) => Outcome::Reset,
+        (_, false) => Outcome::Failed,
+        (FirstReply::SynAck, true) => Outcome::Accepted,
+        (FirstReply::Ack, true) => Outcome::RejectedRecovered,
+        (FirstReply::None, true) => Outcome::Unanswered,
+    };
+    let prediction_agrees = match first_reply {
+        FirstReply::SynAck => Some(c.prediction == Prediction::Accept),
+        // Linux answers an unacceptable SYN with a rate-limited ACK: silence is a rejection.
+        FirstReply::Ack | FirstReply::None => Some(c.prediction == Prediction::Reject),
+        FirstReply::Rst => None,
+    };
+    Some(CollisionRecord {
+        ts_ns: incarnation.first_syn_ns.unwrap_or(incarnation.start_ns),
+        orig_h: incarnation.orig.ip,
+        orig_p: incarnation.orig.port,
+        resp_h: incarnation.resp.ip,
+        resp_p: incarnation.resp.port,
+        holder_role: holder.role,
+        time_wait_age_ns: c.age_ns,
+        time_wait_duration_ns: holder.duration_ns,
+        edge_case: c.edge_case,
+        prev_uid: c.prev_first_index,
+        uid: incarnation.first_index,
+        first_syn_frame: c.first_syn_frame,
+        outcome,
+        first_reply,
+        syn_attempts: incarnation.syns,
+        cost_ns: incarnation
+            .syn_ack_ns
+            .zip(incarnation.first_syn_ns)
+            .map(|(syn_ack, syn)| syn_ack - syn),
+        prediction: c.prediction,
+        prediction_agrees,
+        isn_signature,
+    })
+}

@@ -1,0 +1,530 @@
+//! The tracker on hand-built segment sequences: one behaviour per test, in the wire's own
+//! terms (DESIGN.md sections 2–4).
+
+use std::net::IpAddr;
+
+use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
+use twsleuth_flows::{
+    ActiveCloser, CloseKind, Findings, FirstReply, FlowTracker, Outcome, Partitioned, Prediction,
+    Role, SECOND_NS, ShardedTracker, TrackerConfig, ZeekState,
+};
+
+const SYN: TcpFlags = TcpFlags::SYN;
+const SYN_ACK: TcpFlags = TcpFlags(0x12);
+const ACK: TcpFlags = TcpFlags::ACK;
+const PSH_ACK: TcpFlags = TcpFlags(0x18);
+const FIN_ACK: TcpFlags = TcpFlags(0x11);
+const RST: TcpFlags = TcpFlags::RST;
+const RST_ACK: TcpFlags = TcpFlags(0x14);
+
+/// Builds segments between a balancer port and a server, numbering frames as it goes.
+struct Wire {
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    segments: Vec<TcpSegment>,
+}
+
+#[derive(Clone, Copy)]
+enum From {
+    Client,
+    Server,
+}
+
+impl Wire {
+    fn new(client_port: u16) -> Wire {
+        Wire {
+            client: ("10.0.0.1".parse().unwrap(), client_port),
+            server: ("10.1.0.10".parse().unwrap(), 80),
+            segments: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seg(
+        &mut self,
+        at_s: f64,
+        from: From,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        tsval: Option<u32>,
+    ) -> &mut Wire {
+        let (src, dst) = match from {
+            From::Client => (self.client, self.server),
+            From::Server => (self.server, self.client),
+        };
+        let number = self.segments.len() as u64 + 1;
+        self.segments.push(TcpSegment {
+            ts_ns: (at_s * 1e9) as i64,
+            frame: FrameRef {
+                file_index: 0,
+                number,
+            },
+            src: src.0,
+            dst: dst.0,
+            src_port: src.1,
+            dst_port: dst.1,
+            seq,
+            ack,
+            flags,
+            window: 500,
+            payload_len: len,
+            options: TcpOptions {
+                timestamps: tsval.map(|value| TcpTimestamps {
+                    value,
+                    echo_reply: 0,
+                }),
+                ..TcpOptions::default()
+            },
+        });
+        self
+    }
+
+    /// A whole HTTP-like exchange from `at_s`: handshake, request, response, then the closer's
+    /// FIN first. Client ISN `c`, server ISN `s`; timestamps from `ts` when given.
+    fn connection(
+        &mut self,
+        at_s: f64,
+        c: u32,
+        s: u32,
+        closer: From,
+        ts: Option<u32>,
+    ) -> &mut Wire {
+        let t = |d: u32| ts.map(|v| v + d);
+        let c1 = c.wrapping_add(1);
+        let s1 = s.wrapping_add(1);
+        self.seg(at_s, From::Client, SYN, c, 0, 0, t(0))
+            .seg(at_s + 0.001, From::Server, SYN_ACK, s, c1, 0, t(0))
+            .seg(at_s + 0.002, From::Client, ACK, c1, s1, 0, t(1))
+            .seg(at_s + 0.003, From::Client, PSH_ACK, c1, s1, 100, t(1))
+            .seg(
+                at_s + 0.004,
+                From::Server,
+                PSH_ACK,
+                s1,
+                c.wrapping_add(101),
+                500,
+                t(2),
+            );
+        let (cf, sf) = (c.wrapping_add(101), s.wrapping_add(501));
+        let (cf1, sf1) = (cf.wrapping_add(1), sf.wrapping_add(1));
+        match closer {
+            From::Server => self
+                .seg(at_s + 0.005, From::Server, FIN_ACK, sf, cf, 0, t(3))
+                .seg(at_s + 0.006, From::Client, FIN_ACK, cf, sf1, 0, t(3))
+                .seg(at_s + 0.007, From::Server, ACK, sf1, cf1, 0, t(4)),
+            From::Client => self
+                .seg(at_s + 0.005, From::Client, FIN_ACK, cf, sf, 0, t(3))
+                .seg(at_s + 0.006, From::Server, FIN_ACK, sf, cf1, 0, t(3))
+                .seg(at_s + 0.007, From::Client, ACK, cf1, sf1, 0, t(4)),
+        }
+    }
+
+    fn findings_with(&self, config: TrackerConfig) -> Findings {
+        let mut tracker = FlowTracker::new(config, 1000);
+        for (index, seg) in self.segments.iter().enumerate() {
+            tracker.process(seg, index as u64);
+        }
+        Findings::from_shards(vec![tracker.finish()])
+    }
+
+    fn findings(&self) -> Findings {
+        self.findings_with(TrackerConfig::default())
+    }
+}
+
+/// The server's `snd_nxt` after `connection(.., s, From::Server, ..)`: ISN + 1 + 500 + FIN.
+fn server_snd_nxt(s: u32) -> u32 {
+    s + 502
+}
+
+/// The server's `rcv_nxt` after `connection(.., c, ..)`: ISN + 1 + 100 + FIN.
+fn server_rcv_nxt(c: u32) -> u32 {
+    c + 102
+}
+
+#[test]
+fn server_closing_first_holds_time_wait_from_its_last_ack() {
+    let mut wire = Wire::new(40000);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    let f = wire.findings();
+    let c = &f.connections[0];
+    assert_eq!(c.active_closer, Some(ActiveCloser::Resp));
+    assert_eq!(c.time_wait_start_ns, Some((100.007 * 1e9) as i64));
+    assert_eq!((c.conn_state, c.close), (ZeekState::SF, CloseKind::FinFin));
+    assert_eq!(c.history, "ShADdfFa");
+    assert_eq!(
+        (c.orig_bytes, c.resp_bytes, c.orig_pkts, c.resp_pkts),
+        (100, 500, 4, 4)
+    );
+    assert_eq!(c.low_confidence, 0);
+}
+
+#[test]
+fn time_wait_syn_with_newer_timestamp_is_accepted_with_the_isn_signature() {
+    let mut wire = Wire::new(40000);
+    wire.connection(100.0, 1000, 5000, From::Server, Some(10_000));
+    // 20 s later, same port: ISN below the old rcv_nxt but a newer timestamp.
+    let isn = server_snd_nxt(5000) + 65_537;
+    wire.seg(120.0, From::Client, SYN, 500, 0, 0, Some(30_000))
+        .seg(120.0002, From::Server, SYN_ACK, isn, 501, 0, Some(1))
+        .seg(120.0004, From::Client, ACK, 501, isn + 1, 0, Some(30_001));
+    let f = wire.findings();
+    assert_eq!(f.collisions.len(), 1);
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::Accepted);
+    assert_eq!(col.holder_role, Role::Resp);
+    assert_eq!((col.prev_uid, col.uid), (0, 1));
+    assert_eq!(col.first_reply, FirstReply::SynAck);
+    assert!(col.isn_signature);
+    assert_eq!(col.prediction, Prediction::Accept);
+    assert_eq!(col.prediction_agrees, Some(true));
+    assert_eq!(col.first_syn_frame.number, 9);
+    assert_eq!(col.cost_ns, Some(200_000));
+    assert!((col.time_wait_age_ns - (19.993 * 1e9) as i64).abs() < 1000);
+    assert_eq!(f.connections[1].prev_uid, Some(0));
+    assert_eq!(f.counters.reused_tuples, 1);
+}
+
+#[test]
+fn time_wait_syn_below_rcv_nxt_without_timestamps_is_rejected_then_recovers() {
+    let mut wire = Wire::new(40001);
+    wire.connection(100.0, 1_000_000, 5000, From::Server, None);
+    let old_rcv_nxt = server_rcv_nxt(1_000_000);
+    wire.seg(100.5, From::Client, SYN, 2000, 0, 0, None)
+        // Bare ACK with the old connection's numbers.
+        .seg(
+            100.5002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            old_rcv_nxt,
+            0,
+            None,
+        )
+        // The client in SYN-SENT resets with seq = that ack (RFC 9293 section 3.10.7.3).
+        .seg(100.5003, From::Client, RST, old_rcv_nxt, 0, 0, None)
+        .seg(101.5, From::Client, SYN, 2000, 0, 0, None)
+        .seg(101.5002, From::Server, SYN_ACK, 777, 2001, 0, None)
+        .seg(101.5004, From::Client, ACK, 2001, 778, 0, None);
+    let f = wire.findings();
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::RejectedRecovered);
+    assert_eq!(col.first_reply, FirstReply::Ack);
+    assert_eq!(col.syn_attempts, 2);
+    assert_eq!(col.cost_ns, Some(1_000_200_000));
+    assert_eq!(col.prediction, Prediction::Reject);
+    assert_eq!(col.prediction_agrees, Some(true));
+    assert!(!col.isn_signature);
+    // The client's RST in SYN-SENT does not end the new connection.
+    let new = &f.connections[1];
+    assert_eq!(new.conn_state, ZeekState::S1);
+    assert_eq!(new.syn_retransmits, 1);
+    assert_eq!(new.handshake_ns, Some(1_000_400_000));
+}
+
+#[test]
+fn paws_rejects_an_older_timestamp_even_with_a_higher_sequence_number() {
+    let mut wire = Wire::new(40002);
+    wire.connection(100.0, 1000, 5000, From::Server, Some(50_000));
+    wire.seg(110.0, From::Client, SYN, 9_000_000, 0, 0, Some(10))
+        .seg(
+            110.0002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            server_rcv_nxt(1000),
+            0,
+            Some(7),
+        );
+    let f = wire.findings();
+    let col = &f.collisions[0];
+    assert_eq!(col.prediction, Prediction::Reject);
+    assert_eq!(col.outcome, Outcome::Failed);
+    assert_eq!(col.first_reply, FirstReply::Ack);
+}
+
+#[test]
+fn client_reusing_its_own_time_wait_is_not_a_collision() {
+    let mut wire = Wire::new(40003);
+    wire.connection(100.0, 1000, 5000, From::Client, Some(1));
+    wire.connection(101.0, 90_000, 7000, From::Client, Some(2000));
+    let f = wire.findings();
+    assert!(f.collisions.is_empty());
+    assert_eq!(f.counters.client_side_reuse, 1);
+    assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Orig));
+}
+
+#[test]
+fn reuse_after_time_wait_ended_is_only_a_port_reuse() {
+    let mut wire = Wire::new(40004);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.connection(170.0, 2000, 6000, From::Server, None);
+    let f = wire.findings();
+    assert!(f.collisions.is_empty());
+    assert_eq!(f.counters.reused_tuples, 1);
+    let interval = f.connections[1].reuse_interval_ns.unwrap();
+    assert!(
+        (interval - (69.993 * 1e9) as i64).abs() < 1000,
+        "{interval}"
+    );
+}
+
+#[test]
+fn edge_of_time_wait_is_decided_by_the_servers_answer() {
+    // 61 s after TIME_WAIT began: within the timer-wheel slack.
+    let mut confirmed = Wire::new(40005);
+    confirmed.connection(100.0, 1000, 5000, From::Server, Some(100));
+    let isn = server_snd_nxt(5000) + 65_537;
+    confirmed
+        .seg(161.0, From::Client, SYN, 3000, 0, 0, Some(90_000))
+        .seg(161.0002, From::Server, SYN_ACK, isn, 3001, 0, Some(1));
+    let f = confirmed.findings();
+    assert_eq!(f.collisions.len(), 1);
+    assert!(f.collisions[0].edge_case);
+
+    let mut dismissed = Wire::new(40005);
+    dismissed.connection(100.0, 1000, 5000, From::Server, Some(100));
+    dismissed
+        .seg(161.0, From::Client, SYN, 3000, 0, 0, Some(90_000))
+        .seg(161.0002, From::Server, SYN_ACK, 123_456, 3001, 0, Some(1));
+    let f = dismissed.findings();
+    assert!(f.collisions.is_empty());
+    assert_eq!(f.counters.edge_cases_dismissed, 1);
+}
+
+#[test]
+fn a_connection_ended_by_rst_leaves_no_time_wait() {
+    let mut wire = Wire::new(40006);
+    wire.seg(100.0, From::Client, SYN, 10, 0, 0, None)
+        .seg(100.001, From::Server, SYN_ACK, 20, 11, 0, None)
+        .seg(100.002, From::Client, ACK, 11, 21, 0, None)
+        .seg(100.003, From::Server, RST_ACK, 21, 11, 0, None);
+    wire.connection(101.0, 500, 600, From::Server, None);
+    let f = wire.findings();
+    assert!(f.collisions.is_empty());
+    assert_eq!(f.connections[0].close, CloseKind::RstByResp);
+    assert_eq!(f.connections[0].conn_state, ZeekState::RSTR);
+}
+
+#[test]
+fn a_rst_received_in_time_wait_ends_it() {
+    let mut wire = Wire::new(40007);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.seg(100.5, From::Client, RST, server_rcv_nxt(1000), 0, 0, None);
+    wire.seg(105.0, From::Client, SYN, 10, 0, 0, None).seg(
+        105.001,
+        From::Server,
+        SYN_ACK,
+        20,
+        11,
+        0,
+        None,
+    );
+    let f = wire.findings();
+    assert!(f.collisions.is_empty());
+}
+
+#[test]
+fn simultaneous_close_leaves_both_ends_in_time_wait() {
+    let mut wire = Wire::new(40008);
+    wire.seg(100.0, From::Client, SYN, 10, 0, 0, None)
+        .seg(100.001, From::Server, SYN_ACK, 20, 11, 0, None)
+        .seg(100.002, From::Client, ACK, 11, 21, 0, None)
+        // The FINs cross: neither acknowledges the other's.
+        .seg(100.003, From::Client, FIN_ACK, 11, 21, 0, None)
+        .seg(100.003, From::Server, FIN_ACK, 21, 11, 0, None)
+        .seg(100.004, From::Client, ACK, 12, 22, 0, None)
+        .seg(100.004, From::Server, ACK, 22, 12, 0, None)
+        .seg(110.0, From::Client, SYN, 5, 0, 0, None)
+        .seg(110.001, From::Server, ACK, 22, 12, 0, None);
+    let f = wire.findings();
+    assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Both));
+    assert_eq!(f.collisions.len(), 1);
+    assert_eq!(f.collisions[0].outcome, Outcome::Failed);
+}
+
+#[test]
+fn unanswered_first_syn_then_answered_retransmission() {
+    let mut wire = Wire::new(40009);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.seg(100.3, From::Client, SYN, 50, 0, 0, None)
+        .seg(101.3, From::Client, SYN, 50, 0, 0, None)
+        .seg(
+            101.3002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            server_rcv_nxt(1000),
+            0,
+            None,
+        )
+        .seg(
+            101.3003,
+            From::Client,
+            RST,
+            server_rcv_nxt(1000),
+            0,
+            0,
+            None,
+        )
+        .seg(103.3, From::Client, SYN, 50, 0, 0, None)
+        .seg(103.3002, From::Server, SYN_ACK, 9, 51, 0, None);
+    let col = &wire.findings().collisions[0];
+    assert_eq!(col.outcome, Outcome::Unanswered);
+    assert_eq!(col.first_reply, FirstReply::None);
+    assert_eq!(col.syn_attempts, 3);
+    assert_eq!(col.prediction_agrees, Some(true));
+}
+
+#[test]
+fn reset_answer_is_its_own_outcome() {
+    let mut wire = Wire::new(40010);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.seg(102.0, From::Client, SYN, 7, 0, 0, None).seg(
+        102.0002,
+        From::Server,
+        RST_ACK,
+        0,
+        8,
+        0,
+        None,
+    );
+    let f = wire.findings();
+    assert_eq!(f.collisions[0].outcome, Outcome::Reset);
+    assert_eq!(f.collisions[0].prediction_agrees, None);
+    assert_eq!(f.connections[1].conn_state, ZeekState::REJ);
+}
+
+#[test]
+fn syn_retransmissions_stay_in_one_incarnation() {
+    let mut wire = Wire::new(40011);
+    wire.seg(1.0, From::Client, SYN, 10, 0, 0, None)
+        .seg(2.0, From::Client, SYN, 10, 0, 0, None)
+        .seg(4.0, From::Client, SYN, 10, 0, 0, None);
+    let f = wire.findings();
+    assert_eq!(f.connections.len(), 1);
+    assert_eq!(f.connections[0].syn_retransmits, 2);
+    assert_eq!(f.connections[0].conn_state, ZeekState::S0);
+    assert_eq!(f.connections[0].close, CloseKind::NeverEstablished);
+}
+
+#[test]
+fn sequence_numbers_wrapping_past_two_to_the_32_keep_fin_tracking_right() {
+    let mut wire = Wire::new(40012);
+    wire.connection(100.0, u32::MAX - 50, u32::MAX - 200, From::Server, None);
+    let f = wire.findings();
+    assert_eq!(f.connections[0].close, CloseKind::FinFin);
+    assert!(f.connections[0].time_wait_start_ns.is_some());
+}
+
+#[test]
+fn missing_final_ack_is_inferred_from_the_fin_and_marked_low_confidence() {
+    let mut wire = Wire::new(40013);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.segments.pop();
+    let f = wire.findings();
+    assert_ne!(f.connections[0].low_confidence, 0);
+    assert_eq!(
+        f.connections[0].time_wait_start_ns,
+        Some((100.006 * 1e9) as i64)
+    );
+}
+
+#[test]
+fn midstream_traffic_gets_roles_from_the_well_known_port() {
+    let mut wire = Wire::new(40014);
+    wire.seg(1.0, From::Server, PSH_ACK, 10, 20, 100, None);
+    let c = &wire.findings().connections[0];
+    assert_eq!((c.orig_p, c.resp_p), (40014, 80));
+    assert_eq!(c.conn_state, ZeekState::OTH);
+    assert_ne!(c.low_confidence, 0);
+}
+
+#[test]
+fn idle_connections_are_evicted_and_counted() {
+    let mut wire = Wire::new(40015);
+    wire.seg(1.0, From::Client, SYN, 10, 0, 0, None).seg(
+        1.001,
+        From::Server,
+        SYN_ACK,
+        20,
+        11,
+        0,
+        None,
+    );
+    let mut other = Wire::new(50000);
+    other.seg(400.0, From::Client, SYN, 1, 0, 0, None);
+    wire.segments.extend(other.segments);
+    let config = TrackerConfig {
+        idle_timeout_ns: 300 * SECOND_NS,
+        ..TrackerConfig::default()
+    };
+    let f = wire.findings_with(config);
+    assert_eq!(f.counters.idle_evictions, 1);
+    assert_eq!(f.connections[0].close, CloseKind::Evicted);
+}
+
+#[test]
+fn the_flow_cap_evicts_the_least_recently_active() {
+    let mut tracker = FlowTracker::new(TrackerConfig::default(), 10);
+    for port in 0..25u16 {
+        let mut wire = Wire::new(30000 + port);
+        wire.seg(f64::from(port), From::Client, SYN, 1, 0, 0, None);
+        tracker.process(&wire.segments[0], u64::from(port));
+    }
+    let f = Findings::from_shards(vec![tracker.finish()]);
+    assert_eq!(f.connections.len(), 25);
+    assert!(f.counters.cap_evictions >= 15);
+    assert_eq!(f.connections[0].close, CloseKind::Evicted);
+    assert_eq!(f.connections[24].close, CloseKind::NeverEstablished);
+}
+
+/// Many balancer ports cycling over a few servers, with collisions of every kind.
+fn busy_wire() -> Vec<TcpSegment> {
+    let mut all = Vec::new();
+    for round in 0..3u32 {
+        for port in 0..40u16 {
+            let mut wire = Wire::new(41000 + port);
+            wire.server.1 = 80 + port % 3;
+            let at = f64::from(round) * 20.0 + f64::from(port) * 0.01;
+            let c = if port % 4 == 0 {
+                10 + round
+            } else {
+                1_000_000 * (round + 1)
+            };
+            wire.connection(
+                at,
+                c,
+                7000 * (round + 1),
+                From::Server,
+                Some(round * 1000 + 1),
+            );
+            all.extend(wire.segments);
+        }
+    }
+    all.sort_by_key(|s| s.ts_ns);
+    all
+}
+
+fn run_sharded(segments: &[TcpSegment], shards: usize) -> String {
+    let mut tracker = ShardedTracker::new(&TrackerConfig::default(), shards);
+    let mut stretch = Partitioned::new(tracker.shards());
+    for (index, seg) in segments.iter().enumerate() {
+        stretch.push(index as u64, *seg);
+    }
+    tracker.process(&[stretch]);
+    let f = tracker.finish();
+    format!("{:?}\n{:?}", f.connections, f.collisions)
+}
+
+#[test]
+fn sharded_findings_equal_single_thread_findings() {
+    let segments = busy_wire();
+    let single = run_sharded(&segments, 1);
+    assert!(single.contains("Accepted"));
+    for shards in [2, 3, 8] {
+        assert_eq!(run_sharded(&segments, shards), single, "{shards} shards");
+    }
+}
