@@ -1,7 +1,9 @@
 //! Command-line definitions (clap derive). Help texts are full sentences; each command's help
 //! ends with examples.
 
-use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Exit codes, as documented in `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -35,6 +37,18 @@ pub enum Command {
         "  tcpdump -i eth0 -w - | twsleuth stats -"
     ))]
     Stats(StatsArgs),
+    /// Rebuild every TCP connection, find the SYNs that hit a 4-tuple still held in TIME_WAIT,
+    /// and say what happened to each one (accepted, rejected then recovered, reset,
+    /// unanswered, failed) and what it cost.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  twsleuth analyze lb-backend.pcap\n",
+        "  twsleuth analyze --json --collisions collisions.jsonl server.pcapng.zst | jq .collisions\n",
+        "  twsleuth analyze --server-os windows --time-wait-for 10.1.0.10=60s a.pcap b.pcap\n",
+        "\n",
+        "Exit status: 0 no collision found, 1 collisions found, 2 error."
+    ))]
+    Analyze(AnalyzeArgs),
 }
 
 /// Options shared by every command that reads captures.
@@ -60,6 +74,102 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+/// TCP stacks with a known TIME_WAIT duration.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ServerOsArg {
+    /// 60 s (TCP_TIMEWAIT_LEN).
+    Linux,
+    /// 120 s (TcpTimedWaitDelay default).
+    Windows,
+    /// 60 s (2 × MSL).
+    Freebsd,
+    /// 30 s (2 × MSL of 15 s).
+    Macos,
+}
+
+/// `twsleuth analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Print one JSON object (the key figures and the packet accounting) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write one JSON object per connection incarnation to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub connections: Option<std::path::PathBuf>,
+
+    /// Write one JSON object per TIME_WAIT collision to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub collisions: Option<std::path::PathBuf>,
+
+    /// The TIME_WAIT duration of the servers' TCP stack.
+    #[arg(long, value_enum, value_name = "OS", default_value = "linux")]
+    pub server_os: ServerOsArg,
+
+    /// TIME_WAIT duration for every host, overriding --server-os (e.g. `120s`, `2m`, `500ms`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub time_wait: Option<i64>,
+
+    /// TIME_WAIT duration for one host, e.g. `10.1.0.10=120s`; may be repeated.
+    #[arg(long, value_name = "IP=DURATION", value_parser = parse_host_duration)]
+    pub time_wait_for: Vec<(IpAddr, i64)>,
+
+    /// Evict a connection idle this long (capture time).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration_ns)]
+    pub idle_timeout: i64,
+
+    /// Track at most this many 4-tuples at once; the least recently active are evicted (and
+    /// counted) beyond it.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_flows: usize,
+
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// Parses `60s`, `1.5s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.
+pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. 60s, 1.5s, 500ms or 2m"))?;
+    let scale = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "us" | "µs" => 1e3,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
+            ));
+        }
+    };
+    let ns = value * scale;
+    if !ns.is_finite() || ns > 1e18 {
+        return Err(format!("`{text}` is too long a duration"));
+    }
+    Ok(ns as i64)
+}
+
+fn parse_host_duration(text: &str) -> Result<(IpAddr, i64), String> {
+    let (host, duration) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` should be IP=DURATION, e.g. 10.1.0.10=120s"))?;
+    let ip = host
+        .parse()
+        .map_err(|_| format!("`{host}` is not an IP address"))?;
+    Ok((ip, parse_duration_ns(duration)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +178,22 @@ mod tests {
     #[test]
     fn command_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration_ns("60s"), Ok(60_000_000_000));
+        assert_eq!(parse_duration_ns("120"), Ok(120_000_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration_ns("500ms"), Ok(500_000_000));
+        assert_eq!(parse_duration_ns("2m"), Ok(120_000_000_000));
+        assert!(parse_duration_ns("6O").is_err());
+        assert!(parse_duration_ns("").is_err());
+        assert_eq!(
+            parse_host_duration("10.1.0.10=2m"),
+            Ok(("10.1.0.10".parse().unwrap(), 120_000_000_000))
+        );
+        assert!(parse_host_duration("10.1.0.10").is_err());
     }
 
     #[test]

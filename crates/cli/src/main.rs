@@ -1,6 +1,7 @@
 //! The `twsleuth` command: parses arguments, runs the pipeline (read → decode → …), maps the
 //! outcome to an exit code (0 success, 1 collisions found, 2 error).
 
+mod analyze;
 mod cli;
 mod scan;
 mod stats;
@@ -18,11 +19,13 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match &cli.command {
-        Command::Stats(args) => stats::run(args, &mut out),
+        Command::Stats(args) => stats::run(args, &mut out).map(|()| false),
+        Command::Analyze(args) => analyze::run(args, &mut out),
     }
-    .and_then(|()| Ok(out.flush()?));
+    .and_then(|found| Ok(out.flush().map(|()| found)?));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(1),
         // A closed pipe (`twsleuth … | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {

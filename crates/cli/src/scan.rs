@@ -1,17 +1,24 @@
-//! Opening the inputs and walking their frames in timestamp order, decoded, with a progress bar.
+//! Opening the inputs and walking their frames in timestamp order, decoded, with a progress
+//! bar; and the parallel pipeline that feeds the flow tracker.
 
 use std::io::IsTerminal;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{NotTcp, TcpSegment, decode};
+use twsleuth_decode::{Accounting, FrameClass, NotTcp, TcpSegment, decode};
+use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TrackerConfig};
 use twsleuth_reader::{CaptureReader, Frame, MergedCaptures};
 
 use crate::cli::InputArgs;
 
 /// How often (in frames) the progress bar is updated: rarely enough to cost nothing.
 const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
+/// Segments read into one stretch while the tracker works on the previous one.
+const STRETCH_SEGMENTS: usize = 1 << 16;
+/// Shards per worker thread: enough to balance uneven tuples, few enough to stay cheap.
+const SHARDS_PER_THREAD: usize = 4;
 
 /// Opens every input; any that cannot be read as a capture ends the run.
 pub fn open_inputs(args: &InputArgs) -> anyhow::Result<MergedCaptures> {
@@ -38,18 +45,124 @@ pub fn scan(
     quiet: bool,
     mut on_frame: impl FnMut(&Frame<'_>, Result<TcpSegment, NotTcp>),
 ) {
-    let progress = progress_bar(merged, quiet);
-    let mut frames = 0u64;
+    let mut progress = Progress::new(merged, quiet);
     while let Some(frame) = merged.next_frame() {
         let decoded = decode(&frame);
         on_frame(&frame, decoded);
-        frames += 1;
-        if frames % PROGRESS_EVERY_FRAMES == 0 {
-            progress.set_position(merged.raw_bytes_read());
-            progress.set_message(format!("{frames} frames"));
+        progress.frame(merged);
+    }
+    progress.finish();
+}
+
+/// What the tracking pipeline produced.
+pub struct Tracked {
+    /// The tracker's findings.
+    pub findings: Findings,
+    /// Where every frame went.
+    pub accounting: Accounting,
+}
+
+/// Reads, decodes and tracks every frame. With more than one thread, a reader thread reads
+/// and decodes the next stretch of input while the tracker's shards work on the previous one
+/// on the other threads; with one thread, the same steps run in turn.
+pub fn track(
+    merged: &mut MergedCaptures,
+    config: &TrackerConfig,
+    threads: usize,
+    quiet: bool,
+) -> anyhow::Result<Tracked> {
+    let tracker_threads = threads.saturating_sub(1).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(tracker_threads)
+        .build()
+        .context("cannot start worker threads")?;
+    let mut tracker = ShardedTracker::new(config, tracker_threads * SHARDS_PER_THREAD);
+    let shards = tracker.shards();
+    let progress = Progress::new(merged, quiet);
+    let mut reading = Reading {
+        merged,
+        accounting: Accounting::default(),
+        index: 0,
+        progress,
+    };
+    if threads <= 1 {
+        let mut stretch = Partitioned::new(shards);
+        loop {
+            stretch.clear();
+            reading.read_stretch(&mut stretch);
+            if stretch.is_empty() {
+                break;
+            }
+            pool.install(|| tracker.process(std::slice::from_ref(&stretch)));
+        }
+    } else {
+        std::thread::scope(|scope| {
+            // Two stretches circulate: one being read, one being tracked.
+            let (full_tx, full_rx) = mpsc::sync_channel::<Partitioned>(1);
+            let (empty_tx, empty_rx) = mpsc::channel::<Partitioned>();
+            for _ in 0..2 {
+                let _ = empty_tx.send(Partitioned::new(shards));
+            }
+            let reading = &mut reading;
+            scope.spawn(move || {
+                while let Ok(mut stretch) = empty_rx.recv() {
+                    stretch.clear();
+                    reading.read_stretch(&mut stretch);
+                    let done = stretch.is_empty();
+                    if full_tx.send(stretch).is_err() || done {
+                        break;
+                    }
+                }
+            });
+            while let Ok(stretch) = full_rx.recv() {
+                if stretch.is_empty() {
+                    break;
+                }
+                pool.install(|| tracker.process(std::slice::from_ref(&stretch)));
+                if empty_tx.send(stretch).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    reading.progress.finish();
+    let findings = pool.install(|| tracker.finish());
+    Ok(Tracked {
+        findings,
+        accounting: reading.accounting,
+    })
+}
+
+/// The reading side of the pipeline: the merged inputs and what it counts.
+struct Reading<'a> {
+    merged: &'a mut MergedCaptures,
+    accounting: Accounting,
+    /// Position of the next frame in the merged input.
+    index: u64,
+    progress: Progress,
+}
+
+impl Reading<'_> {
+    /// Reads frames into `stretch` until it holds `STRETCH_SEGMENTS` segments or the input
+    /// ends.
+    fn read_stretch(&mut self, stretch: &mut Partitioned) {
+        let mut segments = 0;
+        while segments < STRETCH_SEGMENTS {
+            let Some(frame) = self.merged.next_frame() else {
+                break;
+            };
+            match decode(&frame) {
+                Ok(segment) => {
+                    self.accounting.count(FrameClass::Tcp);
+                    stretch.push(self.index, segment);
+                    segments += 1;
+                }
+                Err(not_tcp) => self.accounting.count(not_tcp.class),
+            }
+            self.index += 1;
+            self.progress.frame(self.merged);
         }
     }
-    progress.finish_and_clear();
 }
 
 /// Prints each damaged input to stderr; the frames before the damage were analysed.
@@ -61,29 +174,58 @@ pub fn warn_damage(merged: &MergedCaptures) {
     }
 }
 
-fn progress_bar(merged: &MergedCaptures, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// The progress bar on stderr: bytes read against the input size, frames, ETA. Hidden when
+/// stderr is not a terminal or with `--quiet`.
+struct Progress {
+    bar: ProgressBar,
+    frames: u64,
+}
+
+impl Progress {
+    fn new(merged: &MergedCaptures, quiet: bool) -> Progress {
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let sizes: Option<u64> = merged
+                .readers()
+                .iter()
+                .map(CaptureReader::file_size_bytes)
+                .sum();
+            let bar = match sizes {
+                Some(total) => {
+                    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                        .with_style(
+                        ProgressStyle::with_template(
+                            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} · {msg} · ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    )
+                }
+                // Standard input has no size: a spinner with what has been read.
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{spinner} {bytes} read {bytes_per_sec} · {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            };
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        };
+        Progress { bar, frames: 0 }
     }
-    let sizes: Option<u64> = merged
-        .readers()
-        .iter()
-        .map(CaptureReader::file_size_bytes)
-        .sum();
-    let bar = match sizes {
-        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-            .with_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} · {msg} · ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            ),
-        // Standard input has no size: show a spinner with what has been read.
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} read {bytes_per_sec} · {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        ),
-    };
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+
+    fn frame(&mut self, merged: &MergedCaptures) {
+        self.frames += 1;
+        if self.frames % PROGRESS_EVERY_FRAMES == 0 && !self.bar.is_hidden() {
+            self.bar.set_position(merged.raw_bytes_read());
+            let per_second = self.frames as f64 / self.bar.elapsed().as_secs_f64().max(1e-3);
+            self.bar.set_message(format!(
+                "{} frames, {:.0} frames/s",
+                self.frames, per_second
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

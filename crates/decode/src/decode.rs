@@ -4,7 +4,6 @@ use std::net::IpAddr;
 
 use etherparse::{
     IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice,
-    TcpHeaderSlice, TcpOptionElement,
 };
 use twsleuth_reader::{Frame, LinkType};
 
@@ -236,7 +235,9 @@ fn decode_ipv6(frame: &Frame<'_>, ip: &[u8]) -> Result<TcpSegment, NotTcp> {
 }
 
 /// Reads the TCP header from `transport` (the captured bytes within the IP packet), with
-/// `declared_len` the TCP length the IP header gives.
+/// `declared_len` the TCP length the IP header gives. The 20-byte base header (RFC 9293
+/// section 3.1) is required; options cut by the snaplen are read as far as they go, as
+/// Wireshark does.
 fn decode_tcp(
     frame: &Frame<'_>,
     src: IpAddr,
@@ -244,23 +245,19 @@ fn decode_tcp(
     transport: &[u8],
     declared_len: usize,
 ) -> Result<TcpSegment, NotTcp> {
-    let data_offset = transport
-        .get(12)
-        .filter(|_| transport.len() >= TCP_MIN_HEADER_BYTES)
-        .ok_or_else(|| cut(frame, "TCP header cut"))?
-        >> 4;
-    let header_len = usize::from(data_offset) * 4;
+    let Some(base) = transport.get(..TCP_MIN_HEADER_BYTES) else {
+        return Err(cut(frame, "TCP header cut"));
+    };
+    let be16 = |at: usize| u16::from_be_bytes([base[at], base[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([base[at], base[at + 1], base[at + 2], base[at + 3]]);
+    let header_len = usize::from(base[12] >> 4) * 4;
     if header_len < TCP_MIN_HEADER_BYTES {
         return Err(malformed("TCP data offset below 5"));
     }
     if declared_len < header_len {
         return Err(malformed("TCP header longer than the IP payload"));
     }
-    let header_bytes = transport
-        .get(..header_len)
-        .ok_or_else(|| cut(frame, "TCP options cut"))?;
-    let header =
-        TcpHeaderSlice::from_slice(header_bytes).map_err(|_| malformed("bad TCP header"))?;
+    let options = &transport[TCP_MIN_HEADER_BYTES..transport.len().min(header_len)];
     Ok(TcpSegment {
         ts_ns: frame.ts_ns,
         frame: FrameRef {
@@ -269,34 +266,85 @@ fn decode_tcp(
         },
         src,
         dst,
-        src_port: header.source_port(),
-        dst_port: header.destination_port(),
-        seq: header.sequence_number(),
-        ack: header.acknowledgment_number(),
-        flags: TcpFlags(header_bytes[13]),
-        window: header.window_size(),
+        src_port: be16(0),
+        dst_port: be16(2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: TcpFlags(base[13]),
+        window: be16(14),
         payload_len: u32::try_from(declared_len - header_len).unwrap_or(u32::MAX),
-        options: tcp_options(&header),
+        options: tcp_options(options),
     })
 }
 
-/// The options twsleuth keeps. A malformed option ends the walk; the segment is still kept,
-/// as a stack would keep it (Linux `tcp_parse_options` stops at a bad length too).
-fn tcp_options(header: &TcpHeaderSlice<'_>) -> TcpOptions {
-    let mut options = TcpOptions::default();
-    for element in header.options_iterator() {
-        match element {
-            Ok(TcpOptionElement::MaximumSegmentSize(mss)) => options.mss = Some(mss),
-            Ok(TcpOptionElement::WindowScale(shift)) => options.window_scale = Some(shift),
-            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
-                options.sack_permitted = true
+/// The options twsleuth keeps (RFC 9293 section 3.2 layout: kind, length, value). A malformed
+/// option ends the walk and the segment is kept, as Linux `tcp_parse_options` does. Written by
+/// hand rather than with etherparse's iterator: this runs for every segment, and most carry
+/// only NOP, NOP, timestamps.
+fn tcp_options(options: &[u8]) -> TcpOptions {
+    const END: u8 = 0;
+    const NOP: u8 = 1;
+    const MSS: u8 = 2;
+    const WINDOW_SCALE: u8 = 3;
+    const SACK_PERMITTED: u8 = 4;
+    const TIMESTAMPS: u8 = 8;
+    let mut parsed = TcpOptions::default();
+    let mut rest = options;
+    while let Some((&kind, after_kind)) = rest.split_first() {
+        match kind {
+            END => break,
+            NOP => {
+                rest = after_kind;
+                continue;
             }
-            Ok(TcpOptionElement::Timestamp(value, echo_reply)) => {
-                options.timestamps = Some(TcpTimestamps { value, echo_reply })
-            }
-            Ok(_) => {}
-            Err(_) => break,
+            _ => {}
         }
+        let Some(&len) = after_kind.first() else {
+            break;
+        };
+        let len = usize::from(len);
+        let Some(value) = rest.get(2..len).filter(|_| len >= 2) else {
+            break;
+        };
+        match (kind, value.len()) {
+            (MSS, 2) => parsed.mss = Some(u16::from_be_bytes([value[0], value[1]])),
+            (WINDOW_SCALE, 1) => parsed.window_scale = Some(value[0]),
+            (SACK_PERMITTED, 0) => parsed.sack_permitted = true,
+            (TIMESTAMPS, 8) => {
+                parsed.timestamps = Some(TcpTimestamps {
+                    value: u32::from_be_bytes([value[0], value[1], value[2], value[3]]),
+                    echo_reply: u32::from_be_bytes([value[4], value[5], value[6], value[7]]),
+                })
+            }
+            _ => {}
+        }
+        rest = &rest[len..];
     }
-    options
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_stops_at_malformed_lengths() {
+        // NOP NOP TS(1, 2) then an option claiming length 1 (impossible).
+        let options = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 3, 1, 7];
+        let parsed = tcp_options(&options);
+        assert_eq!(
+            parsed.timestamps,
+            Some(TcpTimestamps {
+                value: 1,
+                echo_reply: 2
+            })
+        );
+        assert_eq!(parsed.window_scale, None);
+        assert_eq!(tcp_options(&[2, 4, 5]), TcpOptions::default());
+        assert_eq!(
+            tcp_options(&[3, 3, 7, 0, 2, 4, 5, 180]).window_scale,
+            Some(7)
+        );
+        assert_eq!(tcp_options(&[3, 3, 7, 0, 2, 4, 5, 180]).mss, None);
+    }
 }

@@ -171,6 +171,19 @@ fn snaplen_cut_keeps_the_segment_while_the_tcp_header_is_whole() {
 }
 
 #[test]
+fn cut_options_keep_the_segment_with_the_options_that_were_captured() {
+    let data = ethernet(0x0800, &[], &ipv4_syn());
+    // Base header plus MSS (4 bytes) and SACK-permitted (2): timestamps cut.
+    let cut = &data[..14 + 20 + 26];
+    let mut f = frame(LinkType::ETHERNET, cut);
+    f.orig_len = data.len() as u32;
+    let seg = decode(&f).expect("base header is whole");
+    assert_eq!(seg.options.mss, Some(1460));
+    assert!(seg.options.sack_permitted);
+    assert_eq!(seg.options.timestamps, None);
+}
+
+#[test]
 fn cut_tcp_header_is_truncated_when_snaplen_cut_it_and_malformed_otherwise() {
     let data = ethernet(0x0800, &[], &ipv4_syn());
     let cut = &data[..14 + 20 + 10];

@@ -6,7 +6,7 @@ use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 
 use crate::config::TimeWaitPolicy;
 use crate::records::{
-    ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, Role, ZeekState,
+    ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, History, Role, ZeekState,
 };
 use crate::seq::SeqNumber;
 use crate::tuple::Endpoint;
@@ -65,7 +65,7 @@ pub(crate) struct Incarnation {
     pub first_reply: Option<FirstReply>,
     /// The ACK number of the first bare ACK answering the SYN (a TIME_WAIT holder's `rcv_nxt`).
     pub challenge_ack: Option<SeqNumber>,
-    history: String,
+    history: History,
     pub doubts: u8,
     /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
     pub previous: Option<(u64, i64)>,
@@ -115,7 +115,7 @@ impl Incarnation {
             handshake_ack_ns: None,
             first_reply: None,
             challenge_ack: None,
-            history: String::new(),
+            history: History::default(),
             doubts,
             previous: None,
         }
@@ -270,7 +270,7 @@ impl Incarnation {
                 self.history.push(match role {
                     Role::Orig => letter,
                     Role::Resp => letter.to_ascii_lowercase(),
-                });
+                } as u8);
             }
         }
     }
@@ -314,15 +314,15 @@ impl Incarnation {
 
     /// The endpoints left holding the tuple in TIME_WAIT, with what Linux keeps of the old
     /// connection (`tcp_time_wait`: `tw_rcv_nxt`, `tw_snd_nxt`, `tw_ts_recent`).
-    pub fn time_wait_holders(&mut self, policy: &TimeWaitPolicy) -> Vec<TimeWaitHolder> {
+    pub fn time_wait_holders(&mut self, policy: &TimeWaitPolicy) -> [Option<TimeWaitHolder>; 2] {
         let roles: &[Role] = match self.active_closer() {
             Some(ActiveCloser::Orig) => &[Role::Orig],
             Some(ActiveCloser::Resp) => &[Role::Resp],
             Some(ActiveCloser::Both) => &[Role::Orig, Role::Resp],
             None => &[],
         };
-        let mut holders = Vec::new();
-        for &role in roles {
+        let mut holders = [None, None];
+        for (slot, &role) in holders.iter_mut().zip(roles) {
             let Some((start_ns, inferred)) = self.time_wait_start(role) else {
                 continue;
             };
@@ -344,7 +344,7 @@ impl Incarnation {
             let (Some(rcv_nxt), Some(snd_nxt)) = (peer.snd_nxt, me.snd_nxt) else {
                 continue;
             };
-            holders.push(TimeWaitHolder {
+            *slot = Some(TimeWaitHolder {
                 endpoint,
                 role,
                 start_ns,
@@ -440,6 +440,7 @@ impl Incarnation {
         let time_wait_start_ns = self
             .time_wait_holders(policy)
             .iter()
+            .flatten()
             .map(|h| h.start_ns)
             .min();
         let since_syn = |ts: Option<i64>| Some(ts? - self.first_syn_ns?);
@@ -461,7 +462,7 @@ impl Incarnation {
             syn_to_syn_ack_ns: since_syn(self.syn_ack_ns),
             handshake_ns: since_syn(self.handshake_ack_ns),
             conn_state: self.zeek_state(),
-            history: self.history.clone(),
+            history: self.history,
             close,
             active_closer,
             time_wait_start_ns,

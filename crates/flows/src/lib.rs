@@ -36,15 +36,17 @@ mod findings;
 mod incarnation;
 mod records;
 mod seq;
+mod summary;
 mod tracker;
 mod tuple;
 
 pub use config::{SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
 pub use findings::{Findings, IndexedSegment, Partitioned, ShardedTracker};
 pub use records::{
-    ActiveCloser, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, Outcome,
-    Prediction, Role, ZeekState,
+    ActiveCloser, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
+    Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;
+pub use summary::{LatencyMs, OutcomeCounts, SourceSummary, Summary};
 pub use tracker::{FlowTracker, ShardOutput, TrackerCounters};
 pub use tuple::{Endpoint, TupleKey};

@@ -103,6 +103,47 @@ pub enum Doubt {
     Superseded = 8,
 }
 
+/// Zeek-style history letters, kept inline: each letter is recorded at most once per side, so
+/// twelve bytes always suffice.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    letters: [u8; 12],
+    len: u8,
+}
+
+impl History {
+    /// Appends an ASCII letter (ignored once full).
+    pub fn push(&mut self, letter: u8) {
+        if let Some(slot) = self.letters.get_mut(usize::from(self.len)) {
+            *slot = letter;
+            self.len += 1;
+        }
+    }
+
+    /// The letters.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.letters[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl Serialize for History {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One connection incarnation on a 4-tuple (like Wireshark's `tcp.stream`).
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionRecord {
@@ -141,7 +182,7 @@ pub struct ConnectionRecord {
     /// Zeek-style connection state.
     pub conn_state: ZeekState,
     /// Zeek-style history letters (upper case: originator; lower case: responder).
-    pub history: String,
+    pub history: History,
     /// How it ended.
     pub close: CloseKind,
     /// Who sent the first FIN.

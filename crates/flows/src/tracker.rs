@@ -40,12 +40,10 @@ pub struct TrackerCounters {
     pub idle_evictions: u64,
     /// Tuples evicted because `max_flows` was reached.
     pub cap_evictions: u64,
-    /// Most tuples tracked at once by this shard.
-    pub peak_tuples: u64,
 }
 
 impl TrackerCounters {
-    /// Adds another shard's counters to these (peaks add up: shards hold tuples together).
+    /// Adds another shard's counters to these.
     pub fn merge(&mut self, other: &TrackerCounters) {
         self.segments += other.segments;
         self.syn += other.syn;
@@ -55,7 +53,6 @@ impl TrackerCounters {
         self.late_segments += other.late_segments;
         self.idle_evictions += other.idle_evictions;
         self.cap_evictions += other.cap_evictions;
-        self.peak_tuples += other.peak_tuples;
     }
 }
 
@@ -65,7 +62,7 @@ impl TrackerCounters {
 struct ClosedSummary {
     first_index: u64,
     end_ns: i64,
-    holders: Vec<TimeWaitHolder>,
+    holders: [Option<TimeWaitHolder>; 2],
 }
 
 /// A collision seen at the new SYN; its outcome is known when the new incarnation ends.
@@ -152,17 +149,11 @@ impl FlowTracker {
             port: seg.dst_port,
         };
         let key = TupleKey::new(src, dst);
-        if !self.tuples.contains_key(&key) {
-            if self.tuples.len() >= self.max_tuples {
-                self.evict_oldest();
-            }
-            self.tuples.insert(key, TupleState::default());
-            let tuples = self.tuples.len() as u64;
-            self.out.counters.peak_tuples = self.out.counters.peak_tuples.max(tuples);
+        // One hash lookup for a known tuple (the common case); evict before inserting a new one.
+        if self.tuples.len() >= self.max_tuples && !self.tuples.contains_key(&key) {
+            self.evict_oldest();
         }
-        let Some(state) = self.tuples.get_mut(&key) else {
-            return;
-        };
+        let state = self.tuples.entry(key).or_default();
         let flags = seg.flags;
         if flags.is_syn_only() {
             self.out.counters.syn += 1;
@@ -325,7 +316,7 @@ fn check_time_wait(
             None
         }
     };
-    if let Some(holder) = closed.holders.iter().find(|h| h.endpoint == dst) {
+    if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == dst) {
         if let Some((age_ns, edge_case)) = in_window(holder) {
             return Some(PendingCollision {
                 holder: *holder,
@@ -337,7 +328,7 @@ fn check_time_wait(
             });
         }
     }
-    if let Some(holder) = closed.holders.iter().find(|h| h.endpoint == src) {
+    if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == src) {
         if in_window(holder).is_some_and(|(_, edge)| !edge) {
             counters.client_side_reuse += 1;
         }

@@ -1,7 +1,8 @@
 //! Endpoints and 4-tuples, with the symmetric hash that shards flows.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
+
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -24,18 +25,43 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// An endpoint packed for fast hashing and comparison: IPv4 addresses as their 32 bits,
+/// told apart from IPv6 by `family`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct PackedEndpoint {
+    ip: u128,
+    port: u16,
+    family: u8,
+}
+
+impl From<Endpoint> for PackedEndpoint {
+    fn from(e: Endpoint) -> Self {
+        match e.ip {
+            IpAddr::V4(ip) => PackedEndpoint {
+                ip: u128::from(ip.to_bits()),
+                port: e.port,
+                family: 4,
+            },
+            IpAddr::V6(ip) => PackedEndpoint {
+                ip: ip.to_bits(),
+                port: e.port,
+                family: 6,
+            },
+        }
+    }
+}
+
 /// A 4-tuple with its endpoints in a canonical order, so both directions give the same key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TupleKey {
-    /// The lower endpoint.
-    pub low: Endpoint,
-    /// The higher endpoint.
-    pub high: Endpoint,
+    low: PackedEndpoint,
+    high: PackedEndpoint,
 }
 
 impl TupleKey {
     /// The key of the connection between `a` and `b`, whichever sent the segment.
     pub fn new(a: Endpoint, b: Endpoint) -> TupleKey {
+        let (a, b) = (PackedEndpoint::from(a), PackedEndpoint::from(b));
         if a <= b {
             TupleKey { low: a, high: b }
         } else {
@@ -43,33 +69,29 @@ impl TupleKey {
         }
     }
 
-    /// Which of `shards` shards owns this tuple: a hash of the whole 4-tuple, so that the
-    /// connections between one SNAT address and one server spread over all shards.
-    pub fn shard(&self, shards: usize) -> usize {
-        let mut hasher = Fnv1a::default();
-        self.hash(&mut hasher);
-        (hasher.finish() % shards.max(1) as u64) as usize
-    }
-}
-
-/// FNV-1a: fixed (not randomly seeded) so that sharding is the same on every run.
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv1a {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+    /// Which of `shards` shards owns the tuple of a segment from `src` to `dst`: a hash of the
+    /// whole 4-tuple, symmetric (XOR of both ends), so that both directions land together
+    /// and the connections between one SNAT address and one server spread over all shards.
+    /// Fixed constants (no random seed): sharding is the same on every run.
+    pub fn shard_of(src: Endpoint, dst: Endpoint, shards: usize) -> usize {
+        let fold = |e: Endpoint| -> u64 {
+            let ip = match e.ip {
+                IpAddr::V4(ip) => u64::from(ip.to_bits()),
+                IpAddr::V6(ip) => {
+                    let bits = ip.to_bits();
+                    (bits >> 64) as u64 ^ bits as u64
+                }
+            };
+            ip ^ u64::from(e.port).rotate_left(40)
+        };
+        // murmur3's 64-bit finaliser spreads the XOR over all bits before the modulo.
+        let mut h = fold(src) ^ fold(dst);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        (h % shards.max(1) as u64) as usize
     }
 }
 
@@ -88,7 +110,7 @@ mod tests {
     fn key_and_shard_are_the_same_in_both_directions() {
         let (a, b) = (ep("10.0.0.1", 40000), ep("10.1.0.10", 80));
         assert_eq!(TupleKey::new(a, b), TupleKey::new(b, a));
-        assert_eq!(TupleKey::new(a, b).shard(7), TupleKey::new(b, a).shard(7));
+        assert_eq!(TupleKey::shard_of(a, b, 7), TupleKey::shard_of(b, a, 7));
     }
 
     #[test]
@@ -96,7 +118,7 @@ mod tests {
         let server = ep("10.1.0.10", 80);
         let mut used = [false; 4];
         for port in 40000..40064 {
-            used[TupleKey::new(ep("10.0.0.1", port), server).shard(4)] = true;
+            used[TupleKey::shard_of(ep("10.0.0.1", port), server, 4)] = true;
         }
         assert_eq!(used, [true; 4]);
     }

@@ -153,7 +153,7 @@ fn server_closing_first_holds_time_wait_from_its_last_ack() {
     assert_eq!(c.active_closer, Some(ActiveCloser::Resp));
     assert_eq!(c.time_wait_start_ns, Some((100.007 * 1e9) as i64));
     assert_eq!((c.conn_state, c.close), (ZeekState::SF, CloseKind::FinFin));
-    assert_eq!(c.history, "ShADdfFa");
+    assert_eq!(c.history.as_str(), "ShADdfFa");
     assert_eq!(
         (c.orig_bytes, c.resp_bytes, c.orig_pkts, c.resp_pkts),
         (100, 500, 4, 4)

@@ -102,6 +102,9 @@ pub struct ReaderCounters {
     pub interfaces: u64,
     /// pcapng blocks that carry no packet (name resolution, statistics, custom, unknown…).
     pub skipped_blocks: u64,
+    /// Of those, the blocks that Wireshark numbers as frames (custom, systemd journal): frame
+    /// numbers count them so that they match Wireshark's.
+    pub numbered_blocks: u64,
     /// Distinct link types of the interfaces, in the order first seen.
     pub link_types: Vec<LinkType>,
 }
@@ -260,13 +263,15 @@ impl CaptureReader {
         self.current = None;
         while !self.finished {
             let iter = self.parser.iter();
-            iter.consume(self.pending_consume);
+            // No shift here: `refill` shifts once per buffer instead of `consume` moving
+            // half the buffer every time the read position passes its middle.
+            iter.consume_noshift(self.pending_consume);
             self.pending_consume = 0;
             let base = iter.data().as_ptr() as usize;
             let available = iter.data().len();
             match iter.next() {
                 Ok((block_len, block)) => {
-                    let number = self.counters.frames + 1;
+                    let number = self.counters.frames + self.counters.numbered_blocks + 1;
                     let outcome = read_block(
                         block,
                         base,
@@ -442,10 +447,10 @@ fn read_block(
             {
                 return BlockOutcome::Corrupt(what);
             }
-            let ts_ns = timestamp_ns(
-                u64::from(record.ts_sec) * iface.units_per_second + u64::from(record.ts_usec),
-                iface,
-            );
+            // Classic pcap has whole seconds and a µs or ns fraction: no division needed.
+            let ns_per_unit = 1_000_000_000 / iface.units_per_second as i64;
+            let ts_ns =
+                i64::from(record.ts_sec) * 1_000_000_000 + i64::from(record.ts_usec) * ns_per_unit;
             let captured = &record.data[..record.data.len().min(record.caplen as usize)];
             span(ts_ns, iface, record.origlen, captured)
         }
@@ -503,6 +508,14 @@ fn read_block(
             }
             span(last_ts_ns, iface, spb.origlen, &spb.data[..captured_len])
         }
+        // Wireshark (wiretap/pcapng.c, 4.0 and later) turns custom and systemd journal blocks
+        // into records of their own, with frame numbers: count them so that our frame numbers
+        // match what Wireshark shows, though they carry no packet.
+        PcapBlockOwned::NG(Block::Custom(_) | Block::SystemdJournalExport(_)) => {
+            counters.numbered_blocks += 1;
+            counters.skipped_blocks += 1;
+            BlockOutcome::NotAFrame
+        }
         PcapBlockOwned::NG(_) => {
             counters.skipped_blocks += 1;
             BlockOutcome::NotAFrame
@@ -544,6 +557,16 @@ fn units_per_second(if_tsresol: u8) -> Option<u64> {
 
 /// Converts a timestamp in interface units to nanoseconds since the epoch, saturating.
 fn timestamp_ns(units: u64, iface: &Interface) -> i64 {
+    // Fast path for the usual resolutions (1 µs, 1 ns): an exact multiplication.
+    if iface.offset_s == 0 && 1_000_000_000 % iface.units_per_second.max(1) == 0 {
+        let scale = 1_000_000_000 / iface.units_per_second.max(1);
+        if let Some(ns) = units
+            .checked_mul(scale)
+            .and_then(|ns| i64::try_from(ns).ok())
+        {
+            return ns;
+        }
+    }
     let per_second = u128::from(iface.units_per_second.max(1));
     let units = u128::from(units);
     let ns =

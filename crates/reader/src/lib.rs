@@ -13,13 +13,14 @@
 //! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/capture/en10mb.pcap");
 //! let inputs = vec![CaptureReader::open(path, 0).unwrap(), CaptureReader::open(path, 1).unwrap()];
 //! let mut merged = MergedCaptures::new(inputs);
-//! let (mut frames, mut last_ts) = (0, i64::MIN);
+//! // Each input's frames come in its own order, numbered from 1, interleaved by timestamp.
+//! let mut last_number = [0, 0];
 //! while let Some(frame) = merged.next_frame() {
-//!     assert!(frame.ts_ns >= last_ts);
-//!     last_ts = frame.ts_ns;
-//!     frames += 1;
+//!     let input = usize::from(frame.file_index);
+//!     assert!(frame.number > last_number[input]);
+//!     last_number[input] = frame.number;
 //! }
-//! assert_eq!(frames, 2 * merged.readers()[0].counters().frames);
+//! assert_eq!(last_number, [613, 613]);
 //! ```
 #![deny(missing_docs)]
 

@@ -1,0 +1,529 @@
+//! End-to-end tests of the `twsleuth` binary on the committed fixtures, against the oracles:
+//! capinfos and tshark for counts (fixtures/capture), the kernel's own record for collisions
+//! and outcomes (fixtures/lab, made by scripts/lab.sh).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(relative)
+}
+
+fn twsleuth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+        .args(args)
+        .output()
+        .expect("twsleuth runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn stats(path: &Path) -> (Value, String) {
+    let out = twsleuth(&["stats", "--json", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "stats failed on {}: {:?}",
+        path.display(),
+        out
+    );
+    (
+        json_of(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs an oracle tool; the test suite needs Wireshark's command-line tools (.ci/run
+/// installs them from Debian's packages).
+fn oracle(tool: &str, args: &[&str]) -> Output {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is needed by the tests (apt-get install tshark): {e}"))
+}
+
+/// One frame as tshark sees it: (number, protocols, SYN, ACK, source port, destination port).
+type TsharkFrame = (u64, String, bool, bool, Option<u16>, Option<u16>);
+
+fn tshark_frames(path: &Path) -> Vec<TsharkFrame> {
+    let out = oracle(
+        "tshark",
+        &[
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let flag = |s: &str| s == "1" || s == "True";
+            (
+                f[0].parse().unwrap(),
+                f[1].to_string(),
+                flag(f[2]),
+                flag(f[3]),
+                f[4].parse().ok(),
+                f[5].parse().ok(),
+            )
+        })
+        .collect()
+}
+
+/// How many frames match a tshark display filter.
+fn tshark_count(path: &Path, filter: &str) -> u64 {
+    let out = oracle(
+        "tshark",
+        &[
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count() as u64
+}
+
+/// capinfos' packet count: from its summary, or from "after reading N packets" when the
+/// file is damaged.
+fn capinfos_packets(path: &Path) -> u64 {
+    let out = oracle("capinfos", &["-M", "-c", path.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(rest) = text.split("after reading ").nth(1) {
+        return rest.split_whitespace().next().unwrap().parse().unwrap();
+    }
+    text.lines()
+        .find(|l| l.starts_with("Number of packets"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no packet count from capinfos: {text}"))
+}
+
+fn accounting_closes(s: &Value) {
+    let parts = [
+        "tcp_segments",
+        "other_ip",
+        "non_ip",
+        "malformed",
+        "truncated",
+        "fragments",
+    ];
+    let sum: u64 = parts.iter().map(|k| s[k].as_u64().unwrap()).sum();
+    assert_eq!(
+        sum,
+        s["frames"].as_u64().unwrap(),
+        "accounting does not close: {s}"
+    );
+}
+
+const CAPTURES: &[&str] = &[
+    "en10mb.pcap",
+    "en10mb-ns.pcap",
+    "be-usec.pcap",
+    "linux-sll.pcap",
+    "linux-sll2.pcap",
+    "vlan-8021q.pcap",
+    "qinq.pcap",
+    "raw-ipip.pcap",
+    "raw101.pcap",
+    "null-le.pcap",
+    "loop.pcap",
+    "ipv4.pcap",
+    "ipv6.pcap",
+    "multi.pcapng",
+    "multi.pcapng.gz",
+    "en10mb.pcap.gz",
+    "en10mb.pcap.zst",
+    "f5-trailer.pcap",
+    "ipv4-fragments.pcap",
+    "ipv6-exthdr.pcap",
+    "empty.pcap",
+];
+
+#[test]
+fn stats_counts_match_capinfos_and_tshark_on_every_capture() {
+    for name in CAPTURES {
+        let path = fixture(&format!("capture/{name}"));
+        let (s, _) = stats(&path);
+        accounting_closes(&s);
+        assert_eq!(
+            s["frames"],
+            capinfos_packets(&path),
+            "{name}: frames vs capinfos"
+        );
+        let frames = tshark_frames(&path);
+        let is_tcp = |p: &str| p.split(':').any(|l| l == "tcp") && !p.contains("icmp");
+        let tcp = frames.iter().filter(|f| is_tcp(&f.1)).count() as u64;
+        let syn = frames
+            .iter()
+            .filter(|f| is_tcp(&f.1) && f.2 && !f.3)
+            .count() as u64;
+        assert_eq!(s["tcp_segments"], tcp, "{name}: TCP segments vs tshark");
+        assert_eq!(s["syn"], syn, "{name}: SYNs vs tshark");
+        assert_eq!(s["malformed"], 0, "{name}");
+        assert_eq!(s["truncated"], 0, "{name}");
+    }
+}
+
+#[test]
+fn snaplen_cut_frames_decode_while_the_base_tcp_header_is_whole() {
+    let s54 = stats(&fixture("capture/snaplen-54.pcap")).0;
+    accounting_closes(&s54);
+    let tshark_tcp = tshark_count(
+        &fixture("capture/snaplen-54.pcap"),
+        "tcp && !icmp && !icmpv6",
+    );
+    // IPv4: 14 + 20 + 20 bytes: the base header is whole; IPv6 (14 + 40) keeps no TCP byte.
+    assert_eq!(s54["tcp_segments"], tshark_tcp);
+    assert!(s54["truncated"].as_u64().unwrap() > 0);
+    let s40 = stats(&fixture("capture/snaplen-40.pcap")).0;
+    accounting_closes(&s40);
+    assert_eq!(s40["tcp_segments"], 0);
+    assert!(s40["truncated"].as_u64().unwrap() >= tshark_tcp);
+}
+
+#[test]
+fn frame_numbers_are_wiresharks_even_with_custom_blocks() {
+    let path = fixture("capture/multi.pcapng");
+    let dir = tempfile::tempdir().unwrap();
+    let conns = dir.path().join("conns.jsonl");
+    twsleuth(&[
+        "analyze",
+        "--quiet",
+        "--connections",
+        conns.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let by_number: HashMap<u64, (Option<u16>, Option<u16>)> = tshark_frames(&path)
+        .into_iter()
+        .map(|f| (f.0, (f.4, f.5)))
+        .collect();
+    let text = std::fs::read_to_string(&conns).unwrap();
+    assert!(text.lines().count() >= 3);
+    for line in text.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let (op, rp) = (
+            c["orig_p"].as_u64().unwrap() as u16,
+            c["resp_p"].as_u64().unwrap() as u16,
+        );
+        for key in ["first_frame", "last_frame"] {
+            let number = c[key]["number"].as_u64().unwrap();
+            let ports = by_number[&number];
+            assert!(
+                ports == (Some(op), Some(rp)) || ports == (Some(rp), Some(op)),
+                "{key} {number} is not a frame of {op}<->{rp} in Wireshark: {ports:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn damaged_files_keep_the_frames_before_the_damage_and_name_the_offset() {
+    let cases = [
+        (
+            "truncated-last.pcap",
+            612,
+            "byte offset 290256",
+            "cut short",
+        ),
+        (
+            "truncated-header.pcap",
+            612,
+            "byte offset 290256",
+            "cut short",
+        ),
+        (
+            "corrupt-caplen.pcap",
+            306,
+            "byte offset 58880",
+            "2147483647",
+        ),
+        ("corrupt.pcapng", 2, "byte offset 324", "corrupt"),
+    ];
+    for (name, frames, offset, what) in cases {
+        let path = fixture(&format!("capture/{name}"));
+        let (s, stderr) = stats(&path);
+        assert_eq!(s["frames"], frames, "{name}");
+        assert_eq!(s["frames"], capinfos_packets(&path), "{name} vs capinfos");
+        assert_eq!(s["damaged_inputs"], 1, "{name}");
+        accounting_closes(&s);
+        assert!(
+            stderr.contains(name) && stderr.contains(offset) && stderr.contains(what),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("after frame {frames}")),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn inputs_that_are_not_captures_fail_with_one_line_and_exit_2() {
+    for (name, says) in [
+        ("not-a-capture.txt", "it is text"),
+        ("header-only-garbage.bin", "unknown magic bytes"),
+        ("zero-length.pcap", "empty"),
+        ("does-not-exist.pcap", "cannot read"),
+    ] {
+        let path = fixture(&format!("capture/{name}"));
+        let out = twsleuth(&["stats", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains(says),
+            "{name}: {stderr}"
+        );
+    }
+    let out = twsleuth(&["stats", fixture("capture").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("directory"));
+    let out = twsleuth(&["analyze", "--time-wait", "6O", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn standard_input_and_several_files_are_read() {
+    let file = fixture("capture/en10mb.pcap.zst");
+    let piped = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+        .args(["stats", "--json", "-"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert_eq!(json_of(&piped)["frames"], 613);
+    let both = twsleuth(&[
+        "stats",
+        "--json",
+        fixture("capture/en10mb.pcap").to_str().unwrap(),
+        fixture("capture/linux-sll2.pcap").to_str().unwrap(),
+    ]);
+    let s = json_of(&both);
+    assert_eq!(s["frames"], 613 + 347);
+    assert_eq!(s["files"].as_array().unwrap().len(), 2);
+    accounting_closes(&s);
+}
+
+fn analyze_json(paths: &[&Path], extra: &[&str]) -> (Value, Option<i32>) {
+    let mut args = vec!["analyze", "--json", "--quiet"];
+    args.extend_from_slice(extra);
+    let strings: Vec<String> = paths
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    args.extend(strings.iter().map(String::as_str));
+    let out = twsleuth(&args);
+    (json_of(&out), out.status.code())
+}
+
+/// Every lab capture, from every vantage point, against what the kernel recorded.
+#[test]
+fn analyze_agrees_with_the_kernel_in_every_lab_scenario() {
+    for scenario in ["accepted", "rejected", "haproxy", "clean", "client-reuse"] {
+        let dir = fixture(&format!("lab/{scenario}"));
+        let truth: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap())
+                .unwrap();
+        let expected = &truth["expected"];
+        for capture in truth["captures"].as_array().unwrap() {
+            let path = dir.join(capture["file"].as_str().unwrap());
+            let tmp = tempfile::tempdir().unwrap();
+            let collisions_path = tmp.path().join("c.jsonl");
+            let (a, code) = analyze_json(
+                &[&path],
+                &["--collisions", collisions_path.to_str().unwrap()],
+            );
+            let at = format!("{scenario}/{}", capture["file"]);
+            assert_eq!(a["connections"], expected["connections"], "{at}");
+            assert_eq!(a["collisions"]["total"], expected["collisions"], "{at}");
+            for (outcome, n) in expected["collisions_by_outcome"].as_object().unwrap() {
+                assert_eq!(a["collisions"][outcome], *n, "{at}: {outcome}");
+            }
+            assert_eq!(
+                a["client_side_reuse"], expected["client_side_reuse"],
+                "{at}"
+            );
+            let collided = expected["collisions"].as_u64().unwrap() > 0;
+            assert_eq!(code, Some(i32::from(collided)), "{at}: exit code");
+            if collided {
+                assert_eq!(a["prediction_agreement"], 1.0, "{at}");
+                assert_eq!(
+                    a["time_wait_holders"]["server"], expected["collisions"],
+                    "{at}"
+                );
+            }
+            // Attempt by attempt: each collision is an attempt the kernel saw collide, with
+            // the same outcome, and the TIME_WAIT age agrees within 50 ms.
+            let ours: Vec<Value> = std::fs::read_to_string(&collisions_path)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let kernel: Vec<&Value> = truth["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["outcome"].as_str() != Some("no_collision"))
+                .collect();
+            assert_eq!(ours.len(), kernel.len(), "{at}");
+            for c in &ours {
+                let ts = c["ts_ns"].as_i64().unwrap() as f64 / 1e9;
+                let attempt = kernel
+                    .iter()
+                    .find(|t| {
+                        t["src_port"] == c["orig_p"]
+                            && (t["start"].as_f64().unwrap() - ts).abs() < 0.5
+                    })
+                    .unwrap_or_else(|| panic!("{at}: no kernel collision for {c}"));
+                assert_eq!(attempt["outcome"], c["outcome"], "{at}: {c}");
+                if let Some(age) = attempt["server_tw_age_s"].as_f64() {
+                    let ours = c["time_wait_age_ns"].as_i64().unwrap() as f64 / 1e9;
+                    assert!((age - ours).abs() < 0.05, "{at}: age {age} vs {ours}");
+                }
+            }
+        }
+    }
+}
+
+/// Every SYN that tshark flags `tcp.analysis.reused_ports` opens one of our incarnations on a
+/// reused tuple (a collision or a reuse outside TIME_WAIT), or retransmits one.
+#[test]
+fn tshark_reused_ports_are_all_explained() {
+    for path in [
+        fixture("lab/haproxy/lb-backend.pcap"),
+        fixture("lab/rejected/client.pcap"),
+        fixture("lab/client-reuse/server.pcap"),
+    ] {
+        let out = oracle(
+            "tshark",
+            &[
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "tcp.analysis.reused_ports && tcp.flags.syn==1 && tcp.flags.ack==0",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ],
+        );
+        let flagged: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert!(!flagged.is_empty(), "{}", path.display());
+        let tmp = tempfile::tempdir().unwrap();
+        let conns = tmp.path().join("conns.jsonl");
+        analyze_json(&[&path], &["--connections", conns.to_str().unwrap()]);
+        let reused: Vec<(u64, u64)> = std::fs::read_to_string(&conns)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|c| !c["prev_uid"].is_null())
+            .map(|c| {
+                (
+                    c["first_frame"]["number"].as_u64().unwrap(),
+                    c["last_frame"]["number"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        for frame in flagged {
+            assert!(
+                reused
+                    .iter()
+                    .any(|&(first, last)| first <= frame && frame <= last),
+                "{}: tshark's reused-port SYN in frame {frame} is not in a reused incarnation",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn findings_do_not_depend_on_the_number_of_threads() {
+    let path = fixture("lab/haproxy/server.pcap");
+    let outputs: Vec<(String, String)> = ["1", "2", "5"]
+        .iter()
+        .map(|threads| {
+            let tmp = tempfile::tempdir().unwrap();
+            let (conns, cols) = (tmp.path().join("a"), tmp.path().join("b"));
+            twsleuth(&[
+                "analyze",
+                "--quiet",
+                "--threads",
+                threads,
+                "--connections",
+                conns.to_str().unwrap(),
+                "--collisions",
+                cols.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ]);
+            (
+                std::fs::read_to_string(conns).unwrap(),
+                std::fs::read_to_string(cols).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(outputs[0].1.lines().count(), 700);
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+}
+
+#[test]
+fn synthetic_balancer_capture_matches_its_generator() {
+    let dir = fixture("synthetic");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("lb-cycle.truth.json")).unwrap())
+            .unwrap();
+    let (a, code) = analyze_json(&[&dir.join("lb-cycle.pcap.gz")], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(a["connections"], truth["connections"]);
+    let t = &truth["collisions"];
+    let mut expected = BTreeMap::new();
+    expected.insert("total", t["total"].clone());
+    expected.insert("accepted", t["accepted"].clone());
+    expected.insert("rejected_recovered", t["rejected_recovered"].clone());
+    expected.insert("unanswered", t["unanswered_recovered"].clone());
+    for (k, v) in expected {
+        assert_eq!(a["collisions"][k], v, "{k}");
+    }
+    assert_eq!(a["prediction_agreement"], 1.0);
+    let min_reuse = a["sources"][0]["min_reuse_interval_ns"].as_f64().unwrap() / 1e9;
+    assert!((min_reuse - truth["min_port_reuse_interval_s"].as_f64().unwrap()).abs() < 1e-5);
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmarks twsleuth against the tools people would otherwise use, on one large capture of a
+# balancer cycling its SNAT ports (~5.45 M packets, ~480 MB, made by gen_load_capture.py).
+#
+#   scripts/bench.sh [--skip-tshark] [CAPTURE]
+#
+# Reports wall time and peak RSS of: twsleuth stats, capinfos (reads every record), dd (the
+# page-cache read limit), twsleuth analyze with 1 thread and with all threads, and
+# tshark -Y tcp.analysis.reused_ports; then the ratios the issues set targets for.
+# Needs GNU time, capinfos and tshark (apt-get install time tshark).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip_tshark=false
+if [[ "${1:-}" == "--skip-tshark" ]]; then skip_tshark=true; shift; fi
+capture="${1:-bench-data/load.pcap}"
+
+for tool in /usr/bin/time capinfos tshark python3; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is needed (apt-get install time tshark)" >&2; exit 2; }
+done
+
+if [[ ! -f "$capture" ]]; then
+  mkdir -p "$(dirname "$capture")"
+  echo "Generating $capture (deterministic, seed 1)..." >&2
+  python3 scripts/gen_load_capture.py -o "$capture" --truth "${capture%.pcap}.truth.json"
+fi
+cargo build --release --quiet
+bin=target/release/twsleuth
+threads=$(nproc)
+
+# Warm the page cache so that every tool reads from memory, as dd does.
+cat "$capture" > /dev/null
+
+results=$(mktemp)
+timing=$(mktemp)
+trap 'rm -f "$results" "$timing"' EXIT
+
+# run NAME COMMAND...: best wall time of 3 runs (1 for tshark), with its peak RSS.
+run() {
+  local name=$1; shift
+  local runs=3
+  [[ "$name" == tshark* ]] && runs=1
+  local best="" best_rss=""
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -o "$timing" -f "%e %M" "$@" > /dev/null 2>&1 || true
+    local out wall rss
+    out=$(tail -1 "$timing")
+    wall=${out% *}
+    rss=${out#* }
+    if [[ -z "$best" ]] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; best_rss=$rss; fi
+  done
+  printf '%s %s %s\n' "$name" "$best" "$best_rss" >> "$results"
+  printf '%-28s %8.3f s  %8.1f MiB\n' "$name" "$best" "$(awk "BEGIN{print $best_rss/1024}")"
+}
+
+frames=$(capinfos -c -M "$capture" | awk -F': *' '/Number of packets/{print $2}')
+size=$(stat -L -c %s "$capture")
+echo "Capture: $capture ($frames frames, $((size / 1048576)) MiB), $threads cores"
+echo
+run "dd bs=1M" dd if="$capture" of=/dev/null bs=1M
+run "capinfos" capinfos "$capture"
+run "twsleuth stats" "$bin" stats --quiet "$capture"
+# analyze exits 1 when it finds collisions: that is its success here.
+run "twsleuth analyze 1 thread" sh -c "$bin analyze --quiet --threads 1 '$capture'; [ \$? -le 1 ]"
+run "twsleuth analyze $threads threads" sh -c "$bin analyze --quiet --threads $threads '$capture'; [ \$? -le 1 ]"
+if ! $skip_tshark; then
+  run "tshark reused_ports" tshark -r "$capture" -Y tcp.analysis.reused_ports
+fi
+
+wall() { grep "^$1 " "$results" | awk '{print $(NF-1)}' | head -1; }
+dd_s=$(wall "dd"); cap_s=$(wall "capinfos"); stats_s=$(wall "twsleuth stats")
+a1=$(grep "^twsleuth analyze 1 " "$results" | awk '{print $(NF-1)}')
+an=$(grep "^twsleuth analyze $threads " "$results" | awk '{print $(NF-1)}')
+echo
+echo "stats vs capinfos:        $(awk "BEGIN{printf \"%.1fx faster (target >= 5x)\", $cap_s/$stats_s}")"
+echo "stats vs dd:              $(awk "BEGIN{printf \"%.1fx the page-cache read time (target <= 10x)\", $stats_s/$dd_s}")"
+echo "analyze packets/s:        $(awk "BEGIN{printf \"%.1f M/s on $threads threads (target >= 10 M/s)\", $frames/$an/1e6}")"
+echo "analyze 1 -> $threads threads:   $(awk "BEGIN{printf \"%.2fx (target >= 1.7x)\", $a1/$an}")"
+if ! $skip_tshark; then
+  ts=$(grep "^tshark " "$results" | awk '{print $(NF-1)}')
+  echo "analyze vs tshark:        $(awk "BEGIN{printf \"%.0fx faster (target >= 100x)\", $ts/$an}")"
+fi
+echo "peak RSS:"
+awk '{rss=$NF; NF-=2; printf "  %-28s %6.1f MiB\n", $0, rss/1024}' "$results"
