@@ -1,27 +1,24 @@
 //! `twsleuth analyze`: the verdict, the key figures, and the JSON Lines exports.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::Write;
 
-use anyhow::Context;
 use serde::Serialize;
 use twsleuth_decode::Accounting;
-use twsleuth_flows::{
-    Findings, SECOND_NS, ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters,
-};
+use twsleuth_flows::{Findings, ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
 use twsleuth_reader::MergedCaptures;
+use twsleuth_report::content::{duration, verdict};
+use twsleuth_report::time::format_utc;
 
-use crate::cli::{AnalyzeArgs, ServerOsArg};
-use crate::scan::{open_inputs, track, warn_damage};
-use crate::utc::format_utc;
+use crate::cli::{AnalyzeArgs, ServerOsArg, TrackerArgs};
+use crate::output::write_jsonl;
+use crate::scan::{Tracked, open_inputs, track, warn_damage};
 
 /// How many source addresses the summary lists.
-const TOP_SOURCES: usize = 10;
+pub const TOP_SOURCES: usize = 10;
 
-/// The `analyze --json` object.
+/// The `analyze --json` object (also the report's `data/summary.json`).
 #[derive(Serialize)]
-struct AnalyzeJson<'a> {
+pub struct AnalysisJson<'a> {
     verdict: String,
     #[serde(flatten)]
     summary: &'a Summary,
@@ -38,15 +35,43 @@ struct InputJson {
     damage: Option<String>,
 }
 
+impl<'a> AnalysisJson<'a> {
+    /// The object for these results.
+    pub fn new(
+        summary: &'a Summary,
+        tracked: &Tracked,
+        config: &'a TrackerConfig,
+        merged: &MergedCaptures,
+    ) -> AnalysisJson<'a> {
+        AnalysisJson {
+            verdict: verdict(summary, &tracked.findings),
+            summary,
+            accounting: tracked.accounting,
+            tracker: tracked.findings.counters,
+            config,
+            inputs: merged
+                .readers()
+                .iter()
+                .map(|r| InputJson {
+                    input: r.input().to_string(),
+                    frames: r.counters().frames,
+                    damage: r.damage().map(ToString::to_string),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Runs `twsleuth analyze`; returns whether collisions were found.
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<bool> {
-    let config = tracker_config(args);
+    let config = tracker_config(&args.tracker);
     let mut merged = open_inputs(&args.input)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .max(1);
-    let tracked = track(&mut merged, &config, threads, args.input.quiet)?;
+    let tracked = track(
+        &mut merged,
+        &config,
+        threads(&args.tracker),
+        args.input.quiet,
+    )?;
     warn_damage(&merged);
     let findings = &tracked.findings;
     let summary = Summary::new(findings, TOP_SOURCES);
@@ -57,32 +82,18 @@ pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<bool> {
     if let Some(path) = &args.collisions {
         write_jsonl(path, &findings.collisions)?;
     }
-    let verdict = verdict(&summary, findings);
     if args.json {
-        let json = AnalyzeJson {
-            verdict,
-            summary: &summary,
-            accounting: tracked.accounting,
-            tracker: findings.counters,
-            config: &config,
-            inputs: inputs_json(&merged),
-        };
+        let json = AnalysisJson::new(&summary, &tracked, &config, &merged);
         serde_json::to_writer_pretty(&mut *out, &json)?;
         writeln!(out)?;
     } else {
-        write_text(
-            out,
-            &verdict,
-            &summary,
-            findings,
-            &tracked.accounting,
-            &merged,
-        )?;
+        write_text(out, &summary, &tracked, &merged)?;
     }
     Ok(summary.collisions.total > 0)
 }
 
-fn tracker_config(args: &AnalyzeArgs) -> TrackerConfig {
+/// The tracker configuration the options ask for.
+pub fn tracker_config(args: &TrackerArgs) -> TrackerConfig {
     let os = match args.server_os {
         ServerOsArg::Linux => ServerOs::Linux,
         ServerOsArg::Windows => ServerOs::Windows,
@@ -100,110 +111,23 @@ fn tracker_config(args: &AnalyzeArgs) -> TrackerConfig {
     }
 }
 
-fn inputs_json(merged: &MergedCaptures) -> Vec<InputJson> {
-    merged
-        .readers()
-        .iter()
-        .map(|r| InputJson {
-            input: r.input().to_string(),
-            frames: r.counters().frames,
-            damage: r.damage().map(ToString::to_string),
-        })
-        .collect()
-}
-
-/// Writes one JSON object per line, to a temporary file renamed into place when complete,
-/// so that an interrupted run never leaves a half-written file that looks whole.
-fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> anyhow::Result<()> {
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let temporary = path.with_file_name(format!(
-        ".{}.twsleuth-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> anyhow::Result<()> {
-        let mut w = BufWriter::new(File::create(&temporary)?);
-        for record in records {
-            serde_json::to_writer(&mut w, record)?;
-            w.write_all(b"\n")?;
-        }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&temporary, path)?;
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        e.context(format!("cannot write {}", path.display()))
-    })
-}
-
-fn seconds(ns: i64) -> String {
-    format!("{:.3} s", ns as f64 / SECOND_NS as f64)
-}
-
-/// One sentence: what collided with whose TIME_WAIT, and what it cost; or what was checked.
-fn verdict(summary: &Summary, findings: &Findings) -> String {
-    let c = &summary.collisions;
-    if c.total == 0 {
-        return format!(
-            "No TIME_WAIT collision: {} connections and {} SYNs checked; {} port reuses, {} of them by an endpoint reusing its own TIME_WAIT (not a collision).",
-            summary.connections, summary.syn, summary.reused_tuples, summary.client_side_reuse
-        );
-    }
-    let holder = summary
-        .time_wait_holders
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map_or("server", |(who, _)| *who);
-    let first = &findings.collisions[0];
-    let rejected = c.rejected_recovered + c.unanswered;
-    let mut sentence = format!(
-        "TIME_WAIT collisions on {} → {}:{}: {} SYNs hit 4-tuples held in TIME_WAIT by the {holder} (it closed first)",
-        first.orig_h, first.resp_h, first.resp_p, c.total
-    );
-    if rejected > 0 {
-        sentence.push_str(&format!(
-            "; {rejected} were rejected or unanswered and recovered after a median {:.2} s",
-            median_cost_s(findings)
-        ));
-    }
-    if c.failed + c.reset > 0 {
-        sentence.push_str(&format!("; {} never connected", c.failed + c.reset));
-    }
-    sentence.push('.');
-    sentence
-}
-
-fn median_cost_s(findings: &Findings) -> f64 {
-    let mut costs: Vec<i64> = findings
-        .collisions
-        .iter()
-        .filter(|c| {
-            matches!(
-                c.outcome,
-                twsleuth_flows::Outcome::RejectedRecovered | twsleuth_flows::Outcome::Unanswered
-            )
-        })
-        .filter_map(|c| c.cost_ns)
-        .collect();
-    costs.sort_unstable();
-    costs
-        .get(costs.len() / 2)
-        .map_or(0.0, |&ns| ns as f64 / 1e9)
+/// Worker threads: as asked, or one per core.
+pub fn threads(args: &TrackerArgs) -> usize {
+    args.threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1)
 }
 
 fn write_text(
     out: &mut impl Write,
-    verdict: &str,
     summary: &Summary,
-    findings: &Findings,
-    accounting: &Accounting,
+    tracked: &Tracked,
     merged: &MergedCaptures,
 ) -> std::io::Result<()> {
+    let findings: &Findings = &tracked.findings;
+    let accounting = &tracked.accounting;
     let c = &summary.collisions;
-    writeln!(out, "Verdict: {verdict}")?;
+    writeln!(out, "Verdict: {}", verdict(summary, findings))?;
     writeln!(out)?;
     writeln!(out, "Connections:        {}", summary.connections)?;
     writeln!(out, "SYNs:               {}", summary.syn)?;
@@ -258,7 +182,7 @@ fn write_text(
                 s.port_max,
                 s.ports_in_use,
                 s.min_reuse_interval_ns
-                    .map_or_else(|| "-".to_string(), seconds),
+                    .map_or_else(|| "-".to_string(), duration),
                 s.collisions
             )?;
         }

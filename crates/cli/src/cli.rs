@@ -49,6 +49,18 @@ pub enum Command {
         "Exit status: 0 no collision found, 1 collisions found, 2 error."
     ))]
     Analyze(AnalyzeArgs),
+    /// Write the incident report for a postmortem: a verdict, key figures, the incident
+    /// timeline, a capacity model (how many SNAT addresses the peak needs), evidence with
+    /// Wireshark filters and packet ladders, recommendations, SVG charts, and the data as
+    /// Parquet and CSV.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  twsleuth report lb-backend.pcap -o incident-42\n",
+        "  twsleuth report --server-os windows a.pcapng b.pcapng.zst -o report\n",
+        "\n",
+        "Exit status: 0 report written, 2 error."
+    ))]
+    Report(ReportArgs),
 }
 
 /// Options shared by every command that reads captures.
@@ -87,24 +99,9 @@ pub enum ServerOsArg {
     Macos,
 }
 
-/// `twsleuth analyze`.
+/// How connections are tracked: TIME_WAIT durations, memory bounds, threads.
 #[derive(Debug, Args)]
-pub struct AnalyzeArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    /// Print one JSON object (the key figures and the packet accounting) instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Write one JSON object per connection incarnation to FILE (JSON Lines).
-    #[arg(long, value_name = "FILE")]
-    pub connections: Option<std::path::PathBuf>,
-
-    /// Write one JSON object per TIME_WAIT collision to FILE (JSON Lines).
-    #[arg(long, value_name = "FILE")]
-    pub collisions: Option<std::path::PathBuf>,
-
+pub struct TrackerArgs {
     /// The TIME_WAIT duration of the servers' TCP stack.
     #[arg(long, value_enum, value_name = "OS", default_value = "linux")]
     pub server_os: ServerOsArg,
@@ -129,6 +126,43 @@ pub struct AnalyzeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// `twsleuth analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
+
+    /// Print one JSON object (the key figures and the packet accounting) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write one JSON object per connection incarnation to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub connections: Option<std::path::PathBuf>,
+
+    /// Write one JSON object per TIME_WAIT collision to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub collisions: Option<std::path::PathBuf>,
+}
+
+/// `twsleuth report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
+
+    /// Directory to write the report into (created if missing): report.md, report.html,
+    /// charts/*.svg, data/*.parquet|csv and data/summary.json.
+    #[arg(long, short, value_name = "DIR")]
+    pub output: std::path::PathBuf,
 }
 
 /// Parses `60s`, `1.5s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.

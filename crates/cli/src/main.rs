@@ -3,9 +3,10 @@
 
 mod analyze;
 mod cli;
+mod output;
+mod report;
 mod scan;
 mod stats;
-mod utc;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Stats(args) => stats::run(args, &mut out).map(|()| false),
         Command::Analyze(args) => analyze::run(args, &mut out),
+        Command::Report(args) => report::run(args, &mut out).map(|()| false),
     }
     .and_then(|found| Ok(out.flush().map(|()| found)?));
     match result {

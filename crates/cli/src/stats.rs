@@ -9,7 +9,7 @@ use twsleuth_reader::{CaptureFormat, Compression, MergedCaptures};
 
 use crate::cli::StatsArgs;
 use crate::scan::{open_inputs, scan, warn_damage};
-use crate::utc::{format_utc, seconds};
+use twsleuth_report::time::{format_utc, seconds};
 
 /// The `stats --json` object.
 #[derive(Debug, Serialize)]

@@ -527,3 +527,104 @@ fn synthetic_balancer_capture_matches_its_generator() {
     let min_reuse = a["sources"][0]["min_reuse_interval_ns"].as_f64().unwrap() / 1e9;
     assert!((min_reuse - truth["min_port_reuse_interval_s"].as_f64().unwrap()).abs() < 1e-5);
 }
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The example reports under reports/ are what the tool makes now, byte for byte: reports are
+/// deterministic, and scripts/make-reports.sh regenerates them.
+#[test]
+fn reports_match_the_committed_examples() {
+    let examples = [
+        ("haproxy-lb-backend", "fixtures/lab/haproxy/lb-backend.pcap"),
+        ("rejected-server", "fixtures/lab/rejected/server.pcap"),
+        ("clean-server", "fixtures/lab/clean/server.pcap"),
+        ("synthetic-lb-cycle", "fixtures/synthetic/lb-cycle.pcap.gz"),
+    ];
+    for (name, capture) in examples {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+            .current_dir(repo_root())
+            .args([
+                "report",
+                "--quiet",
+                capture,
+                "-o",
+                tmp.path().to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let expected = repo_root().join("reports").join(name);
+        let mut compared = 0;
+        for sub in ["", "charts", "data"] {
+            for entry in std::fs::read_dir(expected.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    continue;
+                }
+                let fresh = tmp.path().join(sub).join(path.file_name().unwrap());
+                assert!(
+                    std::fs::read(&path).unwrap() == std::fs::read(&fresh).unwrap(),
+                    "{} differs: run scripts/make-reports.sh and review the diff",
+                    path.display()
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 13, "{name}: only {compared} files");
+    }
+}
+
+#[test]
+fn report_figures_agree_with_the_kernel_and_charts_are_valid_svg() {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lab/haproxy/truth.json")).unwrap())
+            .unwrap();
+    let dir = repo_root().join("reports/haproxy-lb-backend");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/summary.json")).unwrap())
+            .unwrap();
+    let expected = &truth["expected"];
+    assert_eq!(summary["collisions"]["total"], expected["collisions"]);
+    assert_eq!(summary["connections"], expected["connections"]);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| Collisions with TIME_WAIT | 700 (accepted 700, rejected then recovered 0,"),
+        "{md}"
+    );
+    assert!(md.contains("held in TIME_WAIT by the server, which closed first"));
+    assert!(md.contains("| Connections | 800 |"));
+    // The evidence opens the first collision in Wireshark, with a packet ladder.
+    assert!(md.contains("**First collision:**"));
+    assert!(md.contains("&& frame.number>="));
+    assert!(md.contains("SYN-ACK, ISN = old snd_nxt + 65537: Linux TIME_WAIT takeover"));
+    for entry in std::fs::read_dir(dir.join("charts")).unwrap() {
+        let path = entry.unwrap().path();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let doc = roxmltree::Document::parse(&svg)
+            .unwrap_or_else(|e| panic!("{}: not XML: {e}", path.display()));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("port-reuse")
+        {
+            assert!(svg.contains("accepted (700)"), "{}", path.display());
+        }
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5, "charts inlined");
+    for outside in ["<script", "<link", "src=", "@import", "url("] {
+        assert!(
+            !html.contains(outside),
+            "report.html fetches or runs something: {outside}"
+        );
+    }
+    let clean =
+        std::fs::read_to_string(repo_root().join("reports/clean-server/report.md")).unwrap();
+    assert!(clean.contains("No TIME_WAIT collision"));
+}

@@ -1,4 +1,4 @@
-//! Timestamps shown to people: UTC, ISO 8601 with nanoseconds.
+//! Timestamps shown to people: UTC, ISO 8601.
 
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS.nnnnnnnnn UTC`.
 pub fn format_utc(ts_ns: i64) -> String {
@@ -13,6 +13,13 @@ pub fn format_utc(ts_ns: i64) -> String {
         second_of_day % 3600 / 60,
         second_of_day % 60
     )
+}
+
+/// Formats nanoseconds since the epoch to the millisecond: `YYYY-MM-DD HH:MM:SS.mmm UTC`.
+pub fn format_utc_ms(ts_ns: i64) -> String {
+    let full = format_utc(ts_ns);
+    // "YYYY-MM-DD HH:MM:SS.nnnnnnnnn UTC": keep three of the nine fraction digits.
+    format!("{} UTC", &full[..full.len() - 10])
 }
 
 /// Seconds as a float, for JSON consumers (jq, pandas) that expect epoch seconds.
@@ -39,6 +46,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_to_the_millisecond() {
+        assert_eq!(
+            format_utc_ms(1_764_078_123_456_789_012),
+            "2025-11-25 13:42:03.456 UTC"
+        );
+    }
 
     #[test]
     fn formats_known_instants() {

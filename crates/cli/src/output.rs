@@ -1,0 +1,19 @@
+//! JSON Lines exports, written atomically.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use twsleuth_report::files::write_atomically;
+
+/// Writes one JSON object per line.
+pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> anyhow::Result<()> {
+    write_atomically(path, |w| {
+        for record in records {
+            serde_json::to_writer(&mut *w, record)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
+}

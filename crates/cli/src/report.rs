@@ -1,0 +1,290 @@
+//! `twsleuth report`: analyse, pick the collisions to show packet by packet, hash the inputs,
+//! and have the report crate write the document, charts and data.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Write};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use twsleuth_decode::{TcpFlags, TcpSegment, decode};
+use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role, Summary};
+use twsleuth_report::{Evidence, InputFile, LadderStep, ReportInput};
+
+use crate::analyze::{AnalysisJson, TOP_SOURCES, threads, tracker_config};
+use crate::cli::{InputArgs, ReportArgs};
+use crate::scan::{open_inputs, track, warn_damage};
+
+/// Segments of the previous connection shown before the colliding SYN (its closing exchange).
+const LADDER_TAIL: usize = 4;
+/// Segments of the new connection shown at most.
+const LADDER_HEAD: usize = 12;
+
+/// Runs `twsleuth report`.
+pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let config = tracker_config(&args.tracker);
+    // Hash the input files on another thread while the analysis reads them (page cache).
+    let paths = args.input.inputs.clone();
+    let hashing =
+        std::thread::spawn(move || paths.iter().map(|p| sha256_of(p)).collect::<Vec<_>>());
+    let mut merged = open_inputs(&args.input)?;
+    let tracked = track(
+        &mut merged,
+        &config,
+        threads(&args.tracker),
+        args.input.quiet,
+    )?;
+    warn_damage(&merged);
+    let findings = &tracked.findings;
+    let summary = Summary::new(findings, TOP_SOURCES);
+    let evidence = evidence(&args.input, findings)?;
+    let hashes = hashing
+        .join()
+        .map_err(|_| anyhow::anyhow!("hashing the inputs failed"))?;
+    let inputs: Vec<InputFile> = merged
+        .readers()
+        .iter()
+        .zip(hashes)
+        .map(|(reader, sha256)| InputFile {
+            name: reader.input().to_string(),
+            sha256,
+            frames: reader.counters().frames,
+            damage: reader.damage().map(ToString::to_string),
+        })
+        .collect();
+    let summary_json =
+        serde_json::to_value(AnalysisJson::new(&summary, &tracked, &config, &merged))?;
+    let input = ReportInput {
+        findings,
+        summary: &summary,
+        accounting: &tracked.accounting,
+        policy: &config.time_wait,
+        inputs,
+        evidence,
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let written = twsleuth_report::write_report(&args.output, &input, &summary_json)
+        .with_context(|| format!("cannot write the report into {}", args.output.display()))?;
+    writeln!(
+        out,
+        "{}",
+        twsleuth_report::content::verdict(&summary, findings)
+    )?;
+    writeln!(
+        out,
+        "Report written to {} ({} files):",
+        args.output.display(),
+        written.len()
+    )?;
+    for path in written {
+        writeln!(out, "  {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file, hex; `None` for standard input (it cannot be read twice).
+fn sha256_of(path: &str) -> Option<String> {
+    if path == "-" {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The collisions to show: the first, the worst, and one of each other outcome.
+fn pick(findings: &Findings) -> Vec<(String, &CollisionRecord)> {
+    let collisions = &findings.collisions;
+    let Some(first) = collisions.first() else {
+        return Vec::new();
+    };
+    let mut picked = vec![("First collision".to_string(), first)];
+    // Worst: never connected first, then the highest cost.
+    let severity = |c: &CollisionRecord| {
+        (
+            matches!(c.outcome, Outcome::Failed | Outcome::Reset),
+            c.cost_ns.unwrap_or(0),
+            std::cmp::Reverse(c.ts_ns),
+        )
+    };
+    if let Some(worst) = collisions.iter().max_by_key(|c| severity(c)) {
+        if !std::ptr::eq(worst, first) {
+            picked.push(("Worst collision".to_string(), worst));
+        }
+    }
+    for outcome in Outcome::ALL {
+        if picked.iter().any(|(_, c)| c.outcome == outcome) {
+            continue;
+        }
+        if let Some(example) = collisions.iter().find(|c| c.outcome == outcome) {
+            let name = twsleuth_report::tables::label(&outcome).replace('_', " ");
+            picked.push((format!("Example of {name}"), example));
+        }
+    }
+    picked
+}
+
+/// Reads the inputs again for the picked collisions' packets: the previous connection's
+/// closing exchange and the new handshake, in capture order.
+fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
+    let picked = pick(findings);
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    struct Pending<'a> {
+        label: String,
+        collision: &'a CollisionRecord,
+        tail: VecDeque<TcpSegment>,
+        head: Vec<TcpSegment>,
+        started: bool,
+        done: bool,
+    }
+    let mut pending: Vec<Pending<'_>> = picked
+        .into_iter()
+        .map(|(label, collision)| Pending {
+            label,
+            collision,
+            tail: VecDeque::with_capacity(LADDER_TAIL + 1),
+            head: Vec::new(),
+            started: false,
+            done: false,
+        })
+        .collect();
+    // Standard input was consumed by the analysis: no ladders then.
+    if !inputs.inputs.iter().any(|i| i == "-") {
+        let mut merged = open_inputs(&InputArgs {
+            inputs: inputs.inputs.clone(),
+            quiet: true,
+        })?;
+        while let Some(frame) = merged.next_frame() {
+            let Ok(seg) = decode(&frame) else { continue };
+            for p in pending.iter_mut().filter(|p| !p.done) {
+                let c = p.collision;
+                let forward = seg.src == c.orig_h
+                    && seg.src_port == c.orig_p
+                    && seg.dst == c.resp_h
+                    && seg.dst_port == c.resp_p;
+                let backward = seg.dst == c.orig_h
+                    && seg.dst_port == c.orig_p
+                    && seg.src == c.resp_h
+                    && seg.src_port == c.resp_p;
+                if !forward && !backward {
+                    continue;
+                }
+                if !p.started && seg.frame == c.first_syn_frame {
+                    p.started = true;
+                }
+                if p.started {
+                    p.head.push(seg);
+                    let handshake_done = forward
+                        && seg.flags == TcpFlags::ACK
+                        && p.head.iter().any(|s| s.flags.is_syn_ack());
+                    p.done = handshake_done || p.head.len() >= LADDER_HEAD;
+                } else {
+                    p.tail.push_back(seg);
+                    if p.tail.len() > LADDER_TAIL {
+                        p.tail.pop_front();
+                    }
+                }
+            }
+            if pending.iter().all(|p| p.done) {
+                break;
+            }
+        }
+    }
+    Ok(pending
+        .into_iter()
+        .map(|p| {
+            let c = p.collision;
+            let mut steps: Vec<LadderStep> =
+                p.tail.iter().map(|s| step(s, c, Note::Previous)).collect();
+            let mut syns = 0;
+            for s in &p.head {
+                let note = if s.flags.is_syn_only() {
+                    syns += 1;
+                    if syns == 1 {
+                        Note::FirstSyn
+                    } else {
+                        Note::SynAgain
+                    }
+                } else {
+                    Note::New
+                };
+                steps.push(step(s, c, note));
+            }
+            Evidence {
+                label: p.label,
+                collision: c.clone(),
+                steps,
+            }
+        })
+        .collect())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Note {
+    Previous,
+    FirstSyn,
+    SynAgain,
+    New,
+}
+
+fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
+    let from = if s.src == c.orig_h && s.src_port == c.orig_p {
+        Role::Orig
+    } else {
+        Role::Resp
+    };
+    let flags = s.flags;
+    let text = match (note, from) {
+        (Note::Previous, _) if flags.contains(TcpFlags::FIN) => "previous connection: FIN".into(),
+        (Note::Previous, _) => "previous connection".into(),
+        (Note::FirstSyn, _) => format!(
+            "SYN on a tuple the {} holds in TIME_WAIT ({} old)",
+            match c.holder_role {
+                Role::Resp => "server",
+                Role::Orig => "client",
+            },
+            twsleuth_report::content::duration(c.time_wait_age_ns)
+        ),
+        (Note::SynAgain, _) => "SYN retransmitted (same ISN)".into(),
+        (_, Role::Resp) if flags.is_syn_ack() && c.isn_signature => {
+            "SYN-ACK, ISN = old snd_nxt + 65537: Linux TIME_WAIT takeover".into()
+        }
+        (_, Role::Resp) if flags.is_syn_ack() => "SYN-ACK".into(),
+        (_, Role::Resp) if flags.contains(TcpFlags::RST) => "reset by the server".into(),
+        (_, Role::Resp) if flags == TcpFlags::ACK && s.payload_len == 0 => {
+            "bare ACK with the old connection's numbers".into()
+        }
+        (_, Role::Orig) if flags.contains(TcpFlags::RST) => {
+            "client RST: the ACK is unacceptable in SYN-SENT (RFC 9293 3.10.7.3)".into()
+        }
+        (_, Role::Orig) if flags == TcpFlags::ACK => "ACK: handshake complete".into(),
+        _ => String::new(),
+    };
+    LadderStep {
+        ts_ns: s.ts_ns,
+        frame: s.frame.number,
+        from,
+        flags: flags.to_string(),
+        seq: s.seq,
+        ack: s.ack,
+        payload_len: s.payload_len,
+        note: text,
+    }
+}

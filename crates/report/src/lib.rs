@@ -1,0 +1,87 @@
+//! Incident report: tables, exports, charts and the postmortem document, built from the flow
+//! tracker's findings (never from packets).
+//!
+//! - [`tables::Tables`]: connections, collisions and a per-second timeline, in columns; the
+//!   same tables are exported ([`export`]: Parquet and CSV through polars) and charted.
+//! - [`content::document`] says what a postmortem needs (verdict, key figures, timeline,
+//!   capacity model, evidence, recommendations, method); [`document`] renders it as Markdown
+//!   and as self-contained HTML, escaping everything that came from a capture.
+#![deny(missing_docs)]
+
+pub mod charts;
+pub mod content;
+pub mod document;
+pub mod export;
+pub mod files;
+pub mod tables;
+pub mod time;
+mod write;
+
+pub use write::write_report;
+
+use serde::Serialize;
+use twsleuth_decode::Accounting;
+use twsleuth_flows::{CollisionRecord, Findings, Role, Summary, TimeWaitPolicy};
+
+/// One input capture, as the method section lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputFile {
+    /// The name the user gave.
+    pub name: String,
+    /// SHA-256 of the file's bytes, hex; `None` for standard input.
+    pub sha256: Option<String>,
+    /// Frames read.
+    pub frames: u64,
+    /// Where the file went bad, if it did.
+    pub damage: Option<String>,
+}
+
+/// One segment of an evidence ladder.
+#[derive(Clone, Debug, Serialize)]
+pub struct LadderStep {
+    /// Capture time, ns since the epoch.
+    pub ts_ns: i64,
+    /// Wireshark frame number (in the collision's input).
+    pub frame: u64,
+    /// Sender's role in the new connection.
+    pub from: Role,
+    /// Flags, Wireshark letters.
+    pub flags: String,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Payload bytes.
+    pub payload_len: u32,
+    /// What the segment means here ("bare ACK with the old numbers", …).
+    pub note: String,
+}
+
+/// A collision shown with its packets.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    /// "First collision", "Worst collision", …
+    pub label: String,
+    /// The collision.
+    pub collision: CollisionRecord,
+    /// The end of the previous connection and the new handshake, in capture order.
+    pub steps: Vec<LadderStep>,
+}
+
+/// Everything a report is made from.
+pub struct ReportInput<'a> {
+    /// The tracker's findings.
+    pub findings: &'a Findings,
+    /// Key figures of the findings.
+    pub summary: &'a Summary,
+    /// Where every frame went.
+    pub accounting: &'a Accounting,
+    /// TIME_WAIT durations assumed.
+    pub policy: &'a TimeWaitPolicy,
+    /// The inputs, in the order given.
+    pub inputs: Vec<InputFile>,
+    /// Collisions to show packet by packet.
+    pub evidence: Vec<Evidence>,
+    /// twsleuth's version (no wall-clock time: reports are deterministic).
+    pub tool_version: &'a str,
+}

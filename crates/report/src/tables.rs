@@ -1,0 +1,408 @@
+//! The report's tables, in columns: what `data/*.parquet` and `data/*.csv` hold, and what the
+//! charts are drawn from (one source for both, so a chart never shows what the data lacks).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use twsleuth_flows::{CollisionRecord, ConnectionRecord, Findings, Outcome, Role, TimeWaitPolicy};
+
+/// The name serde gives a unit enum variant (`"rejected_recovered"`), for text columns.
+pub fn label<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// Text of repeated values (enum labels, addresses) formatted once per distinct value: a
+/// capture has few distinct ones and hundreds of thousands of rows.
+struct TextCache<T> {
+    entries: Vec<(T, String)>,
+}
+
+impl<T: PartialEq + Copy> TextCache<T> {
+    fn new() -> Self {
+        TextCache {
+            entries: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, value: T, format: impl FnOnce(&T) -> String) -> String {
+        // The most recent entry first: rows come in runs of the same value.
+        if let Some((_, text)) = self.entries.iter().rev().find(|(v, _)| *v == value) {
+            return text.clone();
+        }
+        let text = format(&value);
+        self.entries.push((value, text.clone()));
+        text
+    }
+}
+
+/// Formats addresses once each.
+#[derive(Default)]
+struct AddressText(std::collections::HashMap<std::net::IpAddr, String>);
+
+impl AddressText {
+    fn get(&mut self, ip: std::net::IpAddr) -> String {
+        self.0.entry(ip).or_insert_with(|| ip.to_string()).clone()
+    }
+}
+
+/// One row per connection incarnation (`connections.parquet`).
+#[derive(Debug, Default)]
+pub struct ConnectionsTable {
+    /// Dense id.
+    pub uid: Vec<u64>,
+    /// First segment, ns since the epoch.
+    pub ts_ns: Vec<i64>,
+    /// Originator address.
+    pub orig_h: Vec<String>,
+    /// Originator port.
+    pub orig_p: Vec<u32>,
+    /// Responder address.
+    pub resp_h: Vec<String>,
+    /// Responder port.
+    pub resp_p: Vec<u32>,
+    /// Input index of the first frame.
+    pub first_file: Vec<u32>,
+    /// Wireshark frame number of the first frame.
+    pub first_frame: Vec<u64>,
+    /// Wireshark frame number of the last frame (same input as the first, when one input).
+    pub last_frame: Vec<u64>,
+    /// First to last segment, seconds.
+    pub duration_s: Vec<f64>,
+    /// Segments from the originator.
+    pub orig_pkts: Vec<u64>,
+    /// Payload bytes from the originator.
+    pub orig_bytes: Vec<u64>,
+    /// Segments from the responder.
+    pub resp_pkts: Vec<u64>,
+    /// Payload bytes from the responder.
+    pub resp_bytes: Vec<u64>,
+    /// SYN retransmissions.
+    pub syn_retransmits: Vec<u32>,
+    /// First SYN → SYN-ACK, milliseconds.
+    pub syn_to_syn_ack_ms: Vec<Option<f64>>,
+    /// Zeek conn_state.
+    pub conn_state: Vec<String>,
+    /// Zeek history.
+    pub history: Vec<String>,
+    /// How it ended.
+    pub close: Vec<String>,
+    /// Who closed first.
+    pub active_closer: Vec<Option<String>>,
+    /// When the active closer entered TIME_WAIT, ns since the epoch.
+    pub time_wait_start_ns: Vec<Option<i64>>,
+    /// When that TIME_WAIT ended: its duration, or earlier when the tuple was taken over.
+    pub time_wait_end_ns: Vec<Option<i64>>,
+    /// Interval since the tuple's previous incarnation ended, seconds.
+    pub reuse_interval_s: Vec<Option<f64>>,
+    /// Previous incarnation on the tuple.
+    pub prev_uid: Vec<Option<u64>>,
+    /// Doubt bits (0 = sure).
+    pub low_confidence: Vec<u32>,
+    /// Outcome when its first SYN collided with TIME_WAIT.
+    pub collision: Vec<Option<String>>,
+}
+
+/// One row per collision (`collisions.parquet`).
+#[derive(Debug, Default)]
+pub struct CollisionsTable {
+    /// First SYN, ns since the epoch.
+    pub ts_ns: Vec<i64>,
+    /// SYN sender.
+    pub orig_h: Vec<String>,
+    /// SYN sender's port.
+    pub orig_p: Vec<u32>,
+    /// TIME_WAIT holder.
+    pub resp_h: Vec<String>,
+    /// TIME_WAIT holder's port.
+    pub resp_p: Vec<u32>,
+    /// `server` when the holder was the old connection's responder, `client` otherwise.
+    pub holder: Vec<String>,
+    /// How long the holder had been in TIME_WAIT, seconds.
+    pub time_wait_age_s: Vec<f64>,
+    /// Its TIME_WAIT duration, seconds.
+    pub time_wait_duration_s: Vec<f64>,
+    /// In the timer slack after the nominal end.
+    pub edge_case: Vec<bool>,
+    /// Previous incarnation.
+    pub prev_uid: Vec<u64>,
+    /// New incarnation.
+    pub uid: Vec<u64>,
+    /// Input index of the first SYN.
+    pub first_syn_file: Vec<u32>,
+    /// Wireshark frame number of the first SYN.
+    pub first_syn_frame: Vec<u64>,
+    /// Outcome.
+    pub outcome: Vec<String>,
+    /// The holder's first answer.
+    pub first_reply: Vec<String>,
+    /// SYNs sent.
+    pub syn_attempts: Vec<u32>,
+    /// First SYN → SYN-ACK, milliseconds.
+    pub cost_ms: Vec<Option<f64>>,
+    /// What Linux would do.
+    pub prediction: Vec<String>,
+    /// Observation agrees with the prediction.
+    pub prediction_agrees: Vec<Option<bool>>,
+    /// Linux's TIME_WAIT takeover ISN seen.
+    pub isn_signature: Vec<bool>,
+}
+
+/// One row per (second, source address) (`timeline.parquet`).
+#[derive(Debug, Default)]
+pub struct TimelineTable {
+    /// Start of the second, seconds since the epoch.
+    pub second: Vec<i64>,
+    /// Source (originator) address.
+    pub orig_h: Vec<String>,
+    /// Connections opened in that second.
+    pub new_connections: Vec<u64>,
+    /// Collisions in that second, all outcomes.
+    pub collisions: Vec<u64>,
+    /// Accepted collisions.
+    pub accepted: Vec<u64>,
+    /// Rejected then recovered.
+    pub rejected_recovered: Vec<u64>,
+    /// Reset.
+    pub reset: Vec<u64>,
+    /// Unanswered then recovered.
+    pub unanswered: Vec<u64>,
+    /// Failed.
+    pub failed: Vec<u64>,
+    /// Tuples of this source held in TIME_WAIT (by either end) at the end of the second.
+    pub time_wait_tuples: Vec<u64>,
+}
+
+/// All three tables.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// Per connection.
+    pub connections: ConnectionsTable,
+    /// Per collision.
+    pub collisions: CollisionsTable,
+    /// Per second and source.
+    pub timeline: TimelineTable,
+}
+
+const SECOND_NS: i64 = 1_000_000_000;
+
+impl Tables {
+    /// Builds the tables from the tracker's findings.
+    pub fn new(findings: &Findings, policy: &TimeWaitPolicy) -> Tables {
+        let connections = &findings.connections;
+        let mut outcome_of: Vec<Option<Outcome>> = vec![None; connections.len()];
+        for c in &findings.collisions {
+            if let Some(slot) = outcome_of.get_mut(c.uid as usize) {
+                *slot = Some(c.outcome);
+            }
+        }
+        // The next incarnation on a tuple ends the previous one's TIME_WAIT (taken over, or
+        // the port moved on): its start bounds the occupancy.
+        let mut next_start: Vec<Option<i64>> = vec![None; connections.len()];
+        for c in connections {
+            if let Some(prev) = c.prev_uid.and_then(|p| next_start.get_mut(p as usize)) {
+                *prev = Some(c.ts_ns);
+            }
+        }
+        let time_wait_end: Vec<Option<i64>> = connections
+            .iter()
+            .zip(&next_start)
+            .map(|(c, next)| {
+                let start = c.time_wait_start_ns?;
+                let holder = match c.active_closer? {
+                    twsleuth_flows::ActiveCloser::Resp => c.resp_h,
+                    _ => c.orig_h,
+                };
+                let end = start + policy.duration_ns(holder);
+                Some(next.map_or(end, |n| end.min(n.max(start))))
+            })
+            .collect();
+        // Three independent tables: built in parallel.
+        let (connections_t, (collisions, timeline)) = rayon::join(
+            || connections_table(connections, &outcome_of, &time_wait_end),
+            || {
+                rayon::join(
+                    || collisions_table(&findings.collisions),
+                    || timeline_table(connections, &outcome_of, &time_wait_end),
+                )
+            },
+        );
+        Tables {
+            connections: connections_t,
+            collisions,
+            timeline,
+        }
+    }
+}
+
+fn connections_table(
+    records: &[ConnectionRecord],
+    outcome_of: &[Option<Outcome>],
+    time_wait_end: &[Option<i64>],
+) -> ConnectionsTable {
+    let mut t = ConnectionsTable::default();
+    let ms = |ns: Option<i64>| ns.map(|v| v as f64 / 1e6);
+    let mut addresses = AddressText::default();
+    let (mut states, mut closes, mut closers, mut outcomes) = (
+        TextCache::new(),
+        TextCache::new(),
+        TextCache::new(),
+        TextCache::new(),
+    );
+    for (i, c) in records.iter().enumerate() {
+        t.uid.push(c.uid);
+        t.ts_ns.push(c.ts_ns);
+        t.orig_h.push(addresses.get(c.orig_h));
+        t.orig_p.push(u32::from(c.orig_p));
+        t.resp_h.push(addresses.get(c.resp_h));
+        t.resp_p.push(u32::from(c.resp_p));
+        t.first_file.push(u32::from(c.first_frame.file_index));
+        t.first_frame.push(c.first_frame.number);
+        t.last_frame.push(c.last_frame.number);
+        t.duration_s.push(c.duration_ns as f64 / 1e9);
+        t.orig_pkts.push(c.orig_pkts);
+        t.orig_bytes.push(c.orig_bytes);
+        t.resp_pkts.push(c.resp_pkts);
+        t.resp_bytes.push(c.resp_bytes);
+        t.syn_retransmits.push(c.syn_retransmits);
+        t.syn_to_syn_ack_ms.push(ms(c.syn_to_syn_ack_ns));
+        t.conn_state.push(states.get(c.conn_state, label));
+        t.history.push(c.history.to_string());
+        t.close.push(closes.get(c.close, label));
+        t.active_closer
+            .push(c.active_closer.map(|a| closers.get(a, label)));
+        t.time_wait_start_ns.push(c.time_wait_start_ns);
+        t.time_wait_end_ns.push(time_wait_end[i]);
+        t.reuse_interval_s
+            .push(c.reuse_interval_ns.map(|v| v as f64 / 1e9));
+        t.prev_uid.push(c.prev_uid);
+        t.low_confidence.push(u32::from(c.low_confidence));
+        t.collision
+            .push(outcome_of[i].map(|o| outcomes.get(o, label)));
+    }
+    t
+}
+
+fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
+    let mut t = CollisionsTable::default();
+    let mut addresses = AddressText::default();
+    let (mut outcomes, mut replies, mut predictions) =
+        (TextCache::new(), TextCache::new(), TextCache::new());
+    for c in records {
+        t.ts_ns.push(c.ts_ns);
+        t.orig_h.push(addresses.get(c.orig_h));
+        t.orig_p.push(u32::from(c.orig_p));
+        t.resp_h.push(addresses.get(c.resp_h));
+        t.resp_p.push(u32::from(c.resp_p));
+        t.holder.push(
+            match c.holder_role {
+                Role::Resp => "server",
+                Role::Orig => "client",
+            }
+            .to_string(),
+        );
+        t.time_wait_age_s.push(c.time_wait_age_ns as f64 / 1e9);
+        t.time_wait_duration_s
+            .push(c.time_wait_duration_ns as f64 / 1e9);
+        t.edge_case.push(c.edge_case);
+        t.prev_uid.push(c.prev_uid);
+        t.uid.push(c.uid);
+        t.first_syn_file
+            .push(u32::from(c.first_syn_frame.file_index));
+        t.first_syn_frame.push(c.first_syn_frame.number);
+        t.outcome.push(outcomes.get(c.outcome, label));
+        t.first_reply.push(replies.get(c.first_reply, label));
+        t.syn_attempts.push(c.syn_attempts);
+        t.cost_ms.push(c.cost_ns.map(|v| v as f64 / 1e6));
+        t.prediction.push(predictions.get(c.prediction, label));
+        t.prediction_agrees.push(c.prediction_agrees);
+        t.isn_signature.push(c.isn_signature);
+    }
+    t
+}
+
+/// Sources beyond the busiest this many are summed in one `other` series.
+pub const TIMELINE_SOURCES: usize = 20;
+/// The series name for the sources beyond [`TIMELINE_SOURCES`].
+pub const OTHER_SOURCES: &str = "other";
+
+/// Per-second counts per source, and the TIME_WAIT occupancy from +1/−1 events.
+fn timeline_table(
+    records: &[ConnectionRecord],
+    outcome_of: &[Option<Outcome>],
+    time_wait_end: &[Option<i64>],
+) -> TimelineTable {
+    #[derive(Default, Clone, Copy)]
+    struct Cell {
+        new: u64,
+        by_outcome: [u64; 5],
+        occupancy_delta: i64,
+    }
+    let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
+    for c in records {
+        *per_source.entry(c.orig_h).or_default() += 1;
+    }
+    let mut busiest: Vec<(u64, std::net::IpAddr)> =
+        per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
+    busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let named: std::collections::HashSet<std::net::IpAddr> = busiest
+        .iter()
+        .take(TIMELINE_SOURCES)
+        .map(|(_, ip)| *ip)
+        .collect();
+    let mut cells: BTreeMap<(String, i64), Cell> = BTreeMap::new();
+    for (i, c) in records.iter().enumerate() {
+        let source = if named.contains(&c.orig_h) {
+            c.orig_h.to_string()
+        } else {
+            OTHER_SOURCES.to_string()
+        };
+        let second = c.ts_ns.div_euclid(SECOND_NS);
+        let cell = cells.entry((source.clone(), second)).or_default();
+        cell.new += 1;
+        if let Some(o) = outcome_of[i] {
+            cell.by_outcome[Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)] += 1;
+        }
+        if let (Some(start), Some(end)) = (c.time_wait_start_ns, time_wait_end[i]) {
+            // Held at the end of a second if start ≤ end-of-second < end.
+            let from = start.div_euclid(SECOND_NS);
+            let to = end.div_euclid(SECOND_NS);
+            if to > from {
+                cells
+                    .entry((source.clone(), from))
+                    .or_default()
+                    .occupancy_delta += 1;
+                cells.entry((source, to)).or_default().occupancy_delta -= 1;
+            }
+        }
+    }
+    let mut t = TimelineTable::default();
+    let mut source_rows: BTreeMap<String, Vec<(i64, Cell)>> = BTreeMap::new();
+    for ((source, second), cell) in cells {
+        source_rows.entry(source).or_default().push((second, cell));
+    }
+    for (source, rows) in source_rows {
+        // Fill every second between the source's first and last event, so that series plot
+        // as continuous lines and per-second rates average correctly.
+        let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
+        let by_second: BTreeMap<i64, Cell> = rows.into_iter().collect();
+        let mut occupancy = 0i64;
+        for second in first..=last {
+            let cell = by_second.get(&second).copied().unwrap_or_default();
+            occupancy += cell.occupancy_delta;
+            t.second.push(second);
+            t.orig_h.push(source.clone());
+            t.new_connections.push(cell.new);
+            t.collisions.push(cell.by_outcome.iter().sum());
+            t.accepted.push(cell.by_outcome[0]);
+            t.rejected_recovered.push(cell.by_outcome[1]);
+            t.reset.push(cell.by_outcome[2]);
+            t.unanswered.push(cell.by_outcome[3]);
+            t.failed.push(cell.by_outcome[4]);
+            t.time_wait_tuples.push(occupancy.max(0) as u64);
+        }
+    }
+    t
+}

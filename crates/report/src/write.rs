@@ -1,0 +1,111 @@
+//! Writing a report directory: `report.md`, `report.html`, `charts/*.svg`, `data/*`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::ReportInput;
+use crate::charts::{ChartContext, render_charts};
+use crate::content::document;
+use crate::document::{render_html, render_markdown};
+use crate::export::{
+    Exporter, collisions_frame, connections_frame, timeline_frame, write_csv, write_parquet,
+};
+use crate::files::write_atomically;
+use crate::tables::Tables;
+
+/// Writes the report into `dir` (created if missing) and returns the files written, in a
+/// fixed order. `summary_json` is the `analyze --json` object, saved as `data/summary.json`.
+/// The output depends only on the input: no wall-clock time, no random ids.
+pub fn write_report(
+    dir: &Path,
+    input: &ReportInput<'_>,
+    summary_json: &serde_json::Value,
+) -> io::Result<Vec<PathBuf>> {
+    let charts_dir = dir.join("charts");
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&charts_dir)?;
+    std::fs::create_dir_all(&data_dir)?;
+    let mut written = Vec::new();
+
+    let tables = Tables::new(input.findings, input.policy);
+    let polars_error = |e: polars::prelude::PolarsError| io::Error::other(e.to_string());
+    // Six independent exports (three tables, two formats): written in parallel.
+    let (connections, (collisions, timeline)) = rayon::join(
+        || connections_frame(&tables.connections),
+        || {
+            rayon::join(
+                || collisions_frame(&tables.collisions),
+                || timeline_frame(&tables.timeline),
+            )
+        },
+    );
+    let frames = [
+        ("connections", connections.map_err(polars_error)?),
+        ("collisions", collisions.map_err(polars_error)?),
+        ("timeline", timeline.map_err(polars_error)?),
+    ];
+    let exporters: [(&str, Exporter); 2] = [("parquet", write_parquet), ("csv", write_csv)];
+    let data_dir = &data_dir;
+    let jobs: Vec<(PathBuf, &polars::prelude::DataFrame, Exporter)> = frames
+        .iter()
+        .flat_map(|(name, frame)| {
+            exporters.iter().map(move |(extension, export)| {
+                (data_dir.join(format!("{name}.{extension}")), frame, *export)
+            })
+        })
+        .collect();
+    jobs.par_iter()
+        .map(|(path, frame, export)| {
+            let mut frame = (*frame).clone();
+            write_atomically(path, |w| export(&mut frame, w).map_err(polars_error))
+        })
+        .collect::<io::Result<Vec<()>>>()?;
+    written.extend(jobs.into_iter().map(|(path, _, _)| path));
+    let mut summary = serde_json::to_vec_pretty(summary_json).map_err(io::Error::other)?;
+    summary.push(b'\n');
+    write_file(&mut written, data_dir.join("summary.json"), &summary)?;
+
+    let context = ChartContext {
+        capture_start_ns: tables.connections.ts_ns.first().copied().unwrap_or(0),
+        time_wait_s: input.policy.default_ns as f64 / 1e9,
+        sources: input
+            .summary
+            .sources
+            .iter()
+            .map(|s| (s.orig_h.to_string(), s.ports_in_use))
+            .collect(),
+    };
+    let charts = render_charts(&tables, &context);
+    for chart in &charts {
+        write_file(
+            &mut written,
+            charts_dir.join(&chart.file_name),
+            chart.svg.as_bytes(),
+        )?;
+    }
+    let chart_titles: Vec<(String, String)> = charts
+        .iter()
+        .map(|c| (c.file_name.clone(), c.title.clone()))
+        .collect();
+    let doc = document(input, &tables, &chart_titles);
+    write_file(
+        &mut written,
+        dir.join("report.md"),
+        render_markdown(&doc).as_bytes(),
+    )?;
+    let inline: Vec<(String, String)> = charts.into_iter().map(|c| (c.file_name, c.svg)).collect();
+    write_file(
+        &mut written,
+        dir.join("report.html"),
+        render_html(&doc, &inline).as_bytes(),
+    )?;
+    Ok(written)
+}
+
+fn write_file(written: &mut Vec<PathBuf>, path: PathBuf, bytes: &[u8]) -> io::Result<()> {
+    write_atomically(&path, |w| w.write_all(bytes))?;
+    written.push(path);
+    Ok(())
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerates the example reports under reports/ from the bundled fixtures. Reports are
+# deterministic (no wall-clock time), so `git diff reports/` after this shows exactly what a
+# change did to them; crates/cli/tests/cli.rs compares them with fresh output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/twsleuth
+# scenario name, then its capture(s)
+while read -r name captures; do
+  rm -rf "reports/$name"
+  # shellcheck disable=SC2086  # several captures are separate arguments
+  "$bin" report --quiet $captures -o "reports/$name" > /dev/null
+  echo "reports/$name"
+done <<'LIST'
+haproxy-lb-backend fixtures/lab/haproxy/lb-backend.pcap
+rejected-server fixtures/lab/rejected/server.pcap
+clean-server fixtures/lab/clean/server.pcap
+synthetic-lb-cycle fixtures/synthetic/lb-cycle.pcap.gz
+LIST
