@@ -199,7 +199,7 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
                 .max(1);
             let sustainable_per_s = (s.ports_in_use * dests) as f64 / time_wait_s.max(1e-9);
             let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
-            let span_s = ((s.last_ts_ns - s.first_ts_ns) as f64 / 1e9).max(1.0);
+            let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
             let needed = |ports: u64| -> u64 {
                 let per_address = (ports * dests) as f64 / time_wait_s.max(1e-9);
                 ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1)
@@ -271,7 +271,7 @@ fn capture_span(input: &ReportInput<'_>) -> Option<(i64, i64)> {
         .findings
         .connections
         .iter()
-        .map(|c| c.ts_ns + c.duration_ns)
+        .map(|c| c.ts_ns.saturating_add(c.duration_ns))
         .max()?;
     Some((first, last))
 }
@@ -287,7 +287,7 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
                 "{} → {} ({})",
                 format_utc_ms(first),
                 format_utc_ms(last),
-                duration(last - first)
+                duration(last.saturating_sub(first))
             ),
         );
     }
@@ -303,7 +303,7 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
         *per_second.entry(*second).or_default() += new;
     }
     if let (Some(peak), Some(span)) = (per_second.values().max(), capture_span(input)) {
-        let span_s = ((span.1 - span.0) as f64 / 1e9).max(1.0);
+        let span_s = (span.1.saturating_sub(span.0) as f64 / 1e9).max(1.0);
         row(
             "New connections per second",
             format!(
@@ -577,7 +577,7 @@ pub fn ladder(e: &Evidence) -> String {
         };
         out.push_str(&format!(
             "{:>11.3}  {:>6}  {:<19}  {:<5}  {:<10}  {:<10}  {:>4}  {}\n",
-            (s.ts_ns - t0) as f64 / 1e6,
+            s.ts_ns.saturating_sub(t0) as f64 / 1e6,
             s.frame,
             arrow,
             s.flags,

@@ -215,7 +215,7 @@ impl Tables {
                     twsleuth_flows::ActiveCloser::Resp => c.resp_h,
                     _ => c.orig_h,
                 };
-                let end = start + policy.duration_ns(holder);
+                let end = start.saturating_add(policy.duration_ns(holder));
                 Some(next.map_or(end, |n| end.min(n.max(start))))
             })
             .collect();
@@ -325,6 +325,8 @@ fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
 
 /// Sources beyond the busiest this many are summed in one `other` series.
 pub const TIMELINE_SOURCES: usize = 20;
+/// A source's timeline gets a row for every second when it spans at most this long.
+pub const MAX_DENSE_SECONDS: i64 = 86_400;
 /// The series name for the sources beyond [`TIMELINE_SOURCES`].
 pub const OTHER_SOURCES: &str = "other";
 
@@ -385,11 +387,20 @@ fn timeline_table(
     }
     for (source, rows) in source_rows {
         // Fill every second between the source's first and last event, so that series plot
-        // as continuous lines and per-second rates average correctly.
+        // as continuous lines and per-second rates average correctly; but a capture whose
+        // clock jumps (or a corrupt timestamp) could span years, so beyond a day only the
+        // seconds with an event get a row (occupancy is a step function: those rows carry
+        // every change).
         let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
+        let dense = last.saturating_sub(first) <= MAX_DENSE_SECONDS;
         let by_second: BTreeMap<i64, Cell> = rows.into_iter().collect();
+        let seconds: Box<dyn Iterator<Item = i64>> = if dense {
+            Box::new(first..=last)
+        } else {
+            Box::new(by_second.keys().copied().collect::<Vec<_>>().into_iter())
+        };
         let mut occupancy = 0i64;
-        for second in first..=last {
+        for second in seconds {
             let cell = by_second.get(&second).copied().unwrap_or_default();
             occupancy += cell.occupancy_delta;
             t.second.push(second);
@@ -405,4 +416,84 @@ fn timeline_table(
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twsleuth_decode::FrameRef;
+    use twsleuth_flows::{CloseKind, History, TrackerCounters, ZeekState};
+
+    fn connection(
+        uid: u64,
+        ts_s: i64,
+        closer: Option<twsleuth_flows::ActiveCloser>,
+    ) -> ConnectionRecord {
+        let frame = FrameRef {
+            file_index: 0,
+            number: uid + 1,
+        };
+        ConnectionRecord {
+            uid,
+            ts_ns: ts_s * SECOND_NS,
+            orig_h: "10.0.0.1".parse().unwrap(),
+            orig_p: 40000,
+            resp_h: "10.1.0.10".parse().unwrap(),
+            resp_p: 80,
+            first_frame: frame,
+            last_frame: frame,
+            duration_ns: 0,
+            orig_pkts: 1,
+            orig_bytes: 0,
+            resp_pkts: 1,
+            resp_bytes: 0,
+            syn_retransmits: 0,
+            syn_to_syn_ack_ns: Some(100_000),
+            handshake_ns: None,
+            conn_state: ZeekState::SF,
+            history: History::default(),
+            close: CloseKind::FinFin,
+            active_closer: closer,
+            time_wait_start_ns: closer.map(|_| ts_s * SECOND_NS),
+            reuse_interval_ns: None,
+            prev_uid: None,
+            low_confidence: 0,
+        }
+    }
+
+    fn findings(connections: Vec<ConnectionRecord>) -> Findings {
+        Findings {
+            connections,
+            collisions: Vec::new(),
+            counters: TrackerCounters::default(),
+        }
+    }
+
+    #[test]
+    fn timeline_is_dense_within_a_day_and_counts_time_wait_occupancy() {
+        let resp = Some(twsleuth_flows::ActiveCloser::Resp);
+        let f = findings(vec![connection(0, 100, resp), connection(1, 130, resp)]);
+        let t = Tables::new(&f, &TimeWaitPolicy::default()).timeline;
+        assert_eq!(t.second.first(), Some(&100));
+        // Rows run to the end of the second TIME_WAIT (130 + 60 s).
+        assert_eq!(t.second.len(), 91);
+        let at = |s: i64| t.time_wait_tuples[t.second.iter().position(|x| *x == s).unwrap()];
+        assert_eq!(
+            (at(100), at(130), at(159), at(160), at(190)),
+            (1, 2, 2, 1, 0)
+        );
+        assert_eq!(t.new_connections.iter().sum::<u64>(), 2);
+    }
+
+    /// Regression: a capture whose timestamps span decades (found by fuzzing) made one row per
+    /// second and ran out of memory.
+    #[test]
+    fn timeline_of_a_capture_spanning_decades_stays_small() {
+        let f = findings(vec![
+            connection(0, 0, None),
+            connection(1, 2_000_000_000, None),
+        ]);
+        let t = Tables::new(&f, &TimeWaitPolicy::default()).timeline;
+        assert_eq!(t.second, [0, 2_000_000_000]);
+    }
 }
