@@ -64,3 +64,12 @@ fn parquet_and_csv_round_trip_with_the_table_values() {
         "the generator's count of accepted collisions"
     );
 }
+
+/// Regression (fuzzing, end_to_end target): this capture's timestamps span decades; building
+/// the per-second timeline ran out of memory.
+#[test]
+fn a_capture_spanning_decades_gives_a_small_timeline() {
+    let findings = findings("fuzz/end_to_end-report-timeline-span-oom.bin");
+    let tables = Tables::new(&findings, &TimeWaitPolicy::default());
+    assert!(tables.timeline.second.len() <= 2 * tables.connections.uid.len() + 2);
+}
