@@ -443,7 +443,7 @@ impl Incarnation {
             .flatten()
             .map(|h| h.start_ns)
             .min();
-        let since_syn = |ts: Option<i64>| Some(ts? - self.first_syn_ns?);
+        let since_syn = |ts: Option<i64>| Some(ts?.saturating_sub(self.first_syn_ns?));
         ConnectionRecord {
             uid: self.first_index,
             ts_ns: self.start_ns,
@@ -453,7 +453,7 @@ impl Incarnation {
             resp_p: self.resp.port,
             first_frame: self.first_frame,
             last_frame: self.last_frame,
-            duration_ns: self.last_ns - self.start_ns,
+            duration_ns: self.last_ns.saturating_sub(self.start_ns),
             orig_pkts: self.orig_side.pkts,
             orig_bytes: self.orig_side.payload_bytes,
             resp_pkts: self.resp_side.pkts,

@@ -134,10 +134,10 @@ impl FlowTracker {
         self.now_ns = self.now_ns.max(seg.ts_ns);
         let next_sweep = *self
             .next_sweep_ns
-            .get_or_insert(seg.ts_ns + SWEEP_INTERVAL_NS);
+            .get_or_insert(seg.ts_ns.saturating_add(SWEEP_INTERVAL_NS));
         if self.now_ns >= next_sweep {
             self.sweep();
-            self.next_sweep_ns = Some(self.now_ns + SWEEP_INTERVAL_NS);
+            self.next_sweep_ns = Some(self.now_ns.saturating_add(SWEEP_INTERVAL_NS));
         }
 
         let src = Endpoint {
@@ -203,7 +203,8 @@ impl FlowTracker {
         let mut incarnation = Incarnation::start(seg, index);
         let mut pending = None;
         if let Some(closed) = &state.closed {
-            incarnation.previous = Some((closed.first_index, seg.ts_ns - closed.end_ns));
+            incarnation.previous =
+                Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
             self.out.counters.reused_tuples += 1;
             if flags.is_syn_only() {
                 pending =
@@ -304,7 +305,7 @@ fn check_time_wait(
     counters: &mut TrackerCounters,
 ) -> Option<PendingCollision> {
     let in_window = |holder: &TimeWaitHolder| -> Option<(i64, bool)> {
-        let age_ns = seg.ts_ns - holder.start_ns;
+        let age_ns = seg.ts_ns.saturating_sub(holder.start_ns);
         if age_ns < 0 || holder.killed_ns.is_some_and(|k| k <= seg.ts_ns) {
             return None;
         }
@@ -427,7 +428,7 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         cost_ns: incarnation
             .syn_ack_ns
             .zip(incarnation.first_syn_ns)
-            .map(|(syn_ack, syn)| syn_ack - syn),
+            .map(|(syn_ack, syn)| syn_ack.saturating_sub(syn)),
         prediction: c.prediction,
         prediction_agrees,
         isn_signature,
