@@ -2,7 +2,6 @@
 //! bar; and the parallel pipeline that feeds the flow tracker.
 
 use std::io::IsTerminal;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -17,7 +16,8 @@ use crate::cli::InputArgs;
 const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 /// Segments read into one stretch while the tracker works on the previous one.
 const STRETCH_SEGMENTS: usize = 1 << 16;
-/// Shards per worker thread: enough to balance uneven tuples, few enough to stay cheap.
+/// Shards per tracking thread: enough to balance uneven tuples and to leave some for a thread
+/// done reading, few enough to stay cheap.
 const SHARDS_PER_THREAD: usize = 4;
 
 /// Opens every input; any that cannot be read as a capture ends the run.
@@ -62,21 +62,21 @@ pub struct Tracked {
     pub accounting: Accounting,
 }
 
-/// Reads, decodes and tracks every frame. With more than one thread, a reader thread reads
-/// and decodes the next stretch of input while the tracker's shards work on the previous one
-/// on the other threads; with one thread, the same steps run in turn.
+/// Reads, decodes and tracks every frame. The next stretch of input is read and decoded while
+/// the tracker's shards work on the previous one, all on one pool of `threads` threads: a
+/// thread done reading takes shards still waiting, so neither stage leaves a core idle while
+/// the other has work. With one thread, the same steps run in turn.
 pub fn track(
     merged: &mut MergedCaptures,
     config: &TrackerConfig,
     threads: usize,
     quiet: bool,
 ) -> anyhow::Result<Tracked> {
-    let tracker_threads = threads.saturating_sub(1).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(tracker_threads)
+        .num_threads(threads)
         .build()
         .context("cannot start worker threads")?;
-    let mut tracker = ShardedTracker::new(config, tracker_threads * SHARDS_PER_THREAD);
+    let mut tracker = ShardedTracker::new(config, shards_for(threads));
     let shards = tracker.shards();
     let progress = Progress::new(merged, quiet);
     let mut reading = Reading {
@@ -85,52 +85,32 @@ pub fn track(
         index: 0,
         progress,
     };
-    if threads <= 1 {
-        let mut stretch = Partitioned::new(shards);
-        loop {
-            stretch.clear();
-            reading.read_stretch(&mut stretch);
-            if stretch.is_empty() {
-                break;
-            }
-            pool.install(|| tracker.process(std::slice::from_ref(&stretch)));
+    let findings = pool.install(|| {
+        let (mut current, mut next) = (Partitioned::new(shards), Partitioned::new(shards));
+        reading.read_stretch(&mut current);
+        while !current.is_empty() {
+            next.clear();
+            rayon::join(
+                || reading.read_stretch(&mut next),
+                || tracker.process(std::slice::from_ref(&current)),
+            );
+            std::mem::swap(&mut current, &mut next);
         }
-    } else {
-        std::thread::scope(|scope| {
-            // Two stretches circulate: one being read, one being tracked.
-            let (full_tx, full_rx) = mpsc::sync_channel::<Partitioned>(1);
-            let (empty_tx, empty_rx) = mpsc::channel::<Partitioned>();
-            for _ in 0..2 {
-                let _ = empty_tx.send(Partitioned::new(shards));
-            }
-            let reading = &mut reading;
-            scope.spawn(move || {
-                while let Ok(mut stretch) = empty_rx.recv() {
-                    stretch.clear();
-                    reading.read_stretch(&mut stretch);
-                    let done = stretch.is_empty();
-                    if full_tx.send(stretch).is_err() || done {
-                        break;
-                    }
-                }
-            });
-            while let Ok(stretch) = full_rx.recv() {
-                if stretch.is_empty() {
-                    break;
-                }
-                pool.install(|| tracker.process(std::slice::from_ref(&stretch)));
-                if empty_tx.send(stretch).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    reading.progress.finish();
-    let findings = pool.install(|| tracker.finish());
+        reading.progress.finish();
+        tracker.finish()
+    });
     Ok(Tracked {
         findings,
         accounting: reading.accounting,
     })
+}
+
+/// How many shards the tracker is split into: as many as when one thread read and the others
+/// tracked. The count matters beyond speed where memory limits or idle timeouts evict
+/// connections (each shard keeps its own share of `--max-flows` and sweeps by its own clock),
+/// so keeping it keeps the findings of a given thread count what they were.
+fn shards_for(threads: usize) -> usize {
+    SHARDS_PER_THREAD * threads.saturating_sub(1).max(1)
 }
 
 /// The reading side of the pipeline: the merged inputs and what it counts.

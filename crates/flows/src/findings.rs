@@ -1,12 +1,15 @@
 //! Running the tracker over shards in parallel, and the numbered findings it produces.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rayon::prelude::*;
 use serde::Serialize;
 use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{FlowTracker, ShardOutput, TrackerCounters};
+use crate::tracker::{FlowTracker, Outbox, ShardOutput, TrackerCounters, fill, filled};
 use crate::tuple::{Endpoint, TupleKey};
 
 /// A segment with its position in the merged input.
@@ -61,9 +64,10 @@ impl Partitioned {
 /// The flow tracker split into shards by 4-tuple, run in parallel on rayon's pool.
 ///
 /// The findings do not depend on the number of shards: each tuple's segments reach one shard
-/// in input order, and records are numbered by global input position at the end.
+/// in input order, and records are numbered by global input position.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
+    placed: Placed,
 }
 
 impl ShardedTracker {
@@ -75,6 +79,7 @@ impl ShardedTracker {
             shards: (0..shards)
                 .map(|_| FlowTracker::new(config.clone(), per_shard))
                 .collect(),
+            placed: Placed::new(shards),
         }
     }
 
@@ -83,28 +88,167 @@ impl ShardedTracker {
         self.shards.len()
     }
 
-    /// Follows the segments of consecutive stretches of input, shards in parallel.
+    /// Follows the segments of consecutive stretches of input, shards in parallel. The records
+    /// of the incarnations that ended in the previous call are put in place meanwhile.
     pub fn process(&mut self, stretches: &[Partitioned]) {
-        self.shards
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(shard, tracker)| {
-                for stretch in stretches {
-                    for (index, seg) in &stretch.per_shard[shard] {
-                        tracker.process(seg, *index);
-                    }
-                }
-            });
+        self.placed.take_over(&mut self.shards);
+        let (shards, placed) = (&mut self.shards, &mut self.placed);
+        rayon::join(
+            || {
+                shards
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(shard, tracker)| {
+                        for stretch in stretches {
+                            for (index, seg) in &stretch.per_shard[shard] {
+                                tracker.process(seg, *index);
+                            }
+                        }
+                    })
+            },
+            || placed.place(),
+        );
     }
 
     /// Ends the capture and numbers the findings.
-    pub fn finish(self) -> Findings {
-        let outputs: Vec<ShardOutput> = self
-            .shards
-            .into_par_iter()
-            .map(FlowTracker::finish)
-            .collect();
-        Findings::from_shards(outputs)
+    pub fn finish(mut self) -> Findings {
+        self.shards.par_iter_mut().for_each(FlowTracker::end_all);
+        self.placed.take_over(&mut self.shards);
+        self.placed.place();
+        let mut counters = TrackerCounters::default();
+        for shard in &mut self.shards {
+            counters.merge(&shard.outbox().counters);
+        }
+        let Placed {
+            connections,
+            collisions,
+            ..
+        } = self.placed;
+        let (connections, collisions) = rayon::join(|| filled(connections), || filled(collisions));
+        Findings {
+            connections,
+            collisions,
+            counters,
+        }
+    }
+}
+
+/// The findings in the making, in their final order: every incarnation gets its id (its rank
+/// by first segment over all shards) and a slot for its record as soon as every shard has
+/// followed the segments before it, so records are put straight where they belong. Numbering
+/// them at the end would mean merging the shards' records, hundreds of megabytes, after the
+/// capture is read.
+struct Placed {
+    connections: Vec<Option<ConnectionRecord>>,
+    collisions: Vec<Option<CollisionRecord>>,
+    /// Per shard, the id of each of its incarnations, by position.
+    ids: Vec<Vec<u64>>,
+    /// Per shard, the slot of each of its collisions, by number.
+    collision_slots: Vec<Vec<usize>>,
+    /// Per shard, the records taken over and not yet put in place.
+    taken: Vec<Outbox>,
+}
+
+impl Placed {
+    fn new(shards: usize) -> Placed {
+        Placed {
+            connections: Vec::new(),
+            collisions: Vec::new(),
+            ids: vec![Vec::new(); shards],
+            collision_slots: vec![Vec::new(); shards],
+            taken: (0..shards).map(|_| Outbox::default()).collect(),
+        }
+    }
+
+    /// Numbers what the shards started since the last call and takes the records of what
+    /// ended. Each shard's new incarnations (and collisions) are in order; merged, they are
+    /// in global order.
+    fn take_over(&mut self, shards: &mut [FlowTracker]) {
+        for (shard, taken) in shards.iter_mut().zip(&mut self.taken) {
+            let out = shard.outbox();
+            taken.started.clear();
+            taken.collided.clear();
+            std::mem::swap(&mut out.started, &mut taken.started);
+            std::mem::swap(&mut out.collided, &mut taken.collided);
+            std::mem::swap(&mut out.connections, &mut taken.connections);
+            std::mem::swap(&mut out.collisions, &mut taken.collisions);
+        }
+        let taken = &self.taken;
+        let mut next_id = self.connections.len() as u64;
+        visit_in_order(
+            taken.iter().map(|t| t.started.len()),
+            |shard, at| taken[shard].started[at],
+            |shard| {
+                self.ids[shard].push(next_id);
+                next_id += 1;
+            },
+        );
+        // Collisions are in order of their incarnations' ids.
+        let ids = &self.ids;
+        let mut next_slot = self.collisions.len();
+        visit_in_order(
+            taken.iter().map(|t| t.collided.len()),
+            |shard, at| ids[shard][taken[shard].collided[at]],
+            |shard| {
+                self.collision_slots[shard].push(next_slot);
+                next_slot += 1;
+            },
+        );
+        self.connections.resize_with(next_id as usize, || None);
+        self.collisions.resize_with(next_slot, || None);
+    }
+
+    /// Puts the records taken over in their slots, with every id made global.
+    fn place(&mut self) {
+        for ((taken, ids), collision_slots) in self
+            .taken
+            .iter_mut()
+            .zip(&self.ids)
+            .zip(&self.collision_slots)
+        {
+            let id = |position: u64| {
+                usize::try_from(position)
+                    .ok()
+                    .and_then(|p| ids.get(p))
+                    .copied()
+            };
+            for (position, mut record) in taken.connections.drain(..) {
+                if let Some(uid) = ids.get(position) {
+                    record.uid = *uid;
+                    record.prev_uid = record.prev_uid.and_then(id);
+                    fill(&mut self.connections, *uid as usize, record);
+                }
+            }
+            for (number, mut record) in taken.collisions.drain(..) {
+                if let Some(&slot) = collision_slots.get(number) {
+                    record.uid = id(record.uid).unwrap_or(u64::MAX);
+                    record.prev_uid = id(record.prev_uid).unwrap_or(u64::MAX);
+                    fill(&mut self.collisions, slot, record);
+                }
+            }
+        }
+    }
+}
+
+/// Visits the items of several lists, each in increasing order of `key(list, at)`, in
+/// increasing order over all of them, calling `visit(list)` for each.
+fn visit_in_order(
+    lens: impl Iterator<Item = usize>,
+    key: impl Fn(usize, usize) -> u64,
+    mut visit: impl FnMut(usize),
+) {
+    let lens: Vec<usize> = lens.collect();
+    let mut next = vec![0; lens.len()];
+    let mut heads: BinaryHeap<Reverse<(u64, usize)>> = (0..lens.len())
+        .filter(|&list| lens[list] > 0)
+        .map(|list| Reverse((key(list, 0), list)))
+        .collect();
+    while let Some(Reverse((_, list))) = heads.pop() {
+        visit(list);
+        next[list] += 1;
+        if next[list] < lens[list] {
+            heads.push(Reverse((key(list, next[list]), list)));
+        }
     }
 }
 
@@ -120,42 +264,65 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Merges shard outputs: sorts by global input position and replaces the positions held in `uid` / `prev_uid` by dense ids.
+    /// Merges shard outputs: records in order of global input position, and every id dense
+    /// (the position of the connection in `connections`).
     pub fn from_shards(outputs: Vec<ShardOutput>) -> Findings {
         let mut counters = TrackerCounters::default();
         for output in &outputs {
             counters.merge(&output.counters);
         }
-        // Concatenate (freeing each shard's records as they move) and sort in place: the
-        // records never exist twice.
+        let dense = dense_ids(&outputs);
+        // Concatenate with dense ids (freeing each shard's records as they move) and sort in
+        // place: the records never exist twice.
         let mut connections = Vec::new();
         let mut collisions = Vec::new();
-        for output in outputs {
-            connections.extend(output.connections);
-            collisions.extend(output.collisions);
+        for (output, dense) in outputs.into_iter().zip(&dense) {
+            let id = |position: u64| {
+                usize::try_from(position)
+                    .ok()
+                    .and_then(|p| dense.get(p))
+                    .copied()
+            };
+            connections.extend(output.connections.into_iter().zip(dense).map(
+                |(mut connection, &uid)| {
+                    connection.uid = uid;
+                    connection.prev_uid = connection.prev_uid.and_then(id);
+                    connection
+                },
+            ));
+            collisions.extend(output.collisions.into_iter().map(|mut collision| {
+                collision.uid = id(collision.uid).unwrap_or(u64::MAX);
+                collision.prev_uid = id(collision.prev_uid).unwrap_or(u64::MAX);
+                collision
+            }));
         }
         sort_by_key_moving_once(&mut connections, |c| c.uid);
         sort_by_key_moving_once(&mut collisions, |c| c.uid);
-        let first_indices: Vec<u64> = connections.iter().map(|c| c.uid).collect();
-        let dense = |first_index: u64| -> u64 {
-            first_indices
-                .binary_search(&first_index)
-                .map_or(u64::MAX, |position| position as u64)
-        };
-        for collision in &mut collisions {
-            collision.uid = dense(collision.uid);
-            collision.prev_uid = dense(collision.prev_uid);
-        }
-        for (position, connection) in connections.iter_mut().enumerate() {
-            connection.uid = position as u64;
-            connection.prev_uid = connection.prev_uid.map(dense);
-        }
         Findings {
             connections,
             collisions,
             counters,
         }
     }
+}
+
+/// The dense id of each shard's connections, by position in the shard: their rank by global
+/// input position over all shards, found by merging the shards' lists (each in that order).
+fn dense_ids(outputs: &[ShardOutput]) -> Vec<Vec<u64>> {
+    let mut dense: Vec<Vec<u64>> = outputs
+        .iter()
+        .map(|o| Vec::with_capacity(o.connections.len()))
+        .collect();
+    let mut next = 0;
+    visit_in_order(
+        outputs.iter().map(|o| o.connections.len()),
+        |shard, at| outputs[shard].connections[at].uid,
+        |shard| {
+            dense[shard].push(next);
+            next += 1;
+        },
+    );
+    dense
 }
 
 /// Sorts large records by a `u64` key, moving each record at most once: the (key, position)

@@ -45,9 +45,9 @@ pub(crate) struct FinSent {
 /// A connection being followed.
 #[derive(Clone, Debug)]
 pub(crate) struct Incarnation {
-    /// Global index (position in the merged input) of its first segment: the deterministic
-    /// identity from which dense ids are made.
-    pub first_index: u64,
+    /// Its position among the shard's incarnations, in order of their first segments: its id
+    /// until the findings are numbered.
+    pub position: usize,
     pub first_frame: FrameRef,
     pub last_frame: FrameRef,
     pub start_ns: i64,
@@ -67,8 +67,8 @@ pub(crate) struct Incarnation {
     pub challenge_ack: Option<SeqNumber>,
     history: History,
     pub doubts: u8,
-    /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
-    pub previous: Option<(u64, i64)>,
+    /// Link to the tuple's previous incarnation: (its position, interval since it ended).
+    pub previous: Option<(usize, i64)>,
 }
 
 /// Which side sent a segment.
@@ -89,7 +89,7 @@ impl Incarnation {
     /// Starts an incarnation at `seg`. Its sender is the originator when it is a SYN; after a
     /// SYN-ACK its receiver is; otherwise (midstream) the side with the lower, well-known port
     /// is taken as responder, a guess recorded as a doubt.
-    pub fn start(seg: &TcpSegment, index: u64) -> Incarnation {
+    pub fn start(seg: &TcpSegment, position: usize) -> Incarnation {
         let (src, dst) = endpoints(seg);
         let (orig, resp, doubts) = if seg.flags.is_syn_only() {
             (src, dst, 0)
@@ -99,7 +99,7 @@ impl Incarnation {
             (src, dst, Doubt::NoSyn as u8)
         };
         Incarnation {
-            first_index: index,
+            position,
             first_frame: seg.frame,
             last_frame: seg.frame,
             start_ns: seg.ts_ns,
@@ -245,32 +245,23 @@ impl Incarnation {
     /// D data, F FIN, R RST; upper case for the originator.
     fn record_history(&mut self, role: Role, seg: &TcpSegment) {
         let flags = seg.flags;
-        let mut letters: Vec<(u8, char)> = Vec::with_capacity(2);
-        if flags.is_syn_only() {
-            letters.push((1, 'S'));
-        } else if flags.is_syn_ack() {
-            letters.push((2, 'H'));
-        }
-        if flags == TcpFlags::ACK && seg.payload_len == 0 {
-            letters.push((4, 'A'));
-        }
-        if seg.payload_len > 0 {
-            letters.push((8, 'D'));
-        }
-        if flags.contains(TcpFlags::FIN) {
-            letters.push((16, 'F'));
-        }
-        if flags.contains(TcpFlags::RST) {
-            letters.push((32, 'R'));
-        }
-        for (bit, letter) in letters {
+        // (seen in this segment, its bit in `history_letters`, letter), in history order.
+        let letters = [
+            (flags.is_syn_only(), 1, b'S'),
+            (flags.is_syn_ack(), 2, b'H'),
+            (flags == TcpFlags::ACK && seg.payload_len == 0, 4, b'A'),
+            (seg.payload_len > 0, 8, b'D'),
+            (flags.contains(TcpFlags::FIN), 16, b'F'),
+            (flags.contains(TcpFlags::RST), 32, b'R'),
+        ];
+        for (seen, bit, letter) in letters {
             let side = self.side_mut(role);
-            if side.history_letters & bit == 0 {
+            if seen && side.history_letters & bit == 0 {
                 side.history_letters |= bit;
                 self.history.push(match role {
                     Role::Orig => letter,
                     Role::Resp => letter.to_ascii_lowercase(),
-                } as u8);
+                });
             }
         }
     }
@@ -423,12 +414,13 @@ impl Incarnation {
         }
     }
 
-    /// The incarnation's record; `uid` and `prev_uid` hold global indices until the findings
-    /// are numbered. `forced` overrides the close kind (eviction, supersession).
+    /// The incarnation's record; until the findings are numbered, `uid` and `prev_uid` hold
+    /// positions. `forced` overrides the close kind (eviction, supersession); `holders` are its
+    /// [`Incarnation::time_wait_holders`].
     pub fn record(
         &mut self,
         forced: Option<CloseKind>,
-        policy: &TimeWaitPolicy,
+        holders: &[Option<TimeWaitHolder>; 2],
     ) -> ConnectionRecord {
         let close = forced.unwrap_or_else(|| self.close_kind());
         match forced {
@@ -437,15 +429,10 @@ impl Incarnation {
             _ => {}
         }
         let active_closer = self.active_closer();
-        let time_wait_start_ns = self
-            .time_wait_holders(policy)
-            .iter()
-            .flatten()
-            .map(|h| h.start_ns)
-            .min();
+        let time_wait_start_ns = holders.iter().flatten().map(|h| h.start_ns).min();
         let since_syn = |ts: Option<i64>| Some(ts?.saturating_sub(self.first_syn_ns?));
         ConnectionRecord {
-            uid: self.first_index,
+            uid: self.position as u64,
             ts_ns: self.start_ns,
             orig_h: self.orig.ip,
             orig_p: self.orig.port,
@@ -467,7 +454,7 @@ impl Incarnation {
             active_closer,
             time_wait_start_ns,
             reuse_interval_ns: self.previous.map(|(_, interval)| interval),
-            prev_uid: self.previous.map(|(index, _)| index),
+            prev_uid: self.previous.map(|(position, _)| position as u64),
             low_confidence: self.doubts,
         }
     }

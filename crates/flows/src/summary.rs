@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::findings::Findings;
-use crate::records::{Outcome, Role};
+use crate::records::{ConnectionRecord, Outcome, Role};
 
 /// Collisions by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -54,19 +55,26 @@ pub struct LatencyMs {
 impl LatencyMs {
     /// Nearest-rank percentiles of `values_ns`.
     pub fn from_ns(mut values_ns: Vec<i64>) -> LatencyMs {
-        if values_ns.is_empty() {
+        let n = values_ns.len();
+        let Some(&max) = values_ns.iter().max() else {
             return LatencyMs::default();
-        }
-        values_ns.sort_unstable();
-        let rank = |p: f64| {
-            let i = ((p * values_ns.len() as f64).ceil() as usize).clamp(1, values_ns.len());
-            values_ns[i - 1] as f64 / 1e6
         };
+        let index = |p: f64| ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+        let (i50, i95) = (index(0.50), index(0.95));
+        // Selecting the two ranks costs less than sorting: after the first selection, the
+        // values below the 95th percentile are the ones before it.
+        let (below, &mut p95, _) = values_ns.select_nth_unstable(i95);
+        let p50 = if i50 < i95 {
+            *below.select_nth_unstable(i50).1
+        } else {
+            p95
+        };
+        let ms = |ns: i64| ns as f64 / 1e6;
         LatencyMs {
-            count: values_ns.len() as u64,
-            p50: rank(0.50),
-            p95: rank(0.95),
-            max: values_ns[values_ns.len() - 1] as f64 / 1e6,
+            count: n as u64,
+            p50: ms(p50),
+            p95: ms(p95),
+            max: ms(max),
         }
     }
 }
@@ -126,9 +134,13 @@ pub struct Summary {
 impl Summary {
     /// Figures of `findings`, with the `top_sources` busiest sources.
     pub fn new(findings: &Findings, top_sources: usize) -> Summary {
+        // One pass over each table: the records are large, and reading them is most of the
+        // cost.
         let mut collisions = OutcomeCounts::default();
         let mut holders: BTreeMap<&'static str, u64> = BTreeMap::new();
         let (mut agreeing, mut judged) = (0u64, 0u64);
+        let mut collided = vec![false; findings.connections.len()];
+        let mut added = Vec::with_capacity(findings.collisions.len());
         for c in &findings.collisions {
             collisions.add(c.outcome);
             let holder = match c.holder_role {
@@ -140,24 +152,21 @@ impl Summary {
                 judged += 1;
                 agreeing += u64::from(agrees);
             }
-        }
-        let mut collided = vec![false; findings.connections.len()];
-        for c in &findings.collisions {
             if let Some(flag) = collided.get_mut(c.uid as usize) {
                 *flag = true;
             }
+            added.extend(c.cost_ns);
         }
-        let added = findings
-            .collisions
-            .iter()
-            .filter_map(|c| c.cost_ns)
-            .collect();
-        let clean = findings
-            .connections
-            .iter()
-            .filter(|c| !collided.get(c.uid as usize).copied().unwrap_or(false))
-            .filter_map(|c| c.syn_to_syn_ack_ns)
-            .collect();
+        let mut clean = Vec::new();
+        let mut sources = Sources::default();
+        for c in &findings.connections {
+            // A collision belongs to one connection, from the same source.
+            let collided = collided.get(c.uid as usize).copied().unwrap_or(false);
+            if !collided {
+                clean.extend(c.syn_to_syn_ack_ns);
+            }
+            sources.add(c, collided);
+        }
         Summary {
             connections: findings.connections.len() as u64,
             syn: findings.counters.syn,
@@ -168,68 +177,96 @@ impl Summary {
             prediction_agreement: (judged > 0).then(|| agreeing as f64 / judged as f64),
             added_latency_ms: LatencyMs::from_ns(added),
             clean_handshake_ms: LatencyMs::from_ns(clean),
-            sources: sources(findings, top_sources),
+            sources: sources.busiest(top_sources),
         }
     }
 }
 
-fn sources(findings: &Findings, top: usize) -> Vec<SourceSummary> {
-    struct Tally {
-        ports: Vec<u16>,
-        intervals: Vec<i64>,
-        collisions: u64,
-        first_ts_ns: i64,
-        last_ts_ns: i64,
-    }
-    let mut by_source: BTreeMap<IpAddr, Tally> = BTreeMap::new();
-    for c in &findings.connections {
-        let tally = by_source.entry(c.orig_h).or_insert_with(|| Tally {
-            ports: Vec::new(),
-            intervals: Vec::new(),
-            collisions: 0,
-            first_ts_ns: c.ts_ns,
-            last_ts_ns: c.ts_ns,
-        });
+/// What the connections of one source add up to.
+struct Tally {
+    orig_h: IpAddr,
+    ports: Vec<u16>,
+    intervals: Vec<i64>,
+    collisions: u64,
+    first_ts_ns: i64,
+    last_ts_ns: i64,
+}
+
+/// Tallies by source address.
+#[derive(Default)]
+struct Sources {
+    tallies: Vec<Tally>,
+    by_address: FxHashMap<IpAddr, usize>,
+    /// The last source seen: connections from one source (a SNAT address) tend to follow each
+    /// other.
+    last: Option<usize>,
+}
+
+impl Sources {
+    fn add(&mut self, c: &ConnectionRecord, collided: bool) {
+        let at = match self.last {
+            Some(at) if self.tallies[at].orig_h == c.orig_h => at,
+            _ => *self.by_address.entry(c.orig_h).or_insert_with(|| {
+                self.tallies.push(Tally {
+                    orig_h: c.orig_h,
+                    ports: Vec::new(),
+                    intervals: Vec::new(),
+                    collisions: 0,
+                    first_ts_ns: c.ts_ns,
+                    last_ts_ns: c.ts_ns,
+                });
+                self.tallies.len() - 1
+            }),
+        };
+        self.last = Some(at);
+        let tally = &mut self.tallies[at];
         tally.ports.push(c.orig_p);
         tally.intervals.extend(c.reuse_interval_ns);
+        tally.collisions += u64::from(collided);
         tally.first_ts_ns = tally.first_ts_ns.min(c.ts_ns);
         tally.last_ts_ns = tally.last_ts_ns.max(c.ts_ns);
     }
-    for c in &findings.collisions {
-        if let Some(tally) = by_source.get_mut(&c.orig_h) {
-            tally.collisions += 1;
-        }
+
+    /// The `top` sources with the most connections (then by address).
+    fn busiest(self, top: usize) -> Vec<SourceSummary> {
+        let mut out: Vec<SourceSummary> = self
+            .tallies
+            .into_iter()
+            .map(|mut t| {
+                let connections = t.ports.len() as u64;
+                t.ports.sort_unstable();
+                let port_min = t.ports.first().copied().unwrap_or(0);
+                let port_max = t.ports.last().copied().unwrap_or(0);
+                t.ports.dedup();
+                let min_reuse_interval_ns = t.intervals.iter().min().copied();
+                // The median is the element a sort would put in the middle: selected, not
+                // sorted.
+                let middle = t.intervals.len() / 2;
+                let median_reuse_interval_ns = (middle < t.intervals.len())
+                    .then(|| *t.intervals.select_nth_unstable(middle).1);
+                SourceSummary {
+                    orig_h: t.orig_h,
+                    connections,
+                    port_min,
+                    port_max,
+                    ports_in_use: t.ports.len() as u64,
+                    min_reuse_interval_ns,
+                    median_reuse_interval_ns,
+                    reuses: t.intervals.len() as u64,
+                    collisions: t.collisions,
+                    first_ts_ns: t.first_ts_ns,
+                    last_ts_ns: t.last_ts_ns,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.connections
+                .cmp(&a.connections)
+                .then(a.orig_h.cmp(&b.orig_h))
+        });
+        out.truncate(top);
+        out
     }
-    let mut out: Vec<SourceSummary> = by_source
-        .into_iter()
-        .map(|(orig_h, mut t)| {
-            let connections = t.ports.len() as u64;
-            t.ports.sort_unstable();
-            let (port_min, port_max) = (t.ports[0], t.ports[t.ports.len() - 1]);
-            t.ports.dedup();
-            t.intervals.sort_unstable();
-            SourceSummary {
-                orig_h,
-                connections,
-                port_min,
-                port_max,
-                ports_in_use: t.ports.len() as u64,
-                min_reuse_interval_ns: t.intervals.first().copied(),
-                median_reuse_interval_ns: t.intervals.get(t.intervals.len() / 2).copied(),
-                reuses: t.intervals.len() as u64,
-                collisions: t.collisions,
-                first_ts_ns: t.first_ts_ns,
-                last_ts_ns: t.last_ts_ns,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.connections
-            .cmp(&a.connections)
-            .then(a.orig_h.cmp(&b.orig_h))
-    });
-    out.truncate(top);
-    out
 }
 
 #[cfg(test)]
@@ -243,5 +280,28 @@ mod tests {
         assert_eq!((latency.p50, latency.p95, latency.max), (50.0, 95.0, 100.0));
         assert_eq!(LatencyMs::from_ns(vec![ms(7)]).p95, 7.0);
         assert_eq!(LatencyMs::from_ns(Vec::new()).count, 0);
+    }
+
+    #[test]
+    fn selected_percentiles_are_the_sorted_ranks() {
+        let mut state = 7u64;
+        for len in [1, 2, 3, 19, 20, 21, 1000] {
+            let values: Vec<i64> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    (state >> 54) as i64
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let rank = |p: f64| sorted[((p * len as f64).ceil() as usize).clamp(1, len) - 1];
+            let latency = LatencyMs::from_ns(values);
+            let ms = |ns: i64| ns as f64 / 1e6;
+            assert_eq!(latency.p50, ms(rank(0.50)), "{len} values");
+            assert_eq!(latency.p95, ms(rank(0.95)), "{len} values");
+            assert_eq!(latency.max, ms(sorted[len - 1]), "{len} values");
+        }
     }
 }

@@ -60,7 +60,8 @@ impl TrackerCounters {
 /// collides with TIME_WAIT.
 #[derive(Clone, Debug)]
 struct ClosedSummary {
-    first_index: u64,
+    /// The closed incarnation's position.
+    position: usize,
     end_ns: i64,
     holders: [Option<TimeWaitHolder>; 2],
 }
@@ -68,17 +69,23 @@ struct ClosedSummary {
 /// A collision seen at the new SYN; its outcome is known when the new incarnation ends.
 #[derive(Clone, Debug)]
 struct PendingCollision {
+    /// Its number among the shard's collisions, in order of their SYNs.
+    number: usize,
     holder: TimeWaitHolder,
     age_ns: i64,
     edge_case: bool,
-    prev_first_index: u64,
+    prev_position: usize,
     first_syn_frame: FrameRef,
     prediction: Prediction,
 }
 
+/// The incarnation a tuple is following, with the collision its SYN made, if any. Boxed: most
+/// tuples only remember a closed one, and holding this inline would triple their size.
+type Current = (Incarnation, Option<PendingCollision>);
+
 #[derive(Debug, Default)]
 struct TupleState {
-    current: Option<Box<(Incarnation, Option<PendingCollision>)>>,
+    current: Option<Box<Current>>,
     closed: Option<ClosedSummary>,
 }
 
@@ -93,7 +100,10 @@ impl TupleState {
     }
 }
 
-/// The records one shard produced; `uid`s are still global indices.
+/// The records one shard produced, in order of their incarnations' first segments. Until
+/// [`Findings::from_shards`](crate::Findings::from_shards) numbers them, a connection's `uid`
+/// is its global input position and every other id (a connection's `prev_uid`, a collision's
+/// `uid` and `prev_uid`) is a position in this shard's `connections`.
 #[derive(Debug, Default)]
 pub struct ShardOutput {
     /// Connection records.
@@ -112,7 +122,30 @@ pub struct FlowTracker {
     tuples: FxHashMap<TupleKey, TupleState>,
     now_ns: i64,
     next_sweep_ns: Option<i64>,
-    out: ShardOutput,
+    out: Outbox,
+}
+
+/// What a shard makes as it goes, with ids of its own: an incarnation's position is its rank
+/// among the shard's incarnations by first segment, a collision's number its rank among the
+/// shard's collisions. [`ShardedTracker`](crate::ShardedTracker) takes these over as the
+/// shards go and numbers them over all shards; [`FlowTracker::finish`] orders them itself.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// The global input index of each incarnation's first segment, by position, from the
+    /// first position not yet taken over.
+    pub started: Vec<u64>,
+    /// The position of the incarnation each collision belongs to, by number, from the first
+    /// number not yet taken over.
+    pub collided: Vec<usize>,
+    /// Records of ended incarnations, with their positions: `uid` and `prev_uid` are positions.
+    pub connections: Vec<(usize, ConnectionRecord)>,
+    /// Collision records, with their numbers: `uid` and `prev_uid` are positions.
+    pub collisions: Vec<(usize, CollisionRecord)>,
+    pub counters: TrackerCounters,
+    /// Incarnations started so far: the position of the next one.
+    pub incarnations: usize,
+    /// Collisions so far: the number of the next one.
+    pub collision_count: usize,
 }
 
 impl FlowTracker {
@@ -124,7 +157,7 @@ impl FlowTracker {
             tuples: FxHashMap::default(),
             now_ns: i64::MIN,
             next_sweep_ns: None,
-            out: ShardOutput::default(),
+            out: Outbox::default(),
         }
     }
 
@@ -189,26 +222,39 @@ impl FlowTracker {
         }
 
         // A new incarnation: the current one (if any) ends here.
-        if let Some(previous) = state.current.take() {
-            let (mut incarnation, pending) = *previous;
+        if let Some(mut previous) = state.current.take() {
+            let (incarnation, pending) = &mut *previous;
             let forced = (!incarnation.is_closed()).then_some(CloseKind::Superseded);
             state.closed = Some(finish(
-                &mut incarnation,
-                pending,
+                incarnation,
+                pending.take(),
                 forced,
                 &self.config,
                 &mut self.out,
             ));
         }
-        let mut incarnation = Incarnation::start(seg, index);
+        let position = self.out.incarnations;
+        self.out.incarnations += 1;
+        self.out.started.push(index);
+        let mut incarnation = Incarnation::start(seg, position);
         let mut pending = None;
         if let Some(closed) = &state.closed {
-            incarnation.previous =
-                Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
+            incarnation.previous = Some((closed.position, seg.ts_ns.saturating_sub(closed.end_ns)));
             self.out.counters.reused_tuples += 1;
             if flags.is_syn_only() {
-                pending =
-                    check_time_wait(closed, seg, src, dst, &self.config, &mut self.out.counters);
+                pending = check_time_wait(
+                    closed,
+                    seg,
+                    src,
+                    dst,
+                    self.out.collision_count,
+                    &self.config,
+                    &mut self.out.counters,
+                );
+                if pending.is_some() {
+                    self.out.collision_count += 1;
+                    self.out.collided.push(position);
+                }
             }
         }
         incarnation.update(seg, index);
@@ -216,19 +262,47 @@ impl FlowTracker {
         state.current = Some(Box::new((incarnation, pending)));
     }
 
-    /// Ends every incarnation (the capture is over) and returns the shard's records.
+    /// Ends every incarnation (the capture is over) and returns the shard's records, in order.
     pub fn finish(mut self) -> ShardOutput {
-        let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
-        keys.sort_unstable();
-        for key in keys {
-            if let Some(state) = self.tuples.remove(&key) {
-                if let Some(cur) = state.current {
-                    let (mut incarnation, pending) = *cur;
-                    finish(&mut incarnation, pending, None, &self.config, &mut self.out);
-                }
+        self.end_all();
+        let out = self.out;
+        let mut connections = empty_slots(out.started.len());
+        for (position, mut record) in out.connections {
+            if let Some(&first_index) = out.started.get(position) {
+                record.uid = first_index;
+                fill(&mut connections, position, record);
             }
         }
-        self.out
+        let mut collisions = empty_slots(out.collided.len());
+        for (number, record) in out.collisions {
+            fill(&mut collisions, number, record);
+        }
+        ShardOutput {
+            connections: filled(connections),
+            collisions: filled(collisions),
+            counters: out.counters,
+        }
+    }
+
+    /// Ends every incarnation still followed (the capture is over): their records go out.
+    pub(crate) fn end_all(&mut self) {
+        for state in std::mem::take(&mut self.tuples).into_values() {
+            if let Some(mut cur) = state.current {
+                let (incarnation, pending) = &mut *cur;
+                finish(
+                    incarnation,
+                    pending.take(),
+                    None,
+                    &self.config,
+                    &mut self.out,
+                );
+            }
+        }
+    }
+
+    /// What the shard has made since last asked.
+    pub(crate) fn outbox(&mut self) -> &mut Outbox {
+        &mut self.out
     }
 
     /// Compacts closed incarnations, forgets tuples whose TIME_WAIT memory has passed, evicts
@@ -242,7 +316,7 @@ impl FlowTracker {
         let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
         self.tuples.retain(|_, state| {
             if let Some(cur) = &state.current {
-                let idle_ns = now - cur.0.last_ns;
+                let idle_ns = now.saturating_sub(cur.0.last_ns);
                 let (compact, forced) = if cur.0.is_closed() {
                     (idle_ns >= COMPACT_AFTER_NS, None)
                 } else if idle_ns >= config.idle_timeout_ns {
@@ -252,15 +326,16 @@ impl FlowTracker {
                     (false, None)
                 };
                 if compact {
-                    if let Some(cur) = state.current.take() {
-                        let (mut incarnation, pending) = *cur;
-                        state.closed = Some(finish(&mut incarnation, pending, forced, config, out));
+                    if let Some(mut cur) = state.current.take() {
+                        let (incarnation, pending) = &mut *cur;
+                        state.closed =
+                            Some(finish(incarnation, pending.take(), forced, config, out));
                     }
                 }
             }
             match (&state.current, &state.closed) {
                 (Some(_), _) => true,
-                (None, Some(closed)) => now - closed.end_ns < remember_ns,
+                (None, Some(closed)) => now.saturating_sub(closed.end_ns) < remember_ns,
                 (None, None) => false,
             }
         });
@@ -278,12 +353,12 @@ impl FlowTracker {
         for (_, key) in by_age.into_iter().take(evict) {
             if let Some(state) = self.tuples.remove(&key) {
                 self.out.counters.cap_evictions += 1;
-                if let Some(cur) = state.current {
-                    let (mut incarnation, pending) = *cur;
+                if let Some(mut cur) = state.current {
+                    let (incarnation, pending) = &mut *cur;
                     let forced = (!incarnation.is_closed()).then_some(CloseKind::Evicted);
                     finish(
-                        &mut incarnation,
-                        pending,
+                        incarnation,
+                        pending.take(),
                         forced,
                         &self.config,
                         &mut self.out,
@@ -301,6 +376,7 @@ fn check_time_wait(
     seg: &TcpSegment,
     src: Endpoint,
     dst: Endpoint,
+    number: usize,
     config: &TrackerConfig,
     counters: &mut TrackerCounters,
 ) -> Option<PendingCollision> {
@@ -320,10 +396,11 @@ fn check_time_wait(
     if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == dst) {
         if let Some((age_ns, edge_case)) = in_window(holder) {
             return Some(PendingCollision {
+                number,
                 holder: *holder,
                 age_ns,
                 edge_case,
-                prev_first_index: closed.first_index,
+                prev_position: closed.position,
                 first_syn_frame: seg.frame,
                 prediction: predict_linux(holder, seg),
             });
@@ -364,21 +441,46 @@ fn finish(
     pending: Option<PendingCollision>,
     forced: Option<CloseKind>,
     config: &TrackerConfig,
-    out: &mut ShardOutput,
+    out: &mut Outbox,
 ) -> ClosedSummary {
-    let record = incarnation.record(forced, &config.time_wait);
+    let holders = incarnation.time_wait_holders(&config.time_wait);
+    let record = incarnation.record(forced, &holders);
     if let Some(collision) = pending {
         match collision_record(incarnation, &collision) {
-            Some(c) => out.collisions.push(c),
+            Some(c) => out.collisions.push((collision.number, c)),
             None => out.counters.edge_cases_dismissed += 1,
         }
     }
-    out.connections.push(record);
+    out.connections.push((incarnation.position, record));
     ClosedSummary {
-        first_index: incarnation.first_index,
+        position: incarnation.position,
         end_ns: incarnation.last_ns,
-        holders: incarnation.time_wait_holders(&config.time_wait),
+        holders,
     }
+}
+
+/// `len` empty slots, for records that come out of order.
+pub(crate) fn empty_slots<T>(len: usize) -> Vec<Option<T>> {
+    let mut slots = Vec::new();
+    slots.resize_with(len, || None);
+    slots
+}
+
+/// Puts a record in its slot.
+pub(crate) fn fill<T>(slots: &mut [Option<T>], slot: usize, record: T) {
+    if let Some(slot) = slots.get_mut(slot) {
+        *slot = Some(record);
+    }
+}
+
+/// The records of the filled slots: every slot at the end, but for collisions dismissed as edge
+/// cases. Collected in place, in the slots' memory.
+#[expect(
+    clippy::filter_map_identity,
+    reason = "`flatten` would copy the records to new memory instead of collecting in place"
+)]
+pub(crate) fn filled<T>(slots: Vec<Option<T>>) -> Vec<T> {
+    slots.into_iter().filter_map(|slot| slot).collect()
 }
 
 /// The collision's record, now that the new incarnation's fate is known; `None` for an edge
@@ -419,8 +521,8 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         time_wait_age_ns: c.age_ns,
         time_wait_duration_ns: holder.duration_ns,
         edge_case: c.edge_case,
-        prev_uid: c.prev_first_index,
-        uid: incarnation.first_index,
+        prev_uid: c.prev_position as u64,
+        uid: incarnation.position as u64,
         first_syn_frame: c.first_syn_frame,
         outcome,
         first_reply,

@@ -508,13 +508,15 @@ fn busy_wire() -> Vec<TcpSegment> {
     all
 }
 
-fn run_sharded(segments: &[TcpSegment], shards: usize) -> String {
+fn run_sharded(segments: &[TcpSegment], shards: usize, stretch_len: usize) -> String {
     let mut tracker = ShardedTracker::new(&TrackerConfig::default(), shards);
-    let mut stretch = Partitioned::new(tracker.shards());
-    for (index, seg) in segments.iter().enumerate() {
-        stretch.push(index as u64, *seg);
+    for (number, chunk) in segments.chunks(stretch_len).enumerate() {
+        let mut stretch = Partitioned::new(tracker.shards());
+        for (offset, seg) in chunk.iter().enumerate() {
+            stretch.push((number * stretch_len + offset) as u64, *seg);
+        }
+        tracker.process(&[stretch]);
     }
-    tracker.process(&[stretch]);
     let f = tracker.finish();
     format!("{:?}\n{:?}", f.connections, f.collisions)
 }
@@ -522,9 +524,34 @@ fn run_sharded(segments: &[TcpSegment], shards: usize) -> String {
 #[test]
 fn sharded_findings_equal_single_thread_findings() {
     let segments = busy_wire();
-    let single = run_sharded(&segments, 1);
+    let single = run_sharded(&segments, 1, segments.len());
     assert!(single.contains("Accepted"));
     for shards in [2, 3, 8] {
-        assert_eq!(run_sharded(&segments, shards), single, "{shards} shards");
+        assert_eq!(
+            run_sharded(&segments, shards, segments.len()),
+            single,
+            "{shards} shards"
+        );
     }
+}
+
+/// Records are numbered and placed as the stretches go: how the input is cut must not matter,
+/// nor whether one `FlowTracker` follows it all.
+#[test]
+fn sharded_findings_do_not_depend_on_the_stretches() {
+    let segments = busy_wire();
+    let single = run_sharded(&segments, 1, segments.len());
+    for (shards, stretch_len) in [(1, 1), (3, 1), (2, 7), (8, 50)] {
+        assert_eq!(
+            run_sharded(&segments, shards, stretch_len),
+            single,
+            "{shards} shards, stretches of {stretch_len}"
+        );
+    }
+    let mut tracker = FlowTracker::new(TrackerConfig::default(), 1000);
+    for (index, seg) in segments.iter().enumerate() {
+        tracker.process(seg, index as u64);
+    }
+    let f = Findings::from_shards(vec![tracker.finish()]);
+    assert_eq!(format!("{:?}\n{:?}", f.connections, f.collisions), single);
 }

@@ -86,7 +86,8 @@ impl Parser {
 
 /// What one parsed block means for the reader.
 enum BlockOutcome {
-    Frame(FrameSpan),
+    /// A frame, now the reader's current one.
+    Frame,
     NotAFrame,
     Corrupt(String),
 }
@@ -262,41 +263,32 @@ impl CaptureReader {
     pub fn advance(&mut self) -> bool {
         self.current = None;
         while !self.finished {
-            let iter = self.parser.iter();
-            // No shift here: `refill` shifts once per buffer instead of `consume` moving
-            // half the buffer every time the read position passes its middle.
-            iter.consume_noshift(self.pending_consume);
-            self.pending_consume = 0;
-            let base = iter.data().as_ptr() as usize;
-            let available = iter.data().len();
-            match iter.next() {
-                Ok((block_len, block)) => {
-                    let number = self.counters.frames + self.counters.numbered_blocks + 1;
-                    let outcome = read_block(
-                        block,
-                        base,
-                        &mut self.interfaces,
-                        &mut self.big_endian,
-                        &mut self.counters,
-                        self.last_ts_ns,
-                        number,
-                    );
-                    match outcome {
-                        BlockOutcome::Frame(span) => {
-                            self.pending_consume = block_len;
-                            self.counters.frames += 1;
-                            self.last_ts_ns = span.ts_ns;
-                            self.current = Some(span);
-                            return true;
-                        }
-                        BlockOutcome::NotAFrame => self.pending_consume = block_len,
-                        BlockOutcome::Corrupt(what) => {
-                            self.stop(ReadErrorKind::CorruptRecord(what));
-                        }
+            let mut block = BlockReader {
+                current: &mut self.current,
+                pending_consume: &mut self.pending_consume,
+                interfaces: &mut self.interfaces,
+                big_endian: &mut self.big_endian,
+                counters: &mut self.counters,
+                last_ts_ns: self.last_ts_ns,
+            };
+            // Matched here rather than through `Parser::iter`: the parser's calls, made for
+            // every frame, are then direct and can be inlined.
+            let step = match &mut self.parser {
+                Parser::Pcap(reader) => block.next(reader),
+                Parser::PcapNg(reader) => block.next(reader),
+            };
+            match step {
+                Step::Frame => {
+                    self.counters.frames += 1;
+                    if let Some(span) = &self.current {
+                        self.last_ts_ns = span.ts_ns;
                     }
+                    return true;
                 }
-                Err(PcapError::Eof) => self.finished = true,
-                Err(PcapError::Incomplete(_)) => {
+                Step::NotAFrame => {}
+                Step::Corrupt(what) => self.stop(ReadErrorKind::CorruptRecord(what)),
+                Step::Eof => self.finished = true,
+                Step::Incomplete { available } => {
                     if let Err(kind) = self.refill() {
                         self.stop(kind);
                     } else if self.parser.data().len() == available
@@ -309,19 +301,15 @@ impl CaptureReader {
                         }
                     }
                 }
-                Err(PcapError::BufferTooSmall) => {
+                Step::BufferTooSmall => {
                     if let Err(kind) = self.grow_for_record() {
                         self.stop(kind);
                     }
                 }
-                Err(PcapError::UnexpectedEof) => self.stop(ReadErrorKind::CutShort),
-                Err(PcapError::ReadError) => {
+                Step::UnexpectedEof => self.stop(ReadErrorKind::CutShort),
+                Step::ReadError => {
                     let kind = self.io_error_kind();
                     self.stop(kind);
-                }
-                Err(other) => {
-                    let what = describe_pcap_error(&other);
-                    self.stop(ReadErrorKind::CorruptRecord(what));
                 }
             }
         }
@@ -398,26 +386,93 @@ impl CaptureReader {
     }
 }
 
+/// What reading the next block gave, without borrowing the parser.
+enum Step {
+    /// A frame, now the reader's current one.
+    Frame,
+    NotAFrame,
+    Corrupt(String),
+    Eof,
+    /// More bytes are needed; the buffer held `available` bytes.
+    Incomplete {
+        available: usize,
+    },
+    BufferTooSmall,
+    UnexpectedEof,
+    ReadError,
+}
+
+/// The reader's fields that reading a block updates, borrowed apart from the parser.
+struct BlockReader<'a> {
+    /// Where the frame's place in the buffer goes: written there at once, as this runs for
+    /// every frame (passing it back through the return values costs more).
+    current: &'a mut Option<FrameSpan>,
+    /// Bytes of the last delivered block, consumed before reading the next.
+    pending_consume: &'a mut usize,
+    interfaces: &'a mut Vec<Interface>,
+    big_endian: &'a mut bool,
+    counters: &'a mut ReaderCounters,
+    last_ts_ns: i64,
+}
+
+impl BlockReader<'_> {
+    /// Consumes the last block and reads the next one from `parser`.
+    fn next<P: PcapReaderIterator>(&mut self, parser: &mut P) -> Step {
+        // No shift here: `refill` shifts once per buffer instead of `consume` moving half the
+        // buffer every time the read position passes its middle.
+        parser.consume_noshift(std::mem::take(self.pending_consume));
+        let data = parser.data();
+        let (base, available) = (data.as_ptr() as usize, data.len());
+        match parser.next() {
+            Ok((block_len, block)) => {
+                let number = self.counters.frames + self.counters.numbered_blocks + 1;
+                match read_block(self, block, base, number) {
+                    BlockOutcome::Frame => {
+                        *self.pending_consume = block_len;
+                        Step::Frame
+                    }
+                    BlockOutcome::NotAFrame => {
+                        *self.pending_consume = block_len;
+                        Step::NotAFrame
+                    }
+                    BlockOutcome::Corrupt(what) => Step::Corrupt(what),
+                }
+            }
+            Err(PcapError::Eof) => Step::Eof,
+            Err(PcapError::Incomplete(_)) => Step::Incomplete { available },
+            Err(PcapError::BufferTooSmall) => Step::BufferTooSmall,
+            Err(PcapError::UnexpectedEof) => Step::UnexpectedEof,
+            Err(PcapError::ReadError) => Step::ReadError,
+            Err(other) => Step::Corrupt(describe_pcap_error(&other)),
+        }
+    }
+}
+
 /// Interprets one parsed block. A free function so that it can borrow the reader's other
 /// fields while `block` borrows the parser.
 fn read_block(
+    fields: &mut BlockReader<'_>,
     block: PcapBlockOwned<'_>,
     buffer_base: usize,
-    interfaces: &mut Vec<Interface>,
-    big_endian: &mut bool,
-    counters: &mut ReaderCounters,
-    last_ts_ns: i64,
     number: u64,
 ) -> BlockOutcome {
-    let span = |ts_ns: i64, iface: &Interface, orig_len: u32, data: &[u8]| {
-        BlockOutcome::Frame(FrameSpan {
+    let (current, interfaces, big_endian, counters) = (
+        &mut *fields.current,
+        &mut *fields.interfaces,
+        &mut *fields.big_endian,
+        &mut *fields.counters,
+    );
+    let last_ts_ns = fields.last_ts_ns;
+    let mut span = |ts_ns: i64, iface: &Interface, orig_len: u32, data: &[u8]| {
+        *current = Some(FrameSpan {
             number,
             ts_ns,
             link_type: iface.link_type,
             orig_len,
             data_start: data.as_ptr() as usize - buffer_base,
             data_len: data.len(),
-        })
+        });
+        BlockOutcome::Frame
     };
     match block {
         PcapBlockOwned::LegacyHeader(header) => {
