@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = TrackerConfig {
-        max_flows: 64,
+        max_memory: 1 << 20,
         ..TrackerConfig::default()
     };
     let mut tracker = ShardedTracker::new(&config, 2);

@@ -1,7 +1,7 @@
 //! Flow tracker on structured segment sequences: a few endpoints (so that tuples repeat and
 //! incarnations, TIME_WAIT and collisions happen), any flags, sequence and acknowledgment
 //! numbers near per-endpoint bases (so handshakes and FINs line up) or raw, timestamps moving
-//! forward or backward, an optional timestamps option, and a small `max_flows`.
+//! forward or backward, an optional timestamps option, and a small `max_memory`.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -9,13 +9,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
-use twsleuth_flows::{Findings, FlowTracker, SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
+use twsleuth_flows::{Findings, SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
 use twsleuth_fuzz::check_findings;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    /// `max_flows` = 1 + this % 16.
-    max_flows: u8,
+    /// `max_memory` = (1 + this % 16) × 8 KiB.
+    max_memory: u8,
     /// Idle timeout and TIME_WAIT durations (see `config`).
     timing: u8,
     /// Capture start, seconds since the epoch (classic pcap's range).
@@ -116,7 +116,8 @@ fn config(input: &Input) -> TrackerConfig {
     TrackerConfig {
         time_wait,
         idle_timeout_ns,
-        max_flows: 1 + usize::from(input.max_flows % 16),
+        // A few tuples to a few hundred: evictions happen.
+        max_memory: (1 + usize::from(input.max_memory % 16)) * 8192,
     }
 }
 
@@ -147,6 +148,7 @@ fn segments(input: &Input) -> Vec<TcpSegment> {
             ack: num(s.ack, base(dst.0, dst.1, 0)),
             flags: TcpFlags(s.flags),
             window: 65535,
+            ip_id: i as u16,
             payload_len: u32::from(s.payload_len),
             options: TcpOptions {
                 mss: None,
@@ -165,17 +167,12 @@ fn segments(input: &Input) -> Vec<TcpSegment> {
 fuzz_target!(|input: Input| {
     let config = config(&input);
     let segments = segments(&input);
-    let max_tuples = config.max_flows;
-    let mut tracker = FlowTracker::new(config, max_tuples);
-    for (index, seg) in segments.iter().enumerate() {
-        tracker.process(seg, index as u64);
-    }
-    let findings = Findings::from_shards(vec![tracker.finish()]);
+    let findings = Findings::of_segments(&config, &segments);
     check_findings(&findings, &segments);
     if debug() {
         let c = &findings.counters;
         eprintln!(
-            "segments {} connections {} collisions {} reused {} client_side_reuse {} late {} idle_evictions {} cap_evictions {} edge_dismissed {}",
+            "segments {} connections {} collisions {} reused {} client_side_reuse {} late {} idle_evictions {} memory_evictions {} failed_attempts {} unrecorded {} edge_dismissed {}",
             segments.len(),
             findings.connections.len(),
             findings.collisions.len(),
@@ -183,7 +180,9 @@ fuzz_target!(|input: Input| {
             c.client_side_reuse,
             c.late_segments,
             c.idle_evictions,
-            c.cap_evictions,
+            c.memory_evictions,
+            c.failed_attempts,
+            c.failed_attempts_unrecorded,
             c.edge_cases_dismissed
         );
     }

@@ -32,6 +32,8 @@ pub struct AnalysisJson<'a> {
 struct InputJson {
     input: String,
     frames: u64,
+    /// Frames earlier than the frame before them in the file.
+    out_of_order_frames: u64,
     damage: Option<String>,
 }
 
@@ -55,6 +57,7 @@ impl<'a> AnalysisJson<'a> {
                 .map(|r| InputJson {
                     input: r.input().to_string(),
                     frames: r.counters().frames,
+                    out_of_order_frames: r.counters().out_of_order_frames,
                     damage: r.damage().map(ToString::to_string),
                 })
                 .collect(),
@@ -107,7 +110,7 @@ pub fn tracker_config(args: &TrackerArgs) -> TrackerConfig {
             ..TimeWaitPolicy::default()
         },
         idle_timeout_ns: args.idle_timeout,
-        max_flows: args.max_flows.max(1),
+        max_memory: args.max_memory,
     }
 }
 
@@ -191,7 +194,7 @@ fn write_text(
     let t = &findings.counters;
     writeln!(
         out,
-        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-flows; edge cases dismissed: {}",
+        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory; failed attempts: {} ({} only counted); duplicates: {}; edge cases dismissed: {}",
         accounting.frames,
         accounting.tcp_segments,
         accounting.other_ip,
@@ -200,7 +203,10 @@ fn write_text(
         accounting.truncated,
         accounting.fragments,
         t.idle_evictions,
-        t.cap_evictions,
+        t.memory_evictions,
+        t.failed_attempts,
+        t.failed_attempts_unrecorded,
+        t.duplicate_segments,
         t.edge_cases_dismissed
     )?;
     for reader in merged.readers() {

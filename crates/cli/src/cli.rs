@@ -118,10 +118,11 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration_ns)]
     pub idle_timeout: i64,
 
-    /// Track at most this many 4-tuples at once; the least recently active are evicted (and
-    /// counted) beyond it.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_flows: usize,
+    /// Memory the flow tracker may hold (e.g. `256MiB`, `2GiB`): beyond, failed connection
+    /// attempts (a SYN flood, a scan) are evicted first and only counted, then the tuples whose
+    /// TIME_WAIT is over; the records of established connections are always kept.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_memory: usize,
 
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
@@ -194,6 +195,40 @@ pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
     Ok(ns as i64)
 }
 
+/// A size in bytes: a number with an optional unit (B, KiB, MiB, GiB; KB, MB, GB are taken
+/// as the same powers of 1024, as people mean them for memory).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: write e.g. 256MiB, 1.5GiB or 500000000"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use KiB, MiB or GiB"
+            ));
+        }
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("`{text}` is too large a size"));
+    }
+    if bytes < 1024.0 * 1024.0 {
+        return Err(format!(
+            "`{text}` is too small: the tracker needs at least 1MiB"
+        ));
+    }
+    Ok(bytes as usize)
+}
+
 fn parse_host_duration(text: &str) -> Result<(IpAddr, i64), String> {
     let (host, duration) = text
         .split_once('=')
@@ -228,6 +263,17 @@ mod tests {
             Ok(("10.1.0.10".parse().unwrap(), 120_000_000_000))
         );
         assert!(parse_host_duration("10.1.0.10").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2 gb"), Ok(2 << 30));
+        assert_eq!(parse_size("5000000"), Ok(5_000_000));
+        assert!(parse_size("256MB!").is_err());
+        assert!(parse_size("1KiB").is_err(), "below the tracker's minimum");
+        assert!(parse_size("MiB").is_err());
     }
 
     #[test]

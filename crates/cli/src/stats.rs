@@ -67,7 +67,6 @@ struct FileTally {
     captured_bytes: u64,
     first_ts_ns: Option<i64>,
     last_ts_ns: Option<i64>,
-    out_of_order_frames: u64,
 }
 
 /// Runs `twsleuth stats`.
@@ -96,9 +95,6 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
     scan(merged, quiet, |frame, decoded| {
         let tally = &mut tallies[usize::from(frame.file_index)];
         tally.captured_bytes += frame.data.len() as u64;
-        if tally.last_ts_ns.is_some_and(|last| frame.ts_ns < last) {
-            tally.out_of_order_frames += 1;
-        }
         tally.first_ts_ns.get_or_insert(frame.ts_ns);
         tally.last_ts_ns = Some(frame.ts_ns);
         original_bytes += u64::from(frame.orig_len);
@@ -148,7 +144,7 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
                 captured_bytes: tally.captured_bytes,
                 first_ts: tally.first_ts_ns.map(seconds),
                 last_ts: tally.last_ts_ns.map(seconds),
-                out_of_order_frames: tally.out_of_order_frames,
+                out_of_order_frames: counters.out_of_order_frames,
                 damage: reader.damage().map(ToString::to_string),
             }
         })

@@ -661,3 +661,70 @@ fn inputs_that_crashed_the_fuzzers_now_run_to_the_end() {
         accounting_closes(&summary["accounting"]);
     }
 }
+
+/// A SYN flood and a port scan (scripts/gen_flood_capture.py) mixed into the HAProxy lab
+/// capture, analysed with a small memory cap: the flood is evicted and counted, and the lab's
+/// collisions are all still found, with the same outcomes.
+#[test]
+fn a_syn_flood_within_a_memory_cap_hides_no_collision() {
+    let base = fixture("lab/haproxy/lb-backend.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let flood = dir.path().join("flood.pcap");
+    let made = Command::new("python3")
+        .arg(repo_root().join("scripts/gen_flood_capture.py"))
+        .args(["--base", base.to_str().unwrap(), "--syns", "60000"])
+        .args(["--scan-ports", "5000", "-o", flood.to_str().unwrap()])
+        .output()
+        .expect("python3 runs the flood generator");
+    assert!(made.status.success(), "{made:?}");
+
+    let (alone, _) = analyze_json(&[&base], &[]);
+    let (flooded, code) = analyze_json(&[&flood], &["--max-memory", "4MiB"]);
+    assert_eq!(code, Some(1), "collisions are reported");
+    assert_eq!(flooded["collisions"], alone["collisions"]);
+    let t = &flooded["tracker"];
+    let count = |key: &str| t[key].as_u64().unwrap();
+    assert!(count("memory_evictions") > 10_000, "{t}");
+    // Every flood SYN and scan probe is a failed attempt, but for the rare flood SYN that
+    // drew a port already used by an earlier one (a reuse, not a fresh tuple).
+    assert!((64_900..=65_000).contains(&count("failed_attempts")), "{t}");
+    assert!(count("failed_attempts_unrecorded") > 50_000, "{t}");
+    accounting_closes(&flooded["accounting"]);
+    assert_eq!(
+        flooded["accounting"]["tcp_segments"].as_u64().unwrap(),
+        count("segments")
+    );
+
+    let (roomy, _) = analyze_json(&[&flood], &[]);
+    assert_eq!(roomy["tracker"]["memory_evictions"], 0);
+    assert_eq!(roomy["tracker"]["failed_attempts_unrecorded"], 0);
+    assert_eq!(roomy["collisions"], alone["collisions"]);
+}
+
+/// The same capture given twice (the same frames in two merged files, as a bridge capturing
+/// every frame twice would give): every segment that can be told apart from a retransmission
+/// is counted once as a duplicate, none of the capture alone is (its retransmissions included,
+/// some 13 µs after the original on the lab's veth), and the collisions and their outcomes are
+/// those of the capture alone.
+#[test]
+fn frames_captured_twice_change_no_finding() {
+    for scenario in ["haproxy/lb-backend.pcap", "rejected/server.pcap"] {
+        let path = fixture(&format!("lab/{scenario}"));
+        let (alone, _) = analyze_json(&[&path], &[]);
+        let (twice, _) = analyze_json(&[&path, &path], &[]);
+        assert_eq!(twice["collisions"], alone["collisions"], "{scenario}");
+        assert_eq!(twice["connections"], alone["connections"], "{scenario}");
+        // What can be told apart from a retransmission: an IP identification (Linux sends its
+        // SYN-ACKs and RSTs with 0) and payload or SYN, FIN, RST.
+        let carrying = tshark_count(
+            &path,
+            "ip.id != 0 && (tcp.len > 0 || tcp.flags.syn == 1 || tcp.flags.fin == 1 || tcp.flags.reset == 1)",
+        );
+        assert_eq!(
+            twice["tracker"]["duplicate_segments"].as_u64().unwrap(),
+            carrying,
+            "{scenario}"
+        );
+        assert_eq!(alone["tracker"]["duplicate_segments"], 0, "{scenario}");
+    }
+}

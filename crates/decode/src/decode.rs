@@ -184,8 +184,11 @@ fn decode_ipv4(frame: &Frame<'_>, ip: &[u8]) -> Result<TcpSegment, NotTcp> {
     let transport = &ip[header_len..ip.len().min(total_len)];
     decode_tcp(
         frame,
-        IpAddr::V4(header.source_addr()),
-        IpAddr::V4(header.destination_addr()),
+        (
+            IpAddr::V4(header.source_addr()),
+            IpAddr::V4(header.destination_addr()),
+        ),
+        header.identification(),
         transport,
         total_len - header_len,
     )
@@ -227,8 +230,11 @@ fn decode_ipv6(frame: &Frame<'_>, ip: &[u8]) -> Result<TcpSegment, NotTcp> {
     }
     decode_tcp(
         frame,
-        IpAddr::V6(header.source_addr()),
-        IpAddr::V6(header.destination_addr()),
+        (
+            IpAddr::V6(header.source_addr()),
+            IpAddr::V6(header.destination_addr()),
+        ),
+        0,
         transport,
         payload_len.saturating_sub(extensions_len),
     )
@@ -240,8 +246,8 @@ fn decode_ipv6(frame: &Frame<'_>, ip: &[u8]) -> Result<TcpSegment, NotTcp> {
 /// Wireshark does.
 fn decode_tcp(
     frame: &Frame<'_>,
-    src: IpAddr,
-    dst: IpAddr,
+    (src, dst): (IpAddr, IpAddr),
+    ip_id: u16,
     transport: &[u8],
     declared_len: usize,
 ) -> Result<TcpSegment, NotTcp> {
@@ -272,6 +278,7 @@ fn decode_tcp(
         ack: be32(8),
         flags: TcpFlags(base[13]),
         window: be16(14),
+        ip_id,
         payload_len: u32::try_from(declared_len - header_len).unwrap_or(u32::MAX),
         options: tcp_options(options),
     })

@@ -122,6 +122,9 @@ pub struct TcpSegment {
     pub flags: TcpFlags,
     /// Window field, unscaled.
     pub window: u16,
+    /// IPv4 identification field (RFC 791); 0 for IPv6, which has none. A retransmission gets
+    /// a new one, a second capture of the same packet keeps it.
+    pub ip_id: u16,
     /// Payload length from the IP length fields, not from the captured bytes: snaplen cuts
     /// and Ethernet trailers (F5) do not change it.
     pub payload_len: u32,

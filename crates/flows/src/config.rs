@@ -82,9 +82,12 @@ pub struct TrackerConfig {
     pub time_wait: TimeWaitPolicy,
     /// An open connection with no segment for this long (capture time) is evicted.
     pub idle_timeout_ns: i64,
-    /// At most this many tuples are tracked at once (over all shards); the least recently
-    /// active are evicted beyond it.
-    pub max_flows: usize,
+    /// Memory the tracker may hold, in bytes, over all shards: its tuple table takes at most
+    /// half, the records of failed attempts (SYNs never answered by a SYN-ACK on a tuple with no
+    /// history: a SYN flood, a port scan) an eighth; beyond, the least valuable tuples are
+    /// evicted and further failed attempts are only counted. The records of connections that
+    /// were established are never dropped: they are the findings.
+    pub max_memory: usize,
 }
 
 impl Default for TrackerConfig {
@@ -92,8 +95,7 @@ impl Default for TrackerConfig {
         TrackerConfig {
             time_wait: TimeWaitPolicy::default(),
             idle_timeout_ns: 300 * SECOND_NS,
-            // About 300 bytes a tuple: ~300 MiB at worst, usually far less.
-            max_flows: 1_000_000,
+            max_memory: 256 << 20,
         }
     }
 }

@@ -9,7 +9,7 @@ use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{FlowTracker, Outbox, ShardOutput, TrackerCounters, fill, filled};
+use crate::tracker::{FlowTracker, Outbox, TrackerCounters, fill, filled};
 use crate::tuple::{Endpoint, TupleKey};
 
 /// A segment with its position in the merged input.
@@ -71,13 +71,12 @@ pub struct ShardedTracker {
 }
 
 impl ShardedTracker {
-    /// `shards` trackers sharing `config.max_flows` between them.
+    /// `shards` trackers sharing `config.max_memory` between them.
     pub fn new(config: &TrackerConfig, shards: usize) -> ShardedTracker {
         let shards = shards.max(1);
-        let per_shard = config.max_flows.div_ceil(shards);
         ShardedTracker {
             shards: (0..shards)
-                .map(|_| FlowTracker::new(config.clone(), per_shard))
+                .map(|_| FlowTracker::new(config.clone(), shards))
                 .collect(),
             placed: Placed::new(shards),
         }
@@ -120,11 +119,13 @@ impl ShardedTracker {
             counters.merge(&shard.outbox().counters);
         }
         let Placed {
-            connections,
+            mut connections,
             collisions,
             ..
         } = self.placed;
-        let (connections, collisions) = rayon::join(|| filled(connections), || filled(collisions));
+        let mut collisions = filled(collisions);
+        sort_by_key_moving_once(&mut connections, |c| c.uid);
+        number_densely(&mut connections, &mut collisions);
         Findings {
             connections,
             collisions,
@@ -133,13 +134,14 @@ impl ShardedTracker {
     }
 }
 
-/// The findings in the making, in their final order: every incarnation gets its id (its rank
-/// by first segment over all shards) and a slot for its record as soon as every shard has
-/// followed the segments before it, so records are put straight where they belong. Numbering
-/// them at the end would mean merging the shards' records, hundreds of megabytes, after the
-/// capture is read.
+/// The findings in the making: every incarnation gets its id (its rank by first segment over
+/// all shards) as soon as every shard has followed the segments before it, and its record
+/// that id when it ends. Records are kept in the order they ended, dense: the failed attempts
+/// that are only counted take no room. Collisions, few, get a slot in their final order.
 struct Placed {
-    connections: Vec<Option<ConnectionRecord>>,
+    connections: Vec<ConnectionRecord>,
+    /// Incarnations numbered so far: the id of the next one.
+    next_id: u64,
     collisions: Vec<Option<CollisionRecord>>,
     /// Per shard, the id of each of its incarnations, by position.
     ids: Vec<Vec<u64>>,
@@ -153,6 +155,7 @@ impl Placed {
     fn new(shards: usize) -> Placed {
         Placed {
             connections: Vec::new(),
+            next_id: 0,
             collisions: Vec::new(),
             ids: vec![Vec::new(); shards],
             collision_slots: vec![Vec::new(); shards],
@@ -174,7 +177,7 @@ impl Placed {
             std::mem::swap(&mut out.collisions, &mut taken.collisions);
         }
         let taken = &self.taken;
-        let mut next_id = self.connections.len() as u64;
+        let mut next_id = self.next_id;
         visit_in_order(
             taken.iter().map(|t| t.started.len()),
             |shard, at| taken[shard].started[at],
@@ -194,7 +197,7 @@ impl Placed {
                 next_slot += 1;
             },
         );
-        self.connections.resize_with(next_id as usize, || None);
+        self.next_id = next_id;
         self.collisions.resize_with(next_slot, || None);
     }
 
@@ -216,7 +219,7 @@ impl Placed {
                 if let Some(uid) = ids.get(position) {
                     record.uid = *uid;
                     record.prev_uid = record.prev_uid.and_then(id);
-                    fill(&mut self.connections, *uid as usize, record);
+                    self.connections.push(record);
                 }
             }
             for (number, mut record) in taken.collisions.drain(..) {
@@ -264,65 +267,37 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Merges shard outputs: records in order of global input position, and every id dense
-    /// (the position of the connection in `connections`).
-    pub fn from_shards(outputs: Vec<ShardOutput>) -> Findings {
-        let mut counters = TrackerCounters::default();
-        for output in &outputs {
-            counters.merge(&output.counters);
+    /// The findings of `segments`, in input order, followed by one shard: for tests and tools
+    /// that hold a capture's segments in memory.
+    pub fn of_segments(config: &TrackerConfig, segments: &[TcpSegment]) -> Findings {
+        let mut tracker = ShardedTracker::new(config, 1);
+        let mut stretch = Partitioned::new(1);
+        for (index, segment) in segments.iter().enumerate() {
+            stretch.push(index as u64, *segment);
         }
-        let dense = dense_ids(&outputs);
-        // Concatenate with dense ids (freeing each shard's records as they move) and sort in
-        // place: the records never exist twice.
-        let mut connections = Vec::new();
-        let mut collisions = Vec::new();
-        for (output, dense) in outputs.into_iter().zip(&dense) {
-            let id = |position: u64| {
-                usize::try_from(position)
-                    .ok()
-                    .and_then(|p| dense.get(p))
-                    .copied()
-            };
-            connections.extend(output.connections.into_iter().zip(dense).map(
-                |(mut connection, &uid)| {
-                    connection.uid = uid;
-                    connection.prev_uid = connection.prev_uid.and_then(id);
-                    connection
-                },
-            ));
-            collisions.extend(output.collisions.into_iter().map(|mut collision| {
-                collision.uid = id(collision.uid).unwrap_or(u64::MAX);
-                collision.prev_uid = id(collision.prev_uid).unwrap_or(u64::MAX);
-                collision
-            }));
-        }
-        sort_by_key_moving_once(&mut connections, |c| c.uid);
-        sort_by_key_moving_once(&mut collisions, |c| c.uid);
-        Findings {
-            connections,
-            collisions,
-            counters,
-        }
+        tracker.process(&[stretch]);
+        tracker.finish()
     }
 }
 
-/// The dense id of each shard's connections, by position in the shard: their rank by global
-/// input position over all shards, found by merging the shards' lists (each in that order).
-fn dense_ids(outputs: &[ShardOutput]) -> Vec<Vec<u64>> {
-    let mut dense: Vec<Vec<u64>> = outputs
-        .iter()
-        .map(|o| Vec::with_capacity(o.connections.len()))
-        .collect();
-    let mut next = 0;
-    visit_in_order(
-        outputs.iter().map(|o| o.connections.len()),
-        |shard, at| outputs[shard].connections[at].uid,
-        |shard| {
-            dense[shard].push(next);
-            next += 1;
-        },
-    );
-    dense
+/// Makes the ids of records sorted by id dense (each connection's `uid` its position), where
+/// failed attempts left without a record made gaps. A link to an incarnation without a record
+/// (a `prev_uid` to a failed attempt) is dropped.
+fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [CollisionRecord]) {
+    let last = connections.last().map_or(0, |c| c.uid + 1);
+    if last == connections.len() as u64 {
+        return;
+    }
+    let ids: Vec<u64> = connections.iter().map(|c| c.uid).collect();
+    let dense = |id: u64| ids.binary_search(&id).ok().map(|position| position as u64);
+    for (position, connection) in connections.iter_mut().enumerate() {
+        connection.uid = position as u64;
+        connection.prev_uid = connection.prev_uid.and_then(dense);
+    }
+    for collision in collisions {
+        collision.uid = dense(collision.uid).unwrap_or(u64::MAX);
+        collision.prev_uid = dense(collision.prev_uid).unwrap_or(u64::MAX);
+    }
 }
 
 /// Sorts large records by a `u64` key, moving each record at most once: the (key, position)

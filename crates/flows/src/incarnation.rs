@@ -32,6 +32,52 @@ pub(crate) struct Side {
     pub last_tsval: Option<u32>,
     /// History letters already recorded for this side.
     history_letters: u8,
+    /// The last few segments with payload or SYN/FIN/RST, and when they were captured: a few,
+    /// since frames with equal timestamps in two merged files interleave file by file.
+    recent: [Option<(i64, SegmentPrint)>; RECENT_PRINTS],
+}
+
+/// Segments per side remembered to recognise a duplicate.
+const RECENT_PRINTS: usize = 4;
+
+/// Two captures of one IPv4 packet (the same IP identification and TCP fields) closer in time
+/// than this are a duplicate (a bridge or a SPAN port capturing it twice, or the same frame in
+/// two merged files), not a retransmission, which gets a new IP identification. Time alone
+/// would not do: on a veth or loopback, RACK retransmits within microseconds (the rejected lab
+/// capture has one 13 µs after the original). IPv6 packets, and IPv4 ones with identification
+/// 0 (DF packets of some stacks), carry nothing to tell them apart and are never duplicates.
+const DUPLICATE_WITHIN_NS: u64 = 5_000_000;
+
+/// What tells one segment from another on the wire, but for when it was captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SegmentPrint {
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    payload_len: u32,
+    window: u16,
+    tsval: Option<u32>,
+    ip_id: u16,
+}
+
+impl SegmentPrint {
+    /// The print of a segment worth checking: an IPv4 one with an identification, and with
+    /// payload or SYN, FIN or RST. Bare ACKs
+    /// are left out: a receiver sends identical duplicate ACKs for out-of-order data (their
+    /// SACK blocks, which differ, are not kept), and counting one twice changes nothing.
+    fn of(seg: &TcpSegment) -> Option<SegmentPrint> {
+        let carries = seg.payload_len > 0
+            || seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) != 0;
+        (carries && seg.ip_id != 0).then_some(SegmentPrint {
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            payload_len: seg.payload_len,
+            window: seg.window,
+            tsval: seg.options.timestamps.map(|t| t.value),
+            ip_id: seg.ip_id,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +183,25 @@ impl Incarnation {
         }
     }
 
+    /// A connection attempt on a tuple with no history that got no SYN-ACK (so far): what a
+    /// SYN flood or a port scan is made of.
+    pub fn is_failing_fresh_attempt(&self) -> bool {
+        self.syn_seen && self.syn_ack_ns.is_none() && self.previous.is_none()
+    }
+
+    /// Is `seg` a second capture of a segment its side just sent ([`DUPLICATE_WITHIN_NS`])?
+    pub fn is_duplicate(&self, seg: &TcpSegment) -> bool {
+        let side = match self.role_of(seg) {
+            Role::Orig => &self.orig_side,
+            Role::Resp => &self.resp_side,
+        };
+        SegmentPrint::of(seg).is_some_and(|print| {
+            side.recent.iter().flatten().any(|(ts_ns, recent)| {
+                *recent == print && seg.ts_ns.abs_diff(*ts_ns) < DUPLICATE_WITHIN_NS
+            })
+        })
+    }
+
     /// Is `seg` a retransmission of this incarnation's SYN (same sender, same ISN)?
     pub fn is_syn_retransmission(&self, seg: &TcpSegment) -> bool {
         self.syn_seen
@@ -175,6 +240,11 @@ impl Incarnation {
         let ack = flags.contains(TcpFlags::ACK).then_some(SeqNumber(seg.ack));
         self.last_ns = self.last_ns.max(seg.ts_ns);
         self.last_frame = seg.frame;
+        if let Some(print) = SegmentPrint::of(seg) {
+            let recent = &mut self.side_mut(role).recent;
+            recent.rotate_right(1);
+            recent[0] = Some((seg.ts_ns, print));
+        }
 
         // The handshake, and the answers to a SYN that a TIME_WAIT holder gives
         // (DESIGN.md section 3).

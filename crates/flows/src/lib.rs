@@ -2,12 +2,12 @@
 //! incarnations and collisions out. Pure logic: no I/O, time only from segment timestamps,
 //! the same findings whatever the number of shards.
 //!
-//! - [`FlowTracker`] follows the tuples of one shard: each new connection on a tuple is a new
+//! - Each shard's tracker follows its tuples: each new connection on a tuple is a new
 //!   incarnation ([`ConnectionRecord`]); the endpoint that closed first holds the tuple in
 //!   TIME_WAIT; a SYN that reaches it within the window is a collision ([`CollisionRecord`])
 //!   whose [`Outcome`] and Linux [`Prediction`] are recorded (DESIGN.md sections 2–4).
-//! - [`ShardedTracker`] runs shards in parallel (rayon) over [`Partitioned`] segments and
-//!   returns numbered [`Findings`].
+//! - [`ShardedTracker`] runs the shards in parallel (rayon) over [`Partitioned`] segments and
+//!   returns numbered [`Findings`], within [`TrackerConfig::max_memory`].
 //!
 //! ```
 //! use twsleuth_decode::{decode, FrameRef};
@@ -48,5 +48,5 @@ pub use records::{
 };
 pub use seq::SeqNumber;
 pub use summary::{LatencyMs, OutcomeCounts, SourceSummary, Summary};
-pub use tracker::{FlowTracker, ShardOutput, TrackerCounters};
+pub use tracker::TrackerCounters;
 pub use tuple::{Endpoint, TupleKey};

@@ -24,7 +24,7 @@ const COMPACT_AFTER_NS: i64 = 4_000_000_000;
 pub struct TrackerCounters {
     /// TCP segments processed.
     pub segments: u64,
-    /// SYNs without ACK, retransmissions included.
+    /// SYNs without ACK, retransmissions included, duplicates not.
     pub syn: u64,
     /// New incarnations on a tuple that had one before (port reuse).
     pub reused_tuples: u64,
@@ -36,10 +36,21 @@ pub struct TrackerCounters {
     pub edge_cases_dismissed: u64,
     /// Segments that arrived on a tuple after its incarnation had been compacted.
     pub late_segments: u64,
+    /// Segments captured twice (a bridge, a SPAN port, the same frame in two merged files):
+    /// the second capture is counted here and not followed.
+    pub duplicate_segments: u64,
     /// Open connections evicted after the idle timeout.
     pub idle_evictions: u64,
-    /// Tuples evicted because `max_flows` was reached.
-    pub cap_evictions: u64,
+    /// Tuples evicted because the tuple table reached its share of `max_memory`.
+    pub memory_evictions: u64,
+    /// Connection attempts that failed on a tuple with no history: SYNs that got no SYN-ACK
+    /// and collided with nothing (Zeek's S0, REJ, RSTOS0, SH). A SYN flood or a port scan.
+    pub failed_attempts: u64,
+    /// Failed attempts only counted, without a record, once their records reached their
+    /// share of `max_memory`.
+    pub failed_attempts_unrecorded: u64,
+    /// The segments of those unrecorded attempts.
+    pub unrecorded_segments: u64,
 }
 
 impl TrackerCounters {
@@ -51,8 +62,12 @@ impl TrackerCounters {
         self.client_side_reuse += other.client_side_reuse;
         self.edge_cases_dismissed += other.edge_cases_dismissed;
         self.late_segments += other.late_segments;
+        self.duplicate_segments += other.duplicate_segments;
         self.idle_evictions += other.idle_evictions;
-        self.cap_evictions += other.cap_evictions;
+        self.memory_evictions += other.memory_evictions;
+        self.failed_attempts += other.failed_attempts;
+        self.failed_attempts_unrecorded += other.failed_attempts_unrecorded;
+        self.unrecorded_segments += other.unrecorded_segments;
     }
 }
 
@@ -64,6 +79,17 @@ struct ClosedSummary {
     position: usize,
     end_ns: i64,
     holders: [Option<TimeWaitHolder>; 2],
+}
+
+impl ClosedSummary {
+    /// Could a SYN arriving at `now_ns` still hit one of its TIME_WAITs (slack included)?
+    fn may_hold_time_wait(&self, now_ns: i64, edge_slack_ns: i64) -> bool {
+        self.holders.iter().flatten().any(|holder| {
+            holder.killed_ns.is_none()
+                && now_ns.saturating_sub(holder.start_ns)
+                    < holder.duration_ns.saturating_add(edge_slack_ns)
+        })
+    }
 }
 
 /// A collision seen at the new SYN; its outcome is known when the new incarnation ends.
@@ -98,28 +124,50 @@ impl TupleState {
             .unwrap_or(i64::MIN)
             .max(closed.unwrap_or(i64::MIN))
     }
+
+    /// Which tuples go first when memory runs out: attempts on a fresh tuple not answered by a
+    /// SYN-ACK (yet): what a SYN flood or a scan is made of, and the cheapest to lose (an answer
+    /// that comes after all starts a midstream incarnation, marked as such); then closed tuples
+    /// remembered only for the reuse interval, with no TIME_WAIT or its end passed; tuples
+    /// that may still see a collision go last.
+    fn eviction_class(&self, now_ns: i64, edge_slack_ns: i64) -> EvictionClass {
+        match (&self.current, &self.closed) {
+            (Some(current), _) if current.1.is_none() && current.0.is_failing_fresh_attempt() => {
+                EvictionClass::FailingAttempt
+            }
+            (None, Some(closed)) if !closed.may_hold_time_wait(now_ns, edge_slack_ns) => {
+                EvictionClass::NoTimeWait
+            }
+            _ => EvictionClass::Valuable,
+        }
+    }
 }
 
-/// The records one shard produced, in order of their incarnations' first segments. Until
-/// [`Findings::from_shards`](crate::Findings::from_shards) numbers them, a connection's `uid`
-/// is its global input position and every other id (a connection's `prev_uid`, a collision's
-/// `uid` and `prev_uid`) is a position in this shard's `connections`.
-#[derive(Debug, Default)]
-pub struct ShardOutput {
-    /// Connection records.
-    pub connections: Vec<ConnectionRecord>,
-    /// Collision records.
-    pub collisions: Vec<CollisionRecord>,
-    /// Counters.
-    pub counters: TrackerCounters,
+/// Eviction order under memory pressure: lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum EvictionClass {
+    FailingAttempt,
+    NoTimeWait,
+    Valuable,
 }
+
+/// Memory estimates behind `max_memory`. A tuple in the table: its key and state plus
+/// hashbrown's control byte, at 8/7 of the entries for the table's maximum load.
+const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
+/// An open incarnation's heap block, with the allocator's header.
+const OPEN_BYTES: usize = size_of::<Current>() + 16;
+/// A record of a failed attempt, with its id.
+const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>() + size_of::<u64>();
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
-pub struct FlowTracker {
+pub(crate) struct FlowTracker {
     config: TrackerConfig,
-    max_tuples: usize,
+    /// Bytes the tuple table may take (this shard's share of `max_memory`).
+    table_budget: usize,
     tuples: FxHashMap<TupleKey, TupleState>,
+    /// Tuples with an incarnation being followed (a boxed [`Current`]).
+    open: usize,
     now_ns: i64,
     next_sweep_ns: Option<i64>,
     out: Outbox,
@@ -146,23 +194,30 @@ pub(crate) struct Outbox {
     pub incarnations: usize,
     /// Collisions so far: the number of the next one.
     pub collision_count: usize,
+    /// Records of failed attempts that may still be kept.
+    pub attempt_records_left: u64,
 }
 
 impl FlowTracker {
-    /// A tracker allowed `max_tuples` tuples at once.
-    pub fn new(config: TrackerConfig, max_tuples: usize) -> FlowTracker {
+    /// A tracker for one of `shards` shards, with its share of `config.max_memory`.
+    pub fn new(config: TrackerConfig, shards: usize) -> FlowTracker {
+        let share = config.max_memory / shards.max(1);
         FlowTracker {
             config,
-            max_tuples: max_tuples.max(1),
+            table_budget: share / 2,
             tuples: FxHashMap::default(),
+            open: 0,
             now_ns: i64::MIN,
             next_sweep_ns: None,
-            out: Outbox::default(),
+            out: Outbox {
+                attempt_records_left: (share / 8 / ATTEMPT_RECORD_BYTES) as u64,
+                ..Outbox::default()
+            },
         }
     }
 
     /// Follows one segment; `index` is its position in the merged input (its global order).
-    pub fn process(&mut self, seg: &TcpSegment, index: u64) {
+    pub(crate) fn process(&mut self, seg: &TcpSegment, index: u64) {
         self.out.counters.segments += 1;
         self.now_ns = self.now_ns.max(seg.ts_ns);
         let next_sweep = *self
@@ -183,10 +238,18 @@ impl FlowTracker {
         };
         let key = TupleKey::new(src, dst);
         // One hash lookup for a known tuple (the common case); evict before inserting a new one.
-        if self.tuples.len() >= self.max_tuples && !self.tuples.contains_key(&key) {
-            self.evict_oldest();
+        if self.table_over_budget() && !self.tuples.contains_key(&key) {
+            self.evict_least_valuable();
         }
         let state = self.tuples.entry(key).or_default();
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|cur| cur.0.is_duplicate(seg))
+        {
+            self.out.counters.duplicate_segments += 1;
+            return;
+        }
         let flags = seg.flags;
         if flags.is_syn_only() {
             self.out.counters.syn += 1;
@@ -223,6 +286,7 @@ impl FlowTracker {
 
         // A new incarnation: the current one (if any) ends here.
         if let Some(mut previous) = state.current.take() {
+            self.open -= 1;
             let (incarnation, pending) = &mut *previous;
             let forced = (!incarnation.is_closed()).then_some(CloseKind::Superseded);
             state.closed = Some(finish(
@@ -260,32 +324,12 @@ impl FlowTracker {
         incarnation.update(seg, index);
         state.closed = None;
         state.current = Some(Box::new((incarnation, pending)));
-    }
-
-    /// Ends every incarnation (the capture is over) and returns the shard's records, in order.
-    pub fn finish(mut self) -> ShardOutput {
-        self.end_all();
-        let out = self.out;
-        let mut connections = empty_slots(out.started.len());
-        for (position, mut record) in out.connections {
-            if let Some(&first_index) = out.started.get(position) {
-                record.uid = first_index;
-                fill(&mut connections, position, record);
-            }
-        }
-        let mut collisions = empty_slots(out.collided.len());
-        for (number, record) in out.collisions {
-            fill(&mut collisions, number, record);
-        }
-        ShardOutput {
-            connections: filled(connections),
-            collisions: filled(collisions),
-            counters: out.counters,
-        }
+        self.open += 1;
     }
 
     /// Ends every incarnation still followed (the capture is over): their records go out.
     pub(crate) fn end_all(&mut self) {
+        self.open = 0;
         for state in std::mem::take(&mut self.tuples).into_values() {
             if let Some(mut cur) = state.current {
                 let (incarnation, pending) = &mut *cur;
@@ -314,6 +358,7 @@ impl FlowTracker {
         // Closed tuples are remembered past their TIME_WAIT, up to the idle timeout, so that
         // port reuse intervals longer than TIME_WAIT (the balancer's cycle) are measured too.
         let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
+        let mut compacted = 0;
         self.tuples.retain(|_, state| {
             if let Some(cur) = &state.current {
                 let idle_ns = now.saturating_sub(cur.0.last_ns);
@@ -327,6 +372,7 @@ impl FlowTracker {
                 };
                 if compact {
                     if let Some(mut cur) = state.current.take() {
+                        compacted += 1;
                         let (incarnation, pending) = &mut *cur;
                         state.closed =
                             Some(finish(incarnation, pending.take(), forced, config, out));
@@ -339,21 +385,45 @@ impl FlowTracker {
                 (None, None) => false,
             }
         });
+        self.open -= compacted;
+        if self.table_over_budget() {
+            self.evict_least_valuable();
+        }
     }
 
-    /// Frees a tenth of the tuples, least recently active first (`--max-flows`).
-    fn evict_oldest(&mut self) {
-        let mut by_age: Vec<(i64, TupleKey)> = self
+    /// Is the tuple table at its share of `max_memory`, or would it be if it grew now?
+    fn table_over_budget(&self) -> bool {
+        let capacity = self.tuples.capacity();
+        let capacity = if self.tuples.len() < capacity {
+            capacity
+        } else {
+            // hashbrown doubles its buckets when full.
+            capacity.max(3) * 2
+        };
+        capacity * TUPLE_BYTES + self.open * OPEN_BYTES > self.table_budget
+    }
+
+    /// Frees a tenth of the tuples (`max_memory`): failing attempts first, then tuples past
+    /// their TIME_WAIT, then the rest; the least recently active first within each class.
+    fn evict_least_valuable(&mut self) {
+        let mut by_value: Vec<(EvictionClass, i64, TupleKey)> = self
             .tuples
             .iter()
-            .map(|(key, state)| (state.last_activity_ns(), *key))
+            .map(|(key, state)| {
+                let class = state.eviction_class(self.now_ns, self.config.time_wait.edge_slack_ns);
+                (class, state.last_activity_ns(), *key)
+            })
             .collect();
-        by_age.sort_unstable();
-        let evict = (self.max_tuples / 10).max(1);
-        for (_, key) in by_age.into_iter().take(evict) {
+        let evict = (self.tuples.len() / 10).max(1).min(by_value.len());
+        if evict == 0 {
+            return;
+        }
+        by_value.select_nth_unstable(evict - 1);
+        for (_, _, key) in by_value.into_iter().take(evict) {
             if let Some(state) = self.tuples.remove(&key) {
-                self.out.counters.cap_evictions += 1;
+                self.out.counters.memory_evictions += 1;
                 if let Some(mut cur) = state.current {
+                    self.open -= 1;
                     let (incarnation, pending) = &mut *cur;
                     let forced = (!incarnation.is_closed()).then_some(CloseKind::Evicted);
                     finish(
@@ -445,25 +515,31 @@ fn finish(
 ) -> ClosedSummary {
     let holders = incarnation.time_wait_holders(&config.time_wait);
     let record = incarnation.record(forced, &holders);
+    let collision_free = pending.is_none();
     if let Some(collision) = pending {
         match collision_record(incarnation, &collision) {
             Some(c) => out.collisions.push((collision.number, c)),
             None => out.counters.edge_cases_dismissed += 1,
         }
     }
-    out.connections.push((incarnation.position, record));
+    let failed_fresh = collision_free && incarnation.is_failing_fresh_attempt();
+    if failed_fresh {
+        out.counters.failed_attempts += 1;
+    }
+    if failed_fresh && out.attempt_records_left == 0 {
+        out.counters.failed_attempts_unrecorded += 1;
+        out.counters.unrecorded_segments += record.orig_pkts + record.resp_pkts;
+    } else {
+        if failed_fresh {
+            out.attempt_records_left -= 1;
+        }
+        out.connections.push((incarnation.position, record));
+    }
     ClosedSummary {
         position: incarnation.position,
         end_ns: incarnation.last_ns,
         holders,
     }
-}
-
-/// `len` empty slots, for records that come out of order.
-pub(crate) fn empty_slots<T>(len: usize) -> Vec<Option<T>> {
-    let mut slots = Vec::new();
-    slots.resize_with(len, || None);
-    slots
 }
 
 /// Puts a record in its slot.

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
 use twsleuth_flows::{
-    ActiveCloser, CloseKind, Findings, FirstReply, FlowTracker, Outcome, Partitioned, Prediction,
-    Role, SECOND_NS, ShardedTracker, TrackerConfig, ZeekState,
+    ActiveCloser, CloseKind, Findings, FirstReply, Outcome, Partitioned, Prediction, Role,
+    SECOND_NS, ShardedTracker, TrackerConfig, ZeekState,
 };
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -69,6 +69,7 @@ impl Wire {
             ack,
             flags,
             window: 500,
+            ip_id: number as u16,
             payload_len: len,
             options: TcpOptions {
                 timestamps: tsval.map(|value| TcpTimestamps {
@@ -122,11 +123,7 @@ impl Wire {
     }
 
     fn findings_with(&self, config: TrackerConfig) -> Findings {
-        let mut tracker = FlowTracker::new(config, 1000);
-        for (index, seg) in self.segments.iter().enumerate() {
-            tracker.process(seg, index as u64);
-        }
-        Findings::from_shards(vec![tracker.finish()])
+        Findings::of_segments(&config, &self.segments)
     }
 
     fn findings(&self) -> Findings {
@@ -466,19 +463,79 @@ fn idle_connections_are_evicted_and_counted() {
     assert_eq!(f.connections[0].close, CloseKind::Evicted);
 }
 
-#[test]
-fn the_flow_cap_evicts_the_least_recently_active() {
-    let mut tracker = FlowTracker::new(TrackerConfig::default(), 10);
-    for port in 0..25u16 {
-        let mut wire = Wire::new(30000 + port);
-        wire.seg(f64::from(port), From::Client, SYN, 1, 0, 0, None);
-        tracker.process(&wire.segments[0], u64::from(port));
+/// A SYN flood from many sources, never answered, around a real collision: the flood's
+/// tuples are evicted first and its records only counted beyond their share of the memory, and
+/// the server's TIME_WAIT survives to meet the reused port.
+fn flood_around_a_collision(flood_syns: u32) -> Vec<TcpSegment> {
+    let mut real = Wire::new(40000);
+    real.connection(0.0, 1000, 5000, From::Server, None);
+    real.seg(30.0, From::Client, SYN, 900_000, 0, 0, None).seg(
+        30.001,
+        From::Server,
+        SYN_ACK,
+        77,
+        900_001,
+        0,
+        None,
+    );
+    let mut all = real.segments;
+    for n in 0..flood_syns {
+        let mut flood = Wire::new(1024 + (n % 60000) as u16);
+        flood.client.0 = IpAddr::from([172, 16, (n >> 16) as u8, (n >> 8) as u8]);
+        flood.seg(
+            0.01 + f64::from(n) * 29.0 / f64::from(flood_syns),
+            From::Client,
+            SYN,
+            n,
+            0,
+            0,
+            None,
+        );
+        all.extend(flood.segments);
     }
-    let f = Findings::from_shards(vec![tracker.finish()]);
-    assert_eq!(f.connections.len(), 25);
-    assert!(f.counters.cap_evictions >= 15);
-    assert_eq!(f.connections[0].close, CloseKind::Evicted);
-    assert_eq!(f.connections[24].close, CloseKind::NeverEstablished);
+    all.sort_by_key(|s| s.ts_ns);
+    all
+}
+
+#[test]
+fn a_syn_flood_is_evicted_first_and_its_records_bounded() {
+    let segments = flood_around_a_collision(20_000);
+    let config = TrackerConfig {
+        max_memory: 1 << 20,
+        ..TrackerConfig::default()
+    };
+    let f = Findings::of_segments(&config, &segments);
+    let c = &f.counters;
+    assert_eq!(f.collisions.len(), 1, "the real collision is still found");
+    assert_eq!(f.collisions[0].outcome, Outcome::Accepted);
+    assert_eq!(c.failed_attempts, 20_000);
+    assert!(c.memory_evictions > 10_000, "{c:?}");
+    assert!(c.failed_attempts_unrecorded > 15_000, "{c:?}");
+    assert_eq!(c.unrecorded_segments, c.failed_attempts_unrecorded);
+    // Records kept: the two real incarnations and the failed attempts within their budget.
+    assert_eq!(
+        f.connections.len() as u64,
+        2 + c.failed_attempts - c.failed_attempts_unrecorded
+    );
+    // Ids stay dense and links right across the attempts left without a record.
+    assert!(
+        f.connections
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.uid == i as u64)
+    );
+    let collided = &f.connections[f.collisions[0].uid as usize];
+    assert_eq!(collided.orig_p, 40000);
+    assert_eq!(collided.prev_uid, Some(f.collisions[0].prev_uid));
+    assert_eq!(
+        f.connections[collided.prev_uid.unwrap() as usize].orig_p,
+        40000
+    );
+    // With memory to spare nothing is evicted or left unrecorded.
+    let roomy = Findings::of_segments(&TrackerConfig::default(), &segments);
+    assert_eq!(roomy.counters.memory_evictions, 0);
+    assert_eq!(roomy.counters.failed_attempts_unrecorded, 0);
+    assert_eq!(roomy.connections.len(), 20_002);
 }
 
 /// Many balancer ports cycling over a few servers, with collisions of every kind.
@@ -548,10 +605,6 @@ fn sharded_findings_do_not_depend_on_the_stretches() {
             "{shards} shards, stretches of {stretch_len}"
         );
     }
-    let mut tracker = FlowTracker::new(TrackerConfig::default(), 1000);
-    for (index, seg) in segments.iter().enumerate() {
-        tracker.process(seg, index as u64);
-    }
-    let f = Findings::from_shards(vec![tracker.finish()]);
+    let f = Findings::of_segments(&TrackerConfig::default(), &segments);
     assert_eq!(format!("{:?}\n{:?}", f.connections, f.collisions), single);
 }

@@ -108,6 +108,9 @@ pub struct ReaderCounters {
     pub numbered_blocks: u64,
     /// Distinct link types of the interfaces, in the order first seen.
     pub link_types: Vec<LinkType>,
+    /// Frames whose timestamp is earlier than the frame before them in the same input
+    /// (tcpdump on a veth or a multi-queue NIC writes some): read in file order all the same.
+    pub out_of_order_frames: u64,
 }
 
 /// Reads one capture input frame by frame, in file order.
@@ -279,10 +282,13 @@ impl CaptureReader {
             };
             match step {
                 Step::Frame => {
-                    self.counters.frames += 1;
                     if let Some(span) = &self.current {
+                        if self.counters.frames > 0 && span.ts_ns < self.last_ts_ns {
+                            self.counters.out_of_order_frames += 1;
+                        }
                         self.last_ts_ns = span.ts_ns;
                     }
+                    self.counters.frames += 1;
                     return true;
                 }
                 Step::NotAFrame => {}

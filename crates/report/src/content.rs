@@ -811,8 +811,25 @@ fn method(input: &ReportInput<'_>) -> Section {
             vec!["Truncated (TCP header cut)".into(), count(a.truncated)],
             vec!["IP fragments".into(), count(a.fragments)],
             vec![
-                "Connections evicted idle / over the flow cap".into(),
-                format!("{} / {}", count(t.idle_evictions), count(t.cap_evictions)),
+                "Connections evicted idle / over the memory cap".into(),
+                format!(
+                    "{} / {}",
+                    count(t.idle_evictions),
+                    count(t.memory_evictions)
+                ),
+            ],
+            vec![
+                "Failed connection attempts (no SYN-ACK, fresh tuple)".into(),
+                if t.failed_attempts_unrecorded == 0 {
+                    count(t.failed_attempts)
+                } else {
+                    format!(
+                        "{} ({} only counted, {} segments, beyond the memory cap)",
+                        count(t.failed_attempts),
+                        count(t.failed_attempts_unrecorded),
+                        count(t.unrecorded_segments)
+                    )
+                },
             ],
             vec![
                 "Connections inferred with low confidence".into(),
@@ -825,6 +842,10 @@ fn method(input: &ReportInput<'_>) -> Section {
             vec![
                 "Late segments after a connection was closed".into(),
                 count(t.late_segments),
+            ],
+            vec![
+                "Duplicate segments (captured twice)".into(),
+                count(t.duplicate_segments),
             ],
         ],
     });
