@@ -20,6 +20,8 @@ pub const TOP_SOURCES: usize = 10;
 #[derive(Serialize)]
 pub struct AnalysisJson<'a> {
     verdict: String,
+    /// Reading was interrupted (Ctrl-C): the results cover the frames read until then.
+    partial: bool,
     #[serde(flatten)]
     summary: &'a Summary,
     accounting: Accounting,
@@ -47,6 +49,7 @@ impl<'a> AnalysisJson<'a> {
     ) -> AnalysisJson<'a> {
         AnalysisJson {
             verdict: verdict(summary, &tracked.findings),
+            partial: twsleuth_reader::interrupted(),
             summary,
             accounting: tracked.accounting,
             tracker: tracked.findings.counters,
@@ -130,6 +133,13 @@ fn write_text(
     let findings: &Findings = &tracked.findings;
     let accounting = &tracked.accounting;
     let c = &summary.collisions;
+    if twsleuth_reader::interrupted() {
+        writeln!(
+            out,
+            "PARTIAL RESULTS: reading was interrupted after {} frames; what follows covers them only.",
+            accounting.frames
+        )?;
+    }
     writeln!(out, "Verdict: {}", verdict(summary, findings))?;
     writeln!(out)?;
     writeln!(out, "Connections:        {}", summary.connections)?;

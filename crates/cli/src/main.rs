@@ -1,5 +1,6 @@
 //! The `twsleuth` command: parses arguments, runs the pipeline (read → decode → …), maps the
-//! outcome to an exit code (0 success, 1 collisions found, 2 error).
+//! outcome to an exit code (0 success, 1 collisions found, 2 error, 130 interrupted by Ctrl-C
+//! after printing the results so far).
 
 mod analyze;
 mod cli;
@@ -15,8 +16,19 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// Exit code after SIGINT, as shells report it (128 + 2).
+const INTERRUPTED_EXIT: u8 = 130;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The first Ctrl-C ends the reading and the results so far come out; a second one, for
+    // when even that takes too long, ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if twsleuth_reader::interrupted() {
+            std::process::exit(i32::from(INTERRUPTED_EXIT));
+        }
+        twsleuth_reader::interrupt();
+    });
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match &cli.command {
@@ -25,14 +37,16 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args, &mut out).map(|()| false),
     }
     .and_then(|found| Ok(out.flush().map(|()| found)?));
+    let interrupted = twsleuth_reader::interrupted();
     match result {
+        Ok(_) if interrupted => ExitCode::from(INTERRUPTED_EXIT),
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         // A closed pipe (`twsleuth … | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("twsleuth: error: {error:#}");
-            ExitCode::from(2)
+            ExitCode::from(if interrupted { INTERRUPTED_EXIT } else { 2 })
         }
     }
 }

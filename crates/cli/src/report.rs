@@ -35,6 +35,12 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
         args.input.quiet,
     )?;
     warn_damage(&merged);
+    if twsleuth_reader::interrupted() {
+        anyhow::bail!(
+            "interrupted after {} frames: no report written (a report covers whole captures; `twsleuth analyze` prints partial results)",
+            tracked.accounting.frames
+        );
+    }
     let findings = &tracked.findings;
     let summary = Summary::new(findings, TOP_SOURCES);
     let evidence = evidence(&args.input, findings)?;

@@ -14,6 +14,8 @@ use twsleuth_report::time::{format_utc, seconds};
 /// The `stats --json` object.
 #[derive(Debug, Serialize)]
 pub struct Stats {
+    /// Reading was interrupted (Ctrl-C): the figures cover the frames read until then.
+    pub partial: bool,
     /// One entry per input, in the order named.
     pub files: Vec<FileStats>,
     pub frames: u64,
@@ -152,6 +154,7 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
     let first_ts_ns = tallies.iter().filter_map(|t| t.first_ts_ns).min();
     let last_ts_ns = tallies.iter().filter_map(|t| t.last_ts_ns).max();
     Stats {
+        partial: twsleuth_reader::interrupted(),
         frames: accounting.frames,
         captured_bytes: tallies.iter().map(|t| t.captured_bytes).sum(),
         original_bytes,
@@ -181,6 +184,13 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
 
 fn write_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
     let ts = |ts: Option<i64>| ts.map_or_else(|| "n/a".to_string(), format_utc);
+    if stats.partial {
+        writeln!(
+            out,
+            "PARTIAL RESULTS: reading was interrupted after {} frames.",
+            stats.frames
+        )?;
+    }
     for file in &stats.files {
         writeln!(out, "File:             {}", file.input)?;
         let compression = match file.compression {

@@ -728,3 +728,41 @@ fn frames_captured_twice_change_no_finding() {
         assert_eq!(alone["tracker"]["duplicate_segments"], 0, "{scenario}");
     }
 }
+
+/// A capture on a pipe that stays open (a live `tcpdump -w -`): Ctrl-C ends the reading, the
+/// results so far come out marked partial, and the exit code is 130.
+#[test]
+fn ctrl_c_on_an_endless_pipe_prints_partial_results_and_exits_130() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let path = fixture("lab/haproxy/lb-backend.pcap");
+    let (whole, _) = analyze_json(&[&path], &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+        .args(["analyze", "--json", "--quiet", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    stdin.flush().unwrap();
+    // The pipe stays open (stdin is held); give the tool time to read what was written.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends a signal to the child process started above; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let partial = json_of(&out);
+    assert_eq!(partial["partial"], true);
+    assert_eq!(whole["partial"], false);
+    assert_eq!(partial["accounting"], whole["accounting"]);
+    assert_eq!(partial["collisions"], whole["collisions"]);
+}

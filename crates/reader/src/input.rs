@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::ReadErrorKind;
+use crate::interrupt::PumpedReader;
 
 /// How an input was compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +129,7 @@ const PCAP_HEADER_BYTES: usize = 24;
 /// first `read()` only, and pipes and decompressors return short reads (DESIGN.md section 8).
 pub(crate) fn open_input(input: &str) -> Result<OpenedInput, ReadErrorKind> {
     if input == "-" {
-        return open_stream(Box::new(io::stdin()), None);
+        return open_stream(Box::new(PumpedReader::new(Box::new(io::stdin()))), None);
     }
     let file = File::open(input).map_err(ReadErrorKind::Io)?;
     let meta = file.metadata().map_err(ReadErrorKind::Io)?;
@@ -138,7 +139,12 @@ pub(crate) fn open_input(input: &str) -> Result<OpenedInput, ReadErrorKind> {
             "is a directory, not a capture file",
         )));
     }
-    open_stream(Box::new(file), meta.is_file().then_some(meta.len()))
+    if meta.is_file() {
+        open_stream(Box::new(file), Some(meta.len()))
+    } else {
+        // A named pipe or a device: it may block with no data.
+        open_stream(Box::new(PumpedReader::new(Box::new(file))), None)
+    }
 }
 
 /// Like [`open_input`], for a stream that is already open (standard input, a file, bytes).

@@ -27,11 +27,13 @@
 mod capture;
 mod error;
 mod input;
+mod interrupt;
 mod link;
 mod merge;
 
 pub use capture::{CaptureReader, Frame, INITIAL_BUFFER_BYTES, MAX_RECORD_BYTES, ReaderCounters};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{CaptureFormat, Compression};
+pub use interrupt::{interrupt, interrupted};
 pub use link::LinkType;
 pub use merge::MergedCaptures;

@@ -36,8 +36,12 @@ impl MergedCaptures {
         }
     }
 
-    /// The next frame in timestamp order, or `None` when every input is done.
+    /// The next frame in timestamp order, or `None` when every input is done or reading was
+    /// [interrupted](crate::interrupt).
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        if crate::interrupted() {
+            return None;
+        }
         if let Some(index) = self.delivered.take() {
             let reader = &mut self.readers[index];
             if reader.advance() {
