@@ -211,9 +211,10 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "k" | "kb" | "kib" => 1024.0,
         "m" | "mb" | "mib" => 1024.0 * 1024.0,
         "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
+        _ => {
             return Err(format!(
-                "unknown unit `{other}` in `{text}`: use KiB, MiB or GiB"
+                "unknown unit `{}` in `{text}`: use KiB, MiB or GiB",
+                unit.trim()
             ));
         }
     };
