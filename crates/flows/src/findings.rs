@@ -1,15 +1,12 @@
 //! Running the tracker over shards in parallel, and the numbered findings it produces.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rayon::prelude::*;
 use serde::Serialize;
 use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{FlowTracker, Outbox, TrackerCounters, fill, filled};
+use crate::tracker::{FlowTracker, TrackerCounters};
 use crate::tuple::{Endpoint, TupleKey};
 
 /// A segment with its position in the merged input.
@@ -67,7 +64,7 @@ impl Partitioned {
 /// in input order, and records are numbered by global input position.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
-    placed: Placed,
+    gathered: Gathered,
 }
 
 impl ShardedTracker {
@@ -78,7 +75,7 @@ impl ShardedTracker {
             shards: (0..shards)
                 .map(|_| FlowTracker::new(config.clone(), shards))
                 .collect(),
-            placed: Placed::new(shards),
+            gathered: Gathered::new(shards),
         }
     }
 
@@ -88,10 +85,10 @@ impl ShardedTracker {
     }
 
     /// Follows the segments of consecutive stretches of input, shards in parallel. The records
-    /// of the incarnations that ended in the previous call are put in place meanwhile.
+    /// of the incarnations that ended in the previous call are gathered meanwhile.
     pub fn process(&mut self, stretches: &[Partitioned]) {
-        self.placed.take_over(&mut self.shards);
-        let (shards, placed) = (&mut self.shards, &mut self.placed);
+        self.gathered.take_over(&mut self.shards);
+        let (shards, gathered) = (&mut self.shards, &mut self.gathered);
         rayon::join(
             || {
                 shards
@@ -105,26 +102,26 @@ impl ShardedTracker {
                         }
                     })
             },
-            || placed.place(),
+            || gathered.gather(),
         );
     }
 
     /// Ends the capture and numbers the findings.
     pub fn finish(mut self) -> Findings {
         self.shards.par_iter_mut().for_each(FlowTracker::end_all);
-        self.placed.take_over(&mut self.shards);
-        self.placed.place();
+        self.gathered.take_over(&mut self.shards);
+        self.gathered.gather();
         let mut counters = TrackerCounters::default();
         for shard in &mut self.shards {
             counters.merge(&shard.outbox().counters);
         }
-        let Placed {
+        let Gathered {
             mut connections,
-            collisions,
+            mut collisions,
             ..
-        } = self.placed;
-        let mut collisions = filled(collisions);
+        } = self.gathered;
         sort_by_key_moving_once(&mut connections, |c| c.uid);
+        sort_by_key_moving_once(&mut collisions, |c| c.uid);
         number_densely(&mut connections, &mut collisions);
         Findings {
             connections,
@@ -134,123 +131,39 @@ impl ShardedTracker {
     }
 }
 
-/// The findings in the making: every incarnation gets its id (its rank by first segment over
-/// all shards) as soon as every shard has followed the segments before it, and its record
-/// that id when it ends. Records are kept in the order they ended, dense: the failed attempts
-/// that are only counted take no room. Collisions, few, get a slot in their final order.
-struct Placed {
+/// The records of all shards, gathered while the shards work on the next stretch: moving
+/// them at the end would mean copying hundreds of megabytes after the capture is read.
+struct Gathered {
     connections: Vec<ConnectionRecord>,
-    /// Incarnations numbered so far: the id of the next one.
-    next_id: u64,
-    collisions: Vec<Option<CollisionRecord>>,
-    /// Per shard, the id of each of its incarnations, by position.
-    ids: Vec<Vec<u64>>,
-    /// Per shard, the slot of each of its collisions, by number.
-    collision_slots: Vec<Vec<usize>>,
-    /// Per shard, the records taken over and not yet put in place.
-    taken: Vec<Outbox>,
+    collisions: Vec<CollisionRecord>,
+    /// Per shard, the records taken over and not yet gathered.
+    taken: Vec<(Vec<ConnectionRecord>, Vec<CollisionRecord>)>,
 }
 
-impl Placed {
-    fn new(shards: usize) -> Placed {
-        Placed {
+impl Gathered {
+    fn new(shards: usize) -> Gathered {
+        Gathered {
             connections: Vec::new(),
-            next_id: 0,
             collisions: Vec::new(),
-            ids: vec![Vec::new(); shards],
-            collision_slots: vec![Vec::new(); shards],
-            taken: (0..shards).map(|_| Outbox::default()).collect(),
+            taken: vec![(Vec::new(), Vec::new()); shards],
         }
     }
 
-    /// Numbers what the shards started since the last call and takes the records of what
-    /// ended. Each shard's new incarnations (and collisions) are in order; merged, they are
-    /// in global order.
+    /// Takes the records of the incarnations that ended since the last call (a swap: cheap
+    /// while the shards wait).
     fn take_over(&mut self, shards: &mut [FlowTracker]) {
-        for (shard, taken) in shards.iter_mut().zip(&mut self.taken) {
+        for (shard, (connections, collisions)) in shards.iter_mut().zip(&mut self.taken) {
             let out = shard.outbox();
-            taken.started.clear();
-            taken.collided.clear();
-            std::mem::swap(&mut out.started, &mut taken.started);
-            std::mem::swap(&mut out.collided, &mut taken.collided);
-            std::mem::swap(&mut out.connections, &mut taken.connections);
-            std::mem::swap(&mut out.collisions, &mut taken.collisions);
-        }
-        let taken = &self.taken;
-        let mut next_id = self.next_id;
-        visit_in_order(
-            taken.iter().map(|t| t.started.len()),
-            |shard, at| taken[shard].started[at],
-            |shard| {
-                self.ids[shard].push(next_id);
-                next_id += 1;
-            },
-        );
-        // Collisions are in order of their incarnations' ids.
-        let ids = &self.ids;
-        let mut next_slot = self.collisions.len();
-        visit_in_order(
-            taken.iter().map(|t| t.collided.len()),
-            |shard, at| ids[shard][taken[shard].collided[at]],
-            |shard| {
-                self.collision_slots[shard].push(next_slot);
-                next_slot += 1;
-            },
-        );
-        self.next_id = next_id;
-        self.collisions.resize_with(next_slot, || None);
-    }
-
-    /// Puts the records taken over in their slots, with every id made global.
-    fn place(&mut self) {
-        for ((taken, ids), collision_slots) in self
-            .taken
-            .iter_mut()
-            .zip(&self.ids)
-            .zip(&self.collision_slots)
-        {
-            let id = |position: u64| {
-                usize::try_from(position)
-                    .ok()
-                    .and_then(|p| ids.get(p))
-                    .copied()
-            };
-            for (position, mut record) in taken.connections.drain(..) {
-                if let Some(uid) = ids.get(position) {
-                    record.uid = *uid;
-                    record.prev_uid = record.prev_uid.and_then(id);
-                    self.connections.push(record);
-                }
-            }
-            for (number, mut record) in taken.collisions.drain(..) {
-                if let Some(&slot) = collision_slots.get(number) {
-                    record.uid = id(record.uid).unwrap_or(u64::MAX);
-                    record.prev_uid = id(record.prev_uid).unwrap_or(u64::MAX);
-                    fill(&mut self.collisions, slot, record);
-                }
-            }
+            std::mem::swap(&mut out.connections, connections);
+            std::mem::swap(&mut out.collisions, collisions);
         }
     }
-}
 
-/// Visits the items of several lists, each in increasing order of `key(list, at)`, in
-/// increasing order over all of them, calling `visit(list)` for each.
-fn visit_in_order(
-    lens: impl Iterator<Item = usize>,
-    key: impl Fn(usize, usize) -> u64,
-    mut visit: impl FnMut(usize),
-) {
-    let lens: Vec<usize> = lens.collect();
-    let mut next = vec![0; lens.len()];
-    let mut heads: BinaryHeap<Reverse<(u64, usize)>> = (0..lens.len())
-        .filter(|&list| lens[list] > 0)
-        .map(|list| Reverse((key(list, 0), list)))
-        .collect();
-    while let Some(Reverse((_, list))) = heads.pop() {
-        visit(list);
-        next[list] += 1;
-        if next[list] < lens[list] {
-            heads.push(Reverse((key(list, next[list]), list)));
+    /// Moves the records taken over to the findings.
+    fn gather(&mut self) {
+        for (connections, collisions) in &mut self.taken {
+            self.connections.append(connections);
+            self.collisions.append(collisions);
         }
     }
 }
@@ -280,20 +193,19 @@ impl Findings {
     }
 }
 
-/// Makes the ids of records sorted by id dense (each connection's `uid` its position), where
-/// failed attempts left without a record made gaps. A link to an incarnation without a record
-/// (a `prev_uid` to a failed attempt) is dropped.
+/// Replaces the global input indices that identify incarnations with dense ids (each
+/// connection's `uid` its position), the connections sorted by index. A link to an incarnation
+/// without a record (a `prev_uid` to a failed attempt only counted) is dropped.
 fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [CollisionRecord]) {
-    let last = connections.last().map_or(0, |c| c.uid + 1);
-    if last == connections.len() as u64 {
-        return;
-    }
     let ids: Vec<u64> = connections.iter().map(|c| c.uid).collect();
     let dense = |id: u64| ids.binary_search(&id).ok().map(|position| position as u64);
-    for (position, connection) in connections.iter_mut().enumerate() {
-        connection.uid = position as u64;
-        connection.prev_uid = connection.prev_uid.and_then(dense);
-    }
+    connections
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(position, connection)| {
+            connection.uid = position as u64;
+            connection.prev_uid = connection.prev_uid.and_then(dense);
+        });
     for collision in collisions {
         collision.uid = dense(collision.uid).unwrap_or(u64::MAX);
         collision.prev_uid = dense(collision.prev_uid).unwrap_or(u64::MAX);

@@ -62,9 +62,9 @@ struct SegmentPrint {
 
 impl SegmentPrint {
     /// The print of a segment worth checking: an IPv4 one with an identification, and with
-    /// payload or SYN, FIN or RST. Bare ACKs
-    /// are left out: a receiver sends identical duplicate ACKs for out-of-order data (their
-    /// SACK blocks, which differ, are not kept), and counting one twice changes nothing.
+    /// payload or SYN, FIN or RST. Bare ACKs are left out: a receiver sends identical duplicate
+    /// ACKs for out-of-order data (their SACK blocks, which differ, are not kept), and counting
+    /// one twice changes nothing.
     fn of(seg: &TcpSegment) -> Option<SegmentPrint> {
         let carries = seg.payload_len > 0
             || seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) != 0;
@@ -91,9 +91,9 @@ pub(crate) struct FinSent {
 /// A connection being followed.
 #[derive(Clone, Debug)]
 pub(crate) struct Incarnation {
-    /// Its position among the shard's incarnations, in order of their first segments: its id
-    /// until the findings are numbered.
-    pub position: usize,
+    /// Global index (position in the merged input) of its first segment: the deterministic
+    /// identity from which dense ids are made.
+    pub first_index: u64,
     pub first_frame: FrameRef,
     pub last_frame: FrameRef,
     pub start_ns: i64,
@@ -113,8 +113,8 @@ pub(crate) struct Incarnation {
     pub challenge_ack: Option<SeqNumber>,
     history: History,
     pub doubts: u8,
-    /// Link to the tuple's previous incarnation: (its position, interval since it ended).
-    pub previous: Option<(usize, i64)>,
+    /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
+    pub previous: Option<(u64, i64)>,
 }
 
 /// Which side sent a segment.
@@ -135,7 +135,7 @@ impl Incarnation {
     /// Starts an incarnation at `seg`. Its sender is the originator when it is a SYN; after a
     /// SYN-ACK its receiver is; otherwise (midstream) the side with the lower, well-known port
     /// is taken as responder, a guess recorded as a doubt.
-    pub fn start(seg: &TcpSegment, position: usize) -> Incarnation {
+    pub fn start(seg: &TcpSegment, index: u64) -> Incarnation {
         let (src, dst) = endpoints(seg);
         let (orig, resp, doubts) = if seg.flags.is_syn_only() {
             (src, dst, 0)
@@ -145,7 +145,7 @@ impl Incarnation {
             (src, dst, Doubt::NoSyn as u8)
         };
         Incarnation {
-            position,
+            first_index: index,
             first_frame: seg.frame,
             last_frame: seg.frame,
             start_ns: seg.ts_ns,
@@ -484,8 +484,8 @@ impl Incarnation {
         }
     }
 
-    /// The incarnation's record; until the findings are numbered, `uid` and `prev_uid` hold
-    /// positions. `forced` overrides the close kind (eviction, supersession); `holders` are its
+    /// The incarnation's record; `uid` and `prev_uid` hold global indices until the findings
+    /// are numbered. `forced` overrides the close kind (eviction, supersession); `holders` are its
     /// [`Incarnation::time_wait_holders`].
     pub fn record(
         &mut self,
@@ -502,7 +502,7 @@ impl Incarnation {
         let time_wait_start_ns = holders.iter().flatten().map(|h| h.start_ns).min();
         let since_syn = |ts: Option<i64>| Some(ts?.saturating_sub(self.first_syn_ns?));
         ConnectionRecord {
-            uid: self.position as u64,
+            uid: self.first_index,
             ts_ns: self.start_ns,
             orig_h: self.orig.ip,
             orig_p: self.orig.port,
@@ -524,7 +524,7 @@ impl Incarnation {
             active_closer,
             time_wait_start_ns,
             reuse_interval_ns: self.previous.map(|(_, interval)| interval),
-            prev_uid: self.previous.map(|(position, _)| position as u64),
+            prev_uid: self.previous.map(|(first_index, _)| first_index),
             low_confidence: self.doubts,
         }
     }

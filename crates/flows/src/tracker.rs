@@ -75,8 +75,8 @@ impl TrackerCounters {
 /// collides with TIME_WAIT.
 #[derive(Clone, Debug)]
 struct ClosedSummary {
-    /// The closed incarnation's position.
-    position: usize,
+    /// The closed incarnation's first index.
+    first_index: u64,
     end_ns: i64,
     holders: [Option<TimeWaitHolder>; 2],
 }
@@ -95,12 +95,10 @@ impl ClosedSummary {
 /// A collision seen at the new SYN; its outcome is known when the new incarnation ends.
 #[derive(Clone, Debug)]
 struct PendingCollision {
-    /// Its number among the shard's collisions, in order of their SYNs.
-    number: usize,
     holder: TimeWaitHolder,
     age_ns: i64,
     edge_case: bool,
-    prev_position: usize,
+    prev_first_index: u64,
     first_syn_frame: FrameRef,
     prediction: Prediction,
 }
@@ -156,8 +154,8 @@ enum EvictionClass {
 const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
 /// An open incarnation's heap block, with the allocator's header.
 const OPEN_BYTES: usize = size_of::<Current>() + 16;
-/// A record of a failed attempt, with its id.
-const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>() + size_of::<u64>();
+/// A record of a failed attempt.
+const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>();
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
@@ -173,27 +171,17 @@ pub(crate) struct FlowTracker {
     out: Outbox,
 }
 
-/// What a shard makes as it goes, with ids of its own: an incarnation's position is its rank
-/// among the shard's incarnations by first segment, a collision's number its rank among the
-/// shard's collisions. [`ShardedTracker`](crate::ShardedTracker) takes these over as the
-/// shards go and numbers them over all shards; [`FlowTracker::finish`] orders them itself.
+/// What a shard makes as it goes. [`ShardedTracker`](crate::ShardedTracker) takes the records
+/// over as the shards go and numbers them at the end; until then, every id in them (a
+/// connection's `uid` and `prev_uid`, a collision's `uid` and `prev_uid`) is the global input
+/// index of an incarnation's first segment.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    /// The global input index of each incarnation's first segment, by position, from the
-    /// first position not yet taken over.
-    pub started: Vec<u64>,
-    /// The position of the incarnation each collision belongs to, by number, from the first
-    /// number not yet taken over.
-    pub collided: Vec<usize>,
-    /// Records of ended incarnations, with their positions: `uid` and `prev_uid` are positions.
-    pub connections: Vec<(usize, ConnectionRecord)>,
-    /// Collision records, with their numbers: `uid` and `prev_uid` are positions.
-    pub collisions: Vec<(usize, CollisionRecord)>,
+    /// Records of ended incarnations.
+    pub connections: Vec<ConnectionRecord>,
+    /// Collision records.
+    pub collisions: Vec<CollisionRecord>,
     pub counters: TrackerCounters,
-    /// Incarnations started so far: the position of the next one.
-    pub incarnations: usize,
-    /// Collisions so far: the number of the next one.
-    pub collision_count: usize,
     /// Records of failed attempts that may still be kept.
     pub attempt_records_left: u64,
 }
@@ -297,28 +285,15 @@ impl FlowTracker {
                 &mut self.out,
             ));
         }
-        let position = self.out.incarnations;
-        self.out.incarnations += 1;
-        self.out.started.push(index);
-        let mut incarnation = Incarnation::start(seg, position);
+        let mut incarnation = Incarnation::start(seg, index);
         let mut pending = None;
         if let Some(closed) = &state.closed {
-            incarnation.previous = Some((closed.position, seg.ts_ns.saturating_sub(closed.end_ns)));
+            incarnation.previous =
+                Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
             self.out.counters.reused_tuples += 1;
             if flags.is_syn_only() {
-                pending = check_time_wait(
-                    closed,
-                    seg,
-                    src,
-                    dst,
-                    self.out.collision_count,
-                    &self.config,
-                    &mut self.out.counters,
-                );
-                if pending.is_some() {
-                    self.out.collision_count += 1;
-                    self.out.collided.push(position);
-                }
+                pending =
+                    check_time_wait(closed, seg, src, dst, &self.config, &mut self.out.counters);
             }
         }
         incarnation.update(seg, index);
@@ -446,7 +421,6 @@ fn check_time_wait(
     seg: &TcpSegment,
     src: Endpoint,
     dst: Endpoint,
-    number: usize,
     config: &TrackerConfig,
     counters: &mut TrackerCounters,
 ) -> Option<PendingCollision> {
@@ -466,11 +440,10 @@ fn check_time_wait(
     if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == dst) {
         if let Some((age_ns, edge_case)) = in_window(holder) {
             return Some(PendingCollision {
-                number,
                 holder: *holder,
                 age_ns,
                 edge_case,
-                prev_position: closed.position,
+                prev_first_index: closed.first_index,
                 first_syn_frame: seg.frame,
                 prediction: predict_linux(holder, seg),
             });
@@ -518,45 +491,29 @@ fn finish(
     let collision_free = pending.is_none();
     if let Some(collision) = pending {
         match collision_record(incarnation, &collision) {
-            Some(c) => out.collisions.push((collision.number, c)),
+            Some(c) => out.collisions.push(c),
             None => out.counters.edge_cases_dismissed += 1,
         }
     }
-    let failed_fresh = collision_free && incarnation.is_failing_fresh_attempt();
-    if failed_fresh {
+    let mut kept = true;
+    if collision_free && incarnation.is_failing_fresh_attempt() {
         out.counters.failed_attempts += 1;
-    }
-    if failed_fresh && out.attempt_records_left == 0 {
-        out.counters.failed_attempts_unrecorded += 1;
-        out.counters.unrecorded_segments += record.orig_pkts + record.resp_pkts;
-    } else {
-        if failed_fresh {
+        if out.attempt_records_left == 0 {
+            out.counters.failed_attempts_unrecorded += 1;
+            out.counters.unrecorded_segments += record.orig_pkts + record.resp_pkts;
+            kept = false;
+        } else {
             out.attempt_records_left -= 1;
         }
-        out.connections.push((incarnation.position, record));
+    }
+    if kept {
+        out.connections.push(record);
     }
     ClosedSummary {
-        position: incarnation.position,
+        first_index: incarnation.first_index,
         end_ns: incarnation.last_ns,
         holders,
     }
-}
-
-/// Puts a record in its slot.
-pub(crate) fn fill<T>(slots: &mut [Option<T>], slot: usize, record: T) {
-    if let Some(slot) = slots.get_mut(slot) {
-        *slot = Some(record);
-    }
-}
-
-/// The records of the filled slots: every slot at the end, but for collisions dismissed as edge
-/// cases. Collected in place, in the slots' memory.
-#[expect(
-    clippy::filter_map_identity,
-    reason = "`flatten` would copy the records to new memory instead of collecting in place"
-)]
-pub(crate) fn filled<T>(slots: Vec<Option<T>>) -> Vec<T> {
-    slots.into_iter().filter_map(|slot| slot).collect()
 }
 
 /// The collision's record, now that the new incarnation's fate is known; `None` for an edge
@@ -597,8 +554,8 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         time_wait_age_ns: c.age_ns,
         time_wait_duration_ns: holder.duration_ns,
         edge_case: c.edge_case,
-        prev_uid: c.prev_position as u64,
-        uid: incarnation.position as u64,
+        prev_uid: c.prev_first_index,
+        uid: incarnation.first_index,
         first_syn_frame: c.first_syn_frame,
         outcome,
         first_reply,
