@@ -166,16 +166,24 @@ pub struct ReportArgs {
     pub output: std::path::PathBuf,
 }
 
-/// Parses `60s`, `1.5s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.
-pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
+/// Splits `1.5GiB` into its number and its unit; `not_this` completes the error message
+/// "`TEXT` is not …" when there is no number.
+fn number_and_unit<'a>(text: &'a str, not_this: &str) -> Result<(&'a str, f64, &'a str), String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
+    let value = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write e.g. 60s, 1.5s, 500ms or 2m"))?;
+        .map_err(|_| format!("`{text}` is not {not_this}"))?;
+    Ok((text, value, unit))
+}
+
+/// Parses `60s`, `1.5s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.
+pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
+    let (text, value, unit) =
+        number_and_unit(text, "a duration: write e.g. 60s, 1.5s, 500ms or 2m")?;
     let scale = match unit {
         "" | "s" => 1e9,
         "ms" => 1e6,
@@ -198,14 +206,8 @@ pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
 /// A size in bytes: a number with an optional unit (B, KiB, MiB, GiB; KB, MB, GB are taken
 /// as the same powers of 1024, as people mean them for memory).
 pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: write e.g. 256MiB, 1.5GiB or 500000000"))?;
+    let (text, value, unit) =
+        number_and_unit(text, "a size: write e.g. 256MiB, 1.5GiB or 500000000")?;
     let scale = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,

@@ -107,7 +107,7 @@ pub fn track(
 
 /// How many shards the tracker is split into: as many as when one thread read and the others
 /// tracked. The count matters beyond speed where memory limits or idle timeouts evict
-/// connections (each shard keeps its own share of `--max-flows` and sweeps by its own clock),
+/// connections (each shard keeps its own share of `--max-memory` and sweeps by its own clock),
 /// so keeping it keeps the findings of a given thread count what they were.
 fn shards_for(threads: usize) -> usize {
     SHARDS_PER_THREAD * threads.saturating_sub(1).max(1)

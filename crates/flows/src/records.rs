@@ -55,7 +55,7 @@ pub enum CloseKind {
     NeverEstablished,
     /// A new SYN arrived while this incarnation was still open: its close was not captured.
     Superseded,
-    /// Evicted for memory: idle longer than the idle timeout, or beyond `--max-flows`.
+    /// Evicted for memory: idle longer than the idle timeout, or beyond `--max-memory`.
     Evicted,
 }
 
