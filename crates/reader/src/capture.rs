@@ -84,14 +84,6 @@ impl Parser {
     }
 }
 
-/// What one parsed block means for the reader.
-enum BlockOutcome {
-    /// A frame, now the reader's current one.
-    Frame,
-    NotAFrame,
-    Corrupt(String),
-}
-
 /// Facts about an input gathered while reading it.
 #[derive(Clone, Debug, Default)]
 pub struct ReaderCounters {
@@ -392,7 +384,8 @@ impl CaptureReader {
     }
 }
 
-/// What reading the next block gave, without borrowing the parser.
+/// What reading the next block gave, without borrowing the parser; [`read_block`] gives the
+/// first three.
 enum Step {
     /// A frame, now the reader's current one.
     Frame,
@@ -432,17 +425,11 @@ impl BlockReader<'_> {
         match parser.next() {
             Ok((block_len, block)) => {
                 let number = self.counters.frames + self.counters.numbered_blocks + 1;
-                match read_block(self, block, base, number) {
-                    BlockOutcome::Frame => {
-                        *self.pending_consume = block_len;
-                        Step::Frame
-                    }
-                    BlockOutcome::NotAFrame => {
-                        *self.pending_consume = block_len;
-                        Step::NotAFrame
-                    }
-                    BlockOutcome::Corrupt(what) => Step::Corrupt(what),
+                let step = read_block(self, block, base, number);
+                if !matches!(step, Step::Corrupt(_)) {
+                    *self.pending_consume = block_len;
                 }
+                step
             }
             Err(PcapError::Eof) => Step::Eof,
             Err(PcapError::Incomplete(_)) => Step::Incomplete { available },
@@ -461,7 +448,7 @@ fn read_block(
     block: PcapBlockOwned<'_>,
     buffer_base: usize,
     number: u64,
-) -> BlockOutcome {
+) -> Step {
     let (current, interfaces, big_endian, counters) = (
         &mut *fields.current,
         &mut *fields.interfaces,
@@ -478,7 +465,7 @@ fn read_block(
             data_start: data.as_ptr() as usize - buffer_base,
             data_len: data.len(),
         });
-        BlockOutcome::Frame
+        Step::Frame
     };
     match block {
         PcapBlockOwned::LegacyHeader(header) => {
@@ -497,16 +484,16 @@ fn read_block(
                     snaplen: header.snaplen,
                 },
             );
-            BlockOutcome::NotAFrame
+            Step::NotAFrame
         }
         PcapBlockOwned::Legacy(record) => {
             let Some(iface) = interfaces.first() else {
-                return BlockOutcome::Corrupt("a packet record before the file header".into());
+                return Step::Corrupt("a packet record before the file header".into());
             };
             if let Err(ReadErrorKind::CorruptRecord(what)) =
                 check_pcap_caplen(record.caplen, Some(iface))
             {
-                return BlockOutcome::Corrupt(what);
+                return Step::Corrupt(what);
             }
             // Classic pcap has whole seconds and a µs or ns fraction: no division needed.
             let ns_per_unit = 1_000_000_000 / iface.units_per_second as i64;
@@ -519,11 +506,11 @@ fn read_block(
             counters.sections += 1;
             *big_endian = shb.big_endian();
             interfaces.clear();
-            BlockOutcome::NotAFrame
+            Step::NotAFrame
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
             let Some(units_per_second) = units_per_second(idb.if_tsresol) else {
-                return BlockOutcome::Corrupt(format!(
+                return Step::Corrupt(format!(
                     "interface {} has an impossible timestamp resolution (if_tsresol {:#04x})",
                     interfaces.len(),
                     idb.if_tsresol
@@ -539,11 +526,11 @@ fn read_block(
                     snaplen: idb.snaplen,
                 },
             );
-            BlockOutcome::NotAFrame
+            Step::NotAFrame
         }
         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
             let Some(iface) = interfaces.get(epb.if_id as usize) else {
-                return BlockOutcome::Corrupt(format!(
+                return Step::Corrupt(format!(
                     "a packet block names interface {} but the section declares {}",
                     epb.if_id,
                     interfaces.len()
@@ -556,7 +543,7 @@ fn read_block(
         }
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
             let Some(iface) = interfaces.first() else {
-                return BlockOutcome::Corrupt(
+                return Step::Corrupt(
                     "a simple packet block in a section without interfaces".into(),
                 );
             };
@@ -575,11 +562,11 @@ fn read_block(
         PcapBlockOwned::NG(Block::Custom(_) | Block::SystemdJournalExport(_)) => {
             counters.numbered_blocks += 1;
             counters.skipped_blocks += 1;
-            BlockOutcome::NotAFrame
+            Step::NotAFrame
         }
         PcapBlockOwned::NG(_) => {
             counters.skipped_blocks += 1;
-            BlockOutcome::NotAFrame
+            Step::NotAFrame
         }
     }
 }
