@@ -120,8 +120,10 @@ impl ShardedTracker {
             mut collisions,
             ..
         } = self.gathered;
-        sort_by_key_moving_once(&mut connections, |c| c.uid);
-        sort_by_key_moving_once(&mut collisions, |c| c.uid);
+        rayon::join(
+            || sort_by_key_moving_once(&mut connections, |c| c.uid),
+            || sort_by_key_moving_once(&mut collisions, |c| c.uid),
+        );
         number_densely(&mut connections, &mut collisions);
         Findings {
             connections,
@@ -206,15 +208,16 @@ fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [Collis
             connection.uid = position as u64;
             connection.prev_uid = connection.prev_uid.and_then(dense);
         });
-    for collision in collisions {
+    collisions.par_iter_mut().for_each(|collision| {
         collision.uid = dense(collision.uid).unwrap_or(u64::MAX);
         collision.prev_uid = dense(collision.prev_uid).unwrap_or(u64::MAX);
-    }
+    });
 }
 
 /// Sorts large records by a `u64` key, moving each record at most once: the (key, position)
 /// pairs are sorted instead, then the permutation is applied in place cycle by cycle.
-/// Quicksort on the records themselves would move each ~240-byte record log n times.
+/// Quicksort on the records themselves would move each ~240-byte record log n times, and a
+/// sorted copy would double the records' memory at the end of the run.
 fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) {
     let mut order: Vec<(u64, usize)> = records
         .iter()

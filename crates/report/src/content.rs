@@ -2,6 +2,7 @@
 //! capacity model, evidence, recommendations, method and accounting.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use twsleuth_flows::{ActiveCloser, Findings, Outcome, Role, SECOND_NS, Summary};
 
@@ -82,28 +83,25 @@ pub fn verdict(summary: &Summary, findings: &Findings) -> String {
         .iter()
         .max_by_key(|(_, n)| **n)
         .map_or("server", |(who, _)| *who);
-    let sources: BTreeSet<String> = findings
-        .collisions
-        .iter()
-        .map(|c| c.orig_h.to_string())
-        .collect();
-    let servers: BTreeSet<String> = findings
+    // Collected as addresses (hundreds of thousands of collisions, a handful of distinct
+    // values); only the few shown are formatted.
+    let sources: BTreeSet<IpAddr> = findings.collisions.iter().map(|c| c.orig_h).collect();
+    let servers: BTreeSet<twsleuth_flows::Endpoint> = findings
         .collisions
         .iter()
         .map(|c| twsleuth_flows::Endpoint {
             ip: c.resp_h,
             port: c.resp_p,
         })
-        .map(|e| e.to_string())
         .collect();
-    let list = |set: &BTreeSet<String>| -> String {
-        let shown: Vec<&str> = set.iter().take(3).map(String::as_str).collect();
+    fn list<T: std::fmt::Display>(set: &BTreeSet<T>) -> String {
+        let shown: Vec<String> = set.iter().take(3).map(ToString::to_string).collect();
         if set.len() > 3 {
             format!("{} and {} more", shown.join(", "), set.len() - 3)
         } else {
             shown.join(", ")
         }
-    };
+    }
     let closer = if holder == "server" {
         "the server, which closed first"
     } else {
