@@ -26,7 +26,7 @@ impl Role {
 }
 
 /// Who closed first (sent the first FIN), and so who holds TIME_WAIT (DESIGN.md section 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActiveCloser {
     /// The originator closed first.
@@ -38,7 +38,7 @@ pub enum ActiveCloser {
 }
 
 /// How an incarnation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseKind {
     /// FIN from both sides.
@@ -60,7 +60,7 @@ pub enum CloseKind {
 }
 
 /// Zeek's `conn_state` codes (scripts/base/protocols/conn/main.zeek).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum ZeekState {
     /// Connection attempt seen, no reply.
     S0,
@@ -105,7 +105,7 @@ pub enum Doubt {
 
 /// Zeek-style history letters, kept inline: each letter is recorded at most once per side, so
 /// twelve bytes always suffice.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct History {
     letters: [u8; 12],
     len: u8,
@@ -225,7 +225,7 @@ impl Outcome {
 }
 
 /// What Linux would do with the SYN (`tcp_timewait_state_process`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prediction {
     /// Accept: sequence number after the old `rcv_nxt`, or a newer timestamp, and no PAWS
@@ -236,7 +236,7 @@ pub enum Prediction {
 }
 
 /// The first thing the TIME_WAIT holder sent back after the first SYN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FirstReply {
     /// SYN-ACK.

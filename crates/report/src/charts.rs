@@ -200,7 +200,7 @@ fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &Sou
         let x = seconds_since(*ts, context.capture_start_ns);
         // The x range covers every source's connections, so that the charts line up.
         span.add(x);
-        if *orig_h != source.name {
+        if **orig_h != *source.name {
             continue;
         }
         let mark = Mark {
@@ -466,7 +466,7 @@ fn time_wait_occupancy(
     // Peak per bucket: what matters against the exhaustion line is how close it came.
     let mut peaks: Vec<Vec<Option<u64>>> = vec![vec![None; buckets.count()]; sources.len()];
     for ((second, orig_h), held) in t.second.iter().zip(&t.orig_h).zip(&t.time_wait_tuples) {
-        let source = sources.iter().position(|s| s.name == *orig_h);
+        let source = sources.iter().position(|s| *s.name == **orig_h);
         if let (Some(s), Some(i)) = (source, buckets.index(*second)) {
             let slot = &mut peaks[s][i];
             *slot = Some(slot.unwrap_or(0).max(*held));
@@ -593,8 +593,8 @@ fn destinations_per_source(tables: &Tables, sources: &[Source]) -> Vec<u64> {
     let c = &tables.connections;
     let mut seen: Vec<HashSet<(&str, u32)>> = vec![HashSet::new(); sources.len()];
     for ((orig_h, resp_h), resp_p) in c.orig_h.iter().zip(&c.resp_h).zip(&c.resp_p) {
-        if let Some(s) = sources.iter().position(|s| s.name == *orig_h) {
-            seen[s].insert((resp_h.as_str(), *resp_p));
+        if let Some(s) = sources.iter().position(|s| *s.name == **orig_h) {
+            seen[s].insert((&**resp_h, *resp_p));
         }
     }
     seen.iter().map(|d| d.len() as u64).collect()
@@ -879,7 +879,7 @@ fn reuse_interval(tables: &Tables, context: &ChartContext, sources: &[Source]) -
         let Some(interval) = interval.filter(|v| v.is_finite()) else {
             continue;
         };
-        if let Some(s) = sources.iter().position(|s| s.name == *orig_h) {
+        if let Some(s) = sources.iter().position(|s| *s.name == **orig_h) {
             intervals[s].push(interval.max(0.0));
         }
     }
@@ -1451,6 +1451,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::Text;
 
     /// 2025-11-24 16:00:00 UTC.
     const START_NS: i64 = 1_764_000_000_000_000_000;
@@ -1473,11 +1474,11 @@ mod tests {
             for i in 0..n {
                 let ts = START_NS + (i as f64 / rate * 1e9) as i64 + s as i64 * 1_000;
                 let collision = (collide_every > 0 && i % collide_every == collide_every - 1)
-                    .then(|| outcomes[(i / collide_every) % outcomes.len()].to_string());
+                    .then(|| Text::from(outcomes[(i / collide_every) % outcomes.len()]));
                 let c = &mut t.connections;
                 c.uid.push(uid);
                 c.ts_ns.push(ts);
-                c.orig_h.push(source.to_string());
+                c.orig_h.push(Text::from(*source));
                 c.orig_p.push(40_000 + (i as u32 % ports));
                 c.syn_to_syn_ack_ms.push(Some(if collision.is_some() {
                     1_000.0 + (i % 7) as f64
@@ -1498,7 +1499,7 @@ mod tests {
         for ((source, second), (new, collisions)) in per_second {
             let tl = &mut t.timeline;
             tl.second.push(second);
-            tl.orig_h.push(source);
+            tl.orig_h.push(source.into());
             tl.new_connections.push(new);
             tl.collisions.push(collisions);
             tl.time_wait_tuples
@@ -1833,17 +1834,17 @@ mod tests {
                 } else {
                     START_NS + (next() % 100_000_000_000) as i64
                 });
-                c.orig_h.push(format!("10.0.0.{}", next() % 3));
+                c.orig_h.push(format!("10.0.0.{}", next() % 3).into());
                 c.orig_p.push((next() % 65_536) as u32);
-                c.resp_h.push(format!("10.1.0.{}", next() % 2));
+                c.resp_h.push(format!("10.1.0.{}", next() % 2).into());
                 c.resp_p.push(80);
                 c.syn_to_syn_ack_ms
                     .push((next() % 4 != 0).then(|| pick(next(), &odd)));
                 c.reuse_interval_s
                     .push((next() % 2 == 0).then(|| pick(next(), &odd)));
                 c.collision.push(match next() % 4 {
-                    0 => Some(OUTCOMES[(next() % 5) as usize].0.to_string()),
-                    1 => Some("new_outcome".to_string()),
+                    0 => Some(OUTCOMES[(next() % 5) as usize].0.into()),
+                    1 => Some("new_outcome".into()),
                     _ => None,
                 });
             }
@@ -1854,7 +1855,7 @@ mod tests {
                 } else {
                     START_NS / 1_000_000_000 + (next() % 200) as i64
                 });
-                tl.orig_h.push(format!("10.0.0.{}", next() % 3));
+                tl.orig_h.push(format!("10.0.0.{}", next() % 3).into());
                 tl.new_connections.push(next() % 1_000);
                 tl.collisions.push(next() % 1_000);
                 tl.time_wait_tuples

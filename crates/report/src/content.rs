@@ -180,7 +180,7 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
         .iter()
         .zip(&tables.timeline.new_connections)
     {
-        let peak = peaks.entry(source.as_str()).or_default();
+        let peak = peaks.entry(&**source).or_default();
         *peak = (*peak).max(*new);
     }
     input
@@ -419,8 +419,9 @@ fn incident_timeline(input: &ReportInput<'_>, tables: &Tables) -> Section {
         let name = src.orig_h.to_string();
         let ports = src.ports_in_use.max(1);
         for threshold in [50u64, 90, 100] {
-            let crossing = (0..t.second.len())
-                .find(|&i| t.orig_h[i] == name && t.time_wait_tuples[i] * 100 >= threshold * ports);
+            let crossing = (0..t.second.len()).find(|&i| {
+                *t.orig_h[i] == *name && t.time_wait_tuples[i] * 100 >= threshold * ports
+            });
             if let Some(i) = crossing {
                 events.push((
                     t.second[i] * SECOND_NS,

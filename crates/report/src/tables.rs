@@ -1,10 +1,17 @@
 //! The report's tables, in columns: what `data/*.parquet` and `data/*.csv` hold, and what the
 //! charts are drawn from (one source for both, so a chart never shows what the data lacks).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::Arc;
 
 use serde::Serialize;
 use twsleuth_flows::{CollisionRecord, ConnectionRecord, Findings, Outcome, Role, TimeWaitPolicy};
+
+/// A text cell. Columns hold hundreds of thousands of rows but few distinct values (enum
+/// labels, addresses, history strings): each distinct text is made once and shared, so that
+/// building and dropping a table costs no allocation per row.
+pub type Text = Arc<str>;
 
 /// The name serde gives a unit enum variant (`"rejected_recovered"`), for text columns.
 pub fn label<T: Serialize>(value: &T) -> String {
@@ -14,37 +21,21 @@ pub fn label<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// Text of repeated values (enum labels, addresses) formatted once per distinct value: a
-/// capture has few distinct ones and hundreds of thousands of rows.
-struct TextCache<T> {
-    entries: Vec<(T, String)>,
-}
+/// Text of repeated values (enum labels, addresses, histories), formatted once per distinct
+/// value.
+struct TextCache<T>(HashMap<T, Text>);
 
-impl<T: PartialEq + Copy> TextCache<T> {
+impl<T: Eq + Hash + Copy> TextCache<T> {
     fn new() -> Self {
-        TextCache {
-            entries: Vec::new(),
-        }
+        TextCache(HashMap::new())
     }
 
-    fn get(&mut self, value: T, format: impl FnOnce(&T) -> String) -> String {
-        // The most recent entry first: rows come in runs of the same value.
-        if let Some((_, text)) = self.entries.iter().rev().find(|(v, _)| *v == value) {
-            return text.clone();
-        }
-        let text = format(&value);
-        self.entries.push((value, text.clone()));
-        text
-    }
-}
-
-/// Formats addresses once each.
-#[derive(Default)]
-struct AddressText(std::collections::HashMap<std::net::IpAddr, String>);
-
-impl AddressText {
-    fn get(&mut self, ip: std::net::IpAddr) -> String {
-        self.0.entry(ip).or_insert_with(|| ip.to_string()).clone()
+    fn get(&mut self, value: T, format: impl FnOnce(&T) -> String) -> Text {
+        Arc::clone(
+            self.0
+                .entry(value)
+                .or_insert_with(|| Text::from(format(&value))),
+        )
     }
 }
 
@@ -56,11 +47,11 @@ pub struct ConnectionsTable {
     /// First segment, ns since the epoch.
     pub ts_ns: Vec<i64>,
     /// Originator address.
-    pub orig_h: Vec<String>,
+    pub orig_h: Vec<Text>,
     /// Originator port.
     pub orig_p: Vec<u32>,
     /// Responder address.
-    pub resp_h: Vec<String>,
+    pub resp_h: Vec<Text>,
     /// Responder port.
     pub resp_p: Vec<u32>,
     /// Input index of the first frame.
@@ -84,13 +75,13 @@ pub struct ConnectionsTable {
     /// First SYN → SYN-ACK, milliseconds.
     pub syn_to_syn_ack_ms: Vec<Option<f64>>,
     /// Zeek conn_state.
-    pub conn_state: Vec<String>,
+    pub conn_state: Vec<Text>,
     /// Zeek history.
-    pub history: Vec<String>,
+    pub history: Vec<Text>,
     /// How it ended.
-    pub close: Vec<String>,
+    pub close: Vec<Text>,
     /// Who closed first.
-    pub active_closer: Vec<Option<String>>,
+    pub active_closer: Vec<Option<Text>>,
     /// When the active closer entered TIME_WAIT, ns since the epoch.
     pub time_wait_start_ns: Vec<Option<i64>>,
     /// When that TIME_WAIT ended: its duration, or earlier when the tuple was taken over.
@@ -102,7 +93,7 @@ pub struct ConnectionsTable {
     /// Doubt bits (0 = sure).
     pub low_confidence: Vec<u32>,
     /// Outcome when its first SYN collided with TIME_WAIT.
-    pub collision: Vec<Option<String>>,
+    pub collision: Vec<Option<Text>>,
 }
 
 /// One row per collision (`collisions.parquet`).
@@ -111,15 +102,15 @@ pub struct CollisionsTable {
     /// First SYN, ns since the epoch.
     pub ts_ns: Vec<i64>,
     /// SYN sender.
-    pub orig_h: Vec<String>,
+    pub orig_h: Vec<Text>,
     /// SYN sender's port.
     pub orig_p: Vec<u32>,
     /// TIME_WAIT holder.
-    pub resp_h: Vec<String>,
+    pub resp_h: Vec<Text>,
     /// TIME_WAIT holder's port.
     pub resp_p: Vec<u32>,
     /// `server` when the holder was the old connection's responder, `client` otherwise.
-    pub holder: Vec<String>,
+    pub holder: Vec<Text>,
     /// How long the holder had been in TIME_WAIT, seconds.
     pub time_wait_age_s: Vec<f64>,
     /// Its TIME_WAIT duration, seconds.
@@ -135,15 +126,15 @@ pub struct CollisionsTable {
     /// Wireshark frame number of the first SYN.
     pub first_syn_frame: Vec<u64>,
     /// Outcome.
-    pub outcome: Vec<String>,
+    pub outcome: Vec<Text>,
     /// The holder's first answer.
-    pub first_reply: Vec<String>,
+    pub first_reply: Vec<Text>,
     /// SYNs sent.
     pub syn_attempts: Vec<u32>,
     /// First SYN → SYN-ACK, milliseconds.
     pub cost_ms: Vec<Option<f64>>,
     /// What Linux would do.
-    pub prediction: Vec<String>,
+    pub prediction: Vec<Text>,
     /// Observation agrees with the prediction.
     pub prediction_agrees: Vec<Option<bool>>,
     /// Linux's TIME_WAIT takeover ISN seen.
@@ -156,7 +147,7 @@ pub struct TimelineTable {
     /// Start of the second, seconds since the epoch.
     pub second: Vec<i64>,
     /// Source (originator) address.
-    pub orig_h: Vec<String>,
+    pub orig_h: Vec<Text>,
     /// Connections opened in that second.
     pub new_connections: Vec<u64>,
     /// Collisions in that second, all outcomes.
@@ -244,8 +235,9 @@ fn connections_table(
 ) -> ConnectionsTable {
     let mut t = ConnectionsTable::default();
     let ms = |ns: Option<i64>| ns.map(|v| v as f64 / 1e6);
-    let mut addresses = AddressText::default();
-    let (mut states, mut closes, mut closers, mut outcomes) = (
+    let mut addresses = TextCache::new();
+    let (mut states, mut closes, mut closers, mut outcomes, mut histories) = (
+        TextCache::new(),
         TextCache::new(),
         TextCache::new(),
         TextCache::new(),
@@ -254,9 +246,9 @@ fn connections_table(
     for (i, c) in records.iter().enumerate() {
         t.uid.push(c.uid);
         t.ts_ns.push(c.ts_ns);
-        t.orig_h.push(addresses.get(c.orig_h));
+        t.orig_h.push(addresses.get(c.orig_h, ToString::to_string));
         t.orig_p.push(u32::from(c.orig_p));
-        t.resp_h.push(addresses.get(c.resp_h));
+        t.resp_h.push(addresses.get(c.resp_h, ToString::to_string));
         t.resp_p.push(u32::from(c.resp_p));
         t.first_file.push(u32::from(c.first_frame.file_index));
         t.first_frame.push(c.first_frame.number);
@@ -269,7 +261,8 @@ fn connections_table(
         t.syn_retransmits.push(c.syn_retransmits);
         t.syn_to_syn_ack_ms.push(ms(c.syn_to_syn_ack_ns));
         t.conn_state.push(states.get(c.conn_state, label));
-        t.history.push(c.history.to_string());
+        t.history
+            .push(histories.get(c.history, ToString::to_string));
         t.close.push(closes.get(c.close, label));
         t.active_closer
             .push(c.active_closer.map(|a| closers.get(a, label)));
@@ -287,22 +280,26 @@ fn connections_table(
 
 fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     let mut t = CollisionsTable::default();
-    let mut addresses = AddressText::default();
-    let (mut outcomes, mut replies, mut predictions) =
-        (TextCache::new(), TextCache::new(), TextCache::new());
+    let mut addresses = TextCache::new();
+    let (mut outcomes, mut replies, mut predictions, mut holders) = (
+        TextCache::new(),
+        TextCache::new(),
+        TextCache::new(),
+        TextCache::new(),
+    );
     for c in records {
         t.ts_ns.push(c.ts_ns);
-        t.orig_h.push(addresses.get(c.orig_h));
+        t.orig_h.push(addresses.get(c.orig_h, ToString::to_string));
         t.orig_p.push(u32::from(c.orig_p));
-        t.resp_h.push(addresses.get(c.resp_h));
+        t.resp_h.push(addresses.get(c.resp_h, ToString::to_string));
         t.resp_p.push(u32::from(c.resp_p));
-        t.holder.push(
-            match c.holder_role {
+        t.holder.push(holders.get(c.holder_role, |role| {
+            match role {
                 Role::Resp => "server",
                 Role::Orig => "client",
             }
-            .to_string(),
-        );
+            .to_string()
+        }));
         t.time_wait_age_s.push(c.time_wait_age_ns as f64 / 1e9);
         t.time_wait_duration_s
             .push(c.time_wait_duration_ns as f64 / 1e9);
@@ -349,20 +346,28 @@ fn timeline_table(
     let mut busiest: Vec<(u64, std::net::IpAddr)> =
         per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
     busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let named: std::collections::HashSet<std::net::IpAddr> = busiest
+    // Series names in text order (the rows' order), each source's series by its position.
+    let mut names: Vec<Text> = busiest
         .iter()
         .take(TIMELINE_SOURCES)
-        .map(|(_, ip)| *ip)
+        .map(|(_, ip)| Text::from(ip.to_string()))
         .collect();
-    let mut cells: BTreeMap<(String, i64), Cell> = BTreeMap::new();
+    if busiest.len() > TIMELINE_SOURCES {
+        names.push(Text::from(OTHER_SOURCES));
+    }
+    names.sort();
+    let position = |name: &str| names.iter().position(|n| &**n == name).unwrap_or(0);
+    let other = position(OTHER_SOURCES);
+    let series: HashMap<std::net::IpAddr, usize> = busiest
+        .iter()
+        .take(TIMELINE_SOURCES)
+        .map(|(_, ip)| (*ip, position(&ip.to_string())))
+        .collect();
+    let mut cells: BTreeMap<(usize, i64), Cell> = BTreeMap::new();
     for (i, c) in records.iter().enumerate() {
-        let source = if named.contains(&c.orig_h) {
-            c.orig_h.to_string()
-        } else {
-            OTHER_SOURCES.to_string()
-        };
+        let source = series.get(&c.orig_h).copied().unwrap_or(other);
         let second = c.ts_ns.div_euclid(SECOND_NS);
-        let cell = cells.entry((source.clone(), second)).or_default();
+        let cell = cells.entry((source, second)).or_default();
         cell.new += 1;
         if let Some(o) = outcome_of[i] {
             cell.by_outcome[Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)] += 1;
@@ -372,16 +377,13 @@ fn timeline_table(
             let from = start.div_euclid(SECOND_NS);
             let to = end.div_euclid(SECOND_NS);
             if to > from {
-                cells
-                    .entry((source.clone(), from))
-                    .or_default()
-                    .occupancy_delta += 1;
+                cells.entry((source, from)).or_default().occupancy_delta += 1;
                 cells.entry((source, to)).or_default().occupancy_delta -= 1;
             }
         }
     }
     let mut t = TimelineTable::default();
-    let mut source_rows: BTreeMap<String, Vec<(i64, Cell)>> = BTreeMap::new();
+    let mut source_rows: BTreeMap<usize, Vec<(i64, Cell)>> = BTreeMap::new();
     for ((source, second), cell) in cells {
         source_rows.entry(source).or_default().push((second, cell));
     }
@@ -404,7 +406,7 @@ fn timeline_table(
             let cell = by_second.get(&second).copied().unwrap_or_default();
             occupancy += cell.occupancy_delta;
             t.second.push(second);
-            t.orig_h.push(source.clone());
+            t.orig_h.push(Arc::clone(&names[source]));
             t.new_connections.push(cell.new);
             t.collisions.push(cell.by_outcome.iter().sum());
             t.accepted.push(cell.by_outcome[0]);
