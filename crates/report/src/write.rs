@@ -10,7 +10,7 @@ use crate::charts::{ChartContext, render_charts};
 use crate::content::document;
 use crate::document::{render_html, render_markdown};
 use crate::export::{
-    Exporter, collisions_frame, connections_frame, timeline_frame, write_csv, write_parquet,
+    collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
 };
 use crate::files::write_atomically;
 use crate::tables::Tables;
@@ -31,38 +31,36 @@ pub fn write_report(
 
     let tables = Tables::new(input.findings, input.policy);
     let polars_error = |e: polars::prelude::PolarsError| io::Error::other(e.to_string());
-    // Six independent exports (three tables, two formats): written in parallel.
-    let (connections, (collisions, timeline)) = rayon::join(
-        || connections_frame(&tables.connections),
-        || {
-            rayon::join(
-                || collisions_frame(&tables.collisions),
-                || timeline_frame(&tables.timeline),
-            )
-        },
-    );
-    let frames = [
-        ("connections", connections.map_err(polars_error)?),
-        ("collisions", collisions.map_err(polars_error)?),
-        ("timeline", timeline.map_err(polars_error)?),
+    let tables_columns = [
+        ("connections", connections_columns(&tables.connections)),
+        ("collisions", collisions_columns(&tables.collisions)),
+        ("timeline", timeline_columns(&tables.timeline)),
     ];
-    let exporters: [(&str, Exporter); 2] = [("parquet", write_parquet), ("csv", write_csv)];
+    // Six independent exports (three tables, two formats): written in parallel.
     let data_dir = &data_dir;
-    let jobs: Vec<(PathBuf, &polars::prelude::DataFrame, Exporter)> = frames
-        .iter()
-        .flat_map(|(name, frame)| {
-            exporters.iter().map(move |(extension, export)| {
-                (data_dir.join(format!("{name}.{extension}")), frame, *export)
+    let exports = tables_columns
+        .par_iter()
+        .flat_map_iter(|(name, columns)| {
+            [("parquet", Format::Parquet), ("csv", Format::Csv)].map(|(extension, format)| {
+                (
+                    data_dir.join(format!("{name}.{extension}")),
+                    columns,
+                    format,
+                )
             })
         })
-        .collect();
-    jobs.par_iter()
-        .map(|(path, frame, export)| {
-            let mut frame = (*frame).clone();
-            write_atomically(path, |w| export(&mut frame, w).map_err(polars_error))
+        .map(|(path, columns, format)| {
+            write_atomically(&path, |w| match format {
+                Format::Parquet => {
+                    let mut frame = frame(columns).map_err(polars_error)?;
+                    write_parquet(&mut frame, w).map_err(polars_error)
+                }
+                Format::Csv => write_csv(columns, w),
+            })?;
+            Ok(path)
         })
-        .collect::<io::Result<Vec<()>>>()?;
-    written.extend(jobs.into_iter().map(|(path, _, _)| path));
+        .collect::<io::Result<Vec<PathBuf>>>()?;
+    written.extend(exports);
     let mut summary = serde_json::to_vec_pretty(summary_json).map_err(io::Error::other)?;
     summary.push(b'\n');
     write_file(&mut written, data_dir.join("summary.json"), &summary)?;
@@ -102,6 +100,13 @@ pub fn write_report(
         render_html(&doc, &inline).as_bytes(),
     )?;
     Ok(written)
+}
+
+/// The export formats.
+#[derive(Clone, Copy)]
+enum Format {
+    Parquet,
+    Csv,
 }
 
 fn write_file(written: &mut Vec<PathBuf>, path: PathBuf, bytes: &[u8]) -> io::Result<()> {

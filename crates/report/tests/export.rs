@@ -7,7 +7,7 @@ use twsleuth_decode::decode;
 use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TimeWaitPolicy, TrackerConfig};
 use twsleuth_reader::CaptureReader;
 use twsleuth_report::export::{
-    collisions_frame, connections_frame, timeline_frame, write_csv, write_parquet,
+    collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
 };
 use twsleuth_report::tables::Tables;
 
@@ -32,12 +32,13 @@ fn parquet_and_csv_round_trip_with_the_table_values() {
     let findings = findings("synthetic/lb-cycle.pcap.gz");
     let tables = Tables::new(&findings, &TimeWaitPolicy::default());
     assert_eq!(tables.connections.uid.len(), 1500);
-    let frames = [
-        connections_frame(&tables.connections).unwrap(),
-        collisions_frame(&tables.collisions).unwrap(),
-        timeline_frame(&tables.timeline).unwrap(),
+    let tables_columns = [
+        connections_columns(&tables.connections),
+        collisions_columns(&tables.collisions),
+        timeline_columns(&tables.timeline),
     ];
-    for frame in frames {
+    for columns in tables_columns {
+        let frame = frame(&columns).unwrap();
         let mut parquet = Vec::new();
         write_parquet(&mut frame.clone(), &mut parquet).unwrap();
         let from_parquet = ParquetReader::new(Cursor::new(parquet)).finish().unwrap();
@@ -47,16 +48,30 @@ fn parquet_and_csv_round_trip_with_the_table_values() {
         );
 
         let mut csv = Vec::new();
-        write_csv(&mut frame.clone(), &mut csv).unwrap();
+        write_csv(&columns, &mut csv).unwrap();
         let from_csv = CsvReadOptions::default()
             .with_has_header(true)
+            .with_infer_schema_length(None)
             .into_reader_with_file_handle(Cursor::new(csv))
             .finish()
             .unwrap();
-        assert_eq!(from_csv.shape(), frame.shape());
         assert_eq!(from_csv.get_column_names(), frame.get_column_names());
+        // Every value reads back as written (CSV has no types: compared in the frame's).
+        for expected in frame.columns() {
+            let read = from_csv
+                .column(expected.name())
+                .unwrap()
+                .cast(expected.dtype())
+                .unwrap();
+            assert!(
+                read.as_materialized_series()
+                    .equals_missing(expected.as_materialized_series()),
+                "CSV column {} reads back different",
+                expected.name()
+            );
+        }
     }
-    let collisions = collisions_frame(&tables.collisions).unwrap();
+    let collisions = frame(&collisions_columns(&tables.collisions)).unwrap();
     let outcomes = collisions.column("outcome").unwrap().str().unwrap();
     let accepted = outcomes.iter().filter(|o| *o == Some("accepted")).count();
     assert_eq!(
