@@ -2,7 +2,8 @@
 //! tracker's findings (never from packets).
 //!
 //! - [`tables::Tables`]: connections, collisions and a per-second timeline, in columns; the
-//!   same tables are exported ([`export`]: Parquet and CSV through polars) and charted.
+//!   same tables are exported ([`export`]: Parquet through polars, CSV in the same format) and
+//!   charted.
 //! - [`content::document`] says what a postmortem needs (verdict, key figures, timeline,
 //!   capacity model, evidence, recommendations, method); [`document`] renders it as Markdown
 //!   and as self-contained HTML, escaping everything that came from a capture.
