@@ -11,7 +11,7 @@ use twsleuth_report::time::format_utc;
 
 use crate::cli::{AnalyzeArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
-use crate::scan::{Tracked, open_inputs, track, warn_damage};
+use crate::scan::{Hashing, Tracked, open_inputs, track, warn_damage};
 
 /// How many source addresses the summary lists.
 pub const TOP_SOURCES: usize = 10;
@@ -71,7 +71,7 @@ impl<'a> AnalysisJson<'a> {
 /// Runs `twsleuth analyze`; returns whether collisions were found.
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<bool> {
     let config = tracker_config(&args.tracker);
-    let mut merged = open_inputs(&args.input)?;
+    let mut merged = open_inputs(&args.input, Hashing::Off)?;
     let tracked = track(
         &mut merged,
         &config,

@@ -13,7 +13,7 @@ use twsleuth_report::{Evidence, InputFile, LadderStep, ReportInput};
 
 use crate::analyze::{AnalysisJson, TOP_SOURCES, threads, tracker_config};
 use crate::cli::{InputArgs, ReportArgs};
-use crate::scan::{open_inputs, track, warn_damage};
+use crate::scan::{Hashing, open_inputs, track, warn_damage};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
 const LADDER_TAIL: usize = 4;
@@ -23,11 +23,7 @@ const LADDER_HEAD: usize = 12;
 /// Runs `twsleuth report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let config = tracker_config(&args.tracker);
-    // Hash the input files on another thread while the analysis reads them (page cache).
-    let paths = args.input.inputs.clone();
-    let hashing =
-        std::thread::spawn(move || paths.iter().map(|p| sha256_of(p)).collect::<Vec<_>>());
-    let mut merged = open_inputs(&args.input)?;
+    let mut merged = open_inputs(&args.input, Hashing::Sha256)?;
     let tracked = track(
         &mut merged,
         &config,
@@ -44,16 +40,16 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let findings = &tracked.findings;
     let summary = Summary::new(findings, TOP_SOURCES);
     let evidence = evidence(&args.input, findings)?;
-    let hashes = hashing
-        .join()
-        .map_err(|_| anyhow::anyhow!("hashing the inputs failed"))?;
     let inputs: Vec<InputFile> = merged
         .readers()
         .iter()
-        .zip(hashes)
-        .map(|(reader, sha256)| InputFile {
+        .map(|reader| InputFile {
             name: reader.input().to_string(),
-            sha256,
+            // Hashed while read; an input whose reading stopped at damage is hashed whole now.
+            sha256: reader
+                .sha256()
+                .map(|digest| hex(&digest))
+                .or_else(|| sha256_of(reader.input())),
             frames: reader.counters().frames,
             damage: reader.damage().map(ToString::to_string),
         })
@@ -88,7 +84,8 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SHA-256 of a file, hex; `None` for standard input (it cannot be read twice).
+/// SHA-256 of a file, hex; `None` for standard input (it cannot be read twice) or a file that
+/// cannot be read.
 fn sha256_of(path: &str) -> Option<String> {
     if path == "-" {
         return None;
@@ -104,13 +101,11 @@ fn sha256_of(path: &str) -> Option<String> {
             Err(_) => return None,
         }
     }
-    Some(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The collisions to show: the first, the worst, and one of each other outcome.
@@ -173,10 +168,13 @@ fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evide
         .collect();
     // Standard input was consumed by the analysis: no ladders then.
     if !inputs.inputs.iter().any(|i| i == "-") {
-        let mut merged = open_inputs(&InputArgs {
-            inputs: inputs.inputs.clone(),
-            quiet: true,
-        })?;
+        let mut merged = open_inputs(
+            &InputArgs {
+                inputs: inputs.inputs.clone(),
+                quiet: true,
+            },
+            Hashing::Off,
+        )?;
         while let Some(frame) = merged.next_frame() {
             let Ok(seg) = decode(&frame) else { continue };
             for p in pending.iter_mut().filter(|p| !p.done) {

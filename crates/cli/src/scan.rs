@@ -20,8 +20,15 @@ const STRETCH_SEGMENTS: usize = 1 << 16;
 /// done reading, few enough to stay cheap.
 const SHARDS_PER_THREAD: usize = 4;
 
+/// Whether the inputs' bytes are hashed as they are read (for a report's method section).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    Off,
+    Sha256,
+}
+
 /// Opens every input; any that cannot be read as a capture ends the run.
-pub fn open_inputs(args: &InputArgs) -> anyhow::Result<MergedCaptures> {
+pub fn open_inputs(args: &InputArgs, hashing: Hashing) -> anyhow::Result<MergedCaptures> {
     if args.inputs.iter().filter(|i| *i == "-").count() > 1 {
         bail!("standard input (`-`) can be read only once");
     }
@@ -33,7 +40,11 @@ pub fn open_inputs(args: &InputArgs) -> anyhow::Result<MergedCaptures> {
         .iter()
         .enumerate()
         .map(|(index, input)| {
-            CaptureReader::open(input, index as u16).context("cannot read the capture")
+            match hashing {
+                Hashing::Off => CaptureReader::open(input, index as u16),
+                Hashing::Sha256 => CaptureReader::open_hashing(input, index as u16),
+            }
+            .context("cannot read the capture")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(MergedCaptures::new(readers))

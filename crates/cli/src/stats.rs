@@ -8,7 +8,7 @@ use twsleuth_decode::{Accounting, FrameClass};
 use twsleuth_reader::{CaptureFormat, Compression, MergedCaptures};
 
 use crate::cli::StatsArgs;
-use crate::scan::{open_inputs, scan, warn_damage};
+use crate::scan::{Hashing, open_inputs, scan, warn_damage};
 use twsleuth_report::time::{format_utc, seconds};
 
 /// The `stats --json` object.
@@ -73,7 +73,7 @@ struct FileTally {
 
 /// Runs `twsleuth stats`.
 pub fn run(args: &StatsArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let mut merged = open_inputs(&args.input)?;
+    let mut merged = open_inputs(&args.input, Hashing::Off)?;
     let stats = collect(&mut merged, args.input.quiet);
     warn_damage(&merged);
     if args.json {

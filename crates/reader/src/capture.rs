@@ -146,7 +146,13 @@ impl CaptureReader {
     /// Fails when the input cannot be opened or is not a pcap/pcapng capture (after gzip or
     /// zstd decompression); damage later in the file is kept in [`CaptureReader::damage`].
     pub fn open(input: &str, file_index: u16) -> Result<CaptureReader, ReadError> {
-        CaptureReader::with_opened(input, file_index, open_input(input))
+        CaptureReader::with_opened(input, file_index, open_input(input, false))
+    }
+
+    /// Like [`CaptureReader::open`], and hashes the input's bytes (compressed bytes for
+    /// compressed input) as they are read: see [`CaptureReader::sha256`].
+    pub fn open_hashing(input: &str, file_index: u16) -> Result<CaptureReader, ReadError> {
+        CaptureReader::with_opened(input, file_index, open_input(input, true))
     }
 
     /// Reads a capture from an already open stream; `name` stands for it in messages.
@@ -155,7 +161,7 @@ impl CaptureReader {
         stream: Box<dyn Read + Send>,
         file_index: u16,
     ) -> Result<CaptureReader, ReadError> {
-        CaptureReader::with_opened(name, file_index, open_stream(stream, None))
+        CaptureReader::with_opened(name, file_index, open_stream(stream, None, false))
     }
 
     fn with_opened(
@@ -225,6 +231,12 @@ impl CaptureReader {
     /// Bytes read from the input so far (compressed bytes for compressed input).
     pub fn raw_bytes_read(&self) -> u64 {
         self.shared.raw_bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// SHA-256 of the input, once a reader opened with [`CaptureReader::open_hashing`] has
+    /// read it to its end; `None` before, or when reading stopped early (damage, Ctrl-C).
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        *self.shared.sha256.lock().ok()?
     }
 
     /// What has been read so far.

@@ -6,6 +6,8 @@ use std::io::{self, Cursor, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::ReadErrorKind;
 use crate::interrupt::PumpedReader;
 
@@ -63,12 +65,16 @@ pub(crate) struct SourceShared {
     /// The last I/O error seen below the capture parser, which pcap-parser reduces to a bare
     /// `ReadError`; kept here so the message can say what really happened.
     pub last_io_error: Mutex<Option<io::Error>>,
+    /// SHA-256 of the input's bytes, when asked for and once they were all read.
+    pub sha256: Mutex<Option<[u8; 32]>>,
 }
 
-/// Counts the bytes read from the underlying file.
+/// Counts the bytes read from the underlying file, and hashes them when asked: a report names
+/// its inputs by hash, and hashing them here spares reading each file a second time.
 struct CountingReader<R> {
     inner: R,
     shared: Arc<SourceShared>,
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -77,6 +83,15 @@ impl<R: Read> Read for CountingReader<R> {
         self.shared
             .raw_bytes_read
             .fetch_add(n as u64, Ordering::Relaxed);
+        if n > 0 {
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&buf[..n]);
+            }
+        } else if !buf.is_empty() {
+            if let (Some(hasher), Ok(mut slot)) = (self.hasher.take(), self.shared.sha256.lock()) {
+                *slot = Some(hasher.finalize().into());
+            }
+        }
         Ok(n)
     }
 }
@@ -123,13 +138,18 @@ const PCAPNG_BOM_LE: [u8; 4] = [0x4d, 0x3c, 0x2b, 0x1a];
 const MAX_SHB_BYTES: u32 = 1 << 20;
 const PCAP_HEADER_BYTES: usize = 24;
 
-/// Opens `input` (a path or `-`), undoes compression and reads the capture header.
+/// Opens `input` (a path or `-`), undoes compression and reads the capture header; with
+/// `sha256`, hashes the input's bytes as they are read.
 ///
 /// The whole header is read before pcap-parser sees the stream: its constructors parse the
 /// first `read()` only, and pipes and decompressors return short reads (DESIGN.md section 8).
-pub(crate) fn open_input(input: &str) -> Result<OpenedInput, ReadErrorKind> {
+pub(crate) fn open_input(input: &str, sha256: bool) -> Result<OpenedInput, ReadErrorKind> {
     if input == "-" {
-        return open_stream(Box::new(PumpedReader::new(Box::new(io::stdin()))), None);
+        return open_stream(
+            Box::new(PumpedReader::new(Box::new(io::stdin()))),
+            None,
+            sha256,
+        );
     }
     let file = File::open(input).map_err(ReadErrorKind::Io)?;
     let meta = file.metadata().map_err(ReadErrorKind::Io)?;
@@ -140,10 +160,10 @@ pub(crate) fn open_input(input: &str) -> Result<OpenedInput, ReadErrorKind> {
         )));
     }
     if meta.is_file() {
-        open_stream(Box::new(file), Some(meta.len()))
+        open_stream(Box::new(file), Some(meta.len()), sha256)
     } else {
         // A named pipe or a device: it may block with no data.
-        open_stream(Box::new(PumpedReader::new(Box::new(file))), None)
+        open_stream(Box::new(PumpedReader::new(Box::new(file))), None, sha256)
     }
 }
 
@@ -151,11 +171,13 @@ pub(crate) fn open_input(input: &str) -> Result<OpenedInput, ReadErrorKind> {
 pub(crate) fn open_stream(
     raw: Box<dyn Read + Send>,
     file_size_bytes: Option<u64>,
+    sha256: bool,
 ) -> Result<OpenedInput, ReadErrorKind> {
     let shared = Arc::new(SourceShared::default());
     let mut raw = CountingReader {
         inner: raw,
         shared: Arc::clone(&shared),
+        hasher: sha256.then(Sha256::new),
     };
 
     let mut magic = Vec::with_capacity(4);

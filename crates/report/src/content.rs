@@ -361,7 +361,7 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
         row(
             "Handshake (first SYN → SYN-ACK, clean)",
             format!(
-                "p50 {:.2} ms, p95 {:.2} ms, max {:.1} ms",
+                "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
                 l.p50, l.p95, l.max
             ),
         );
