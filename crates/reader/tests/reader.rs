@@ -363,3 +363,34 @@ proptest! {
         drain(bytes);
     }
 }
+
+/// A reader opened with `open_hashing` gives the SHA-256 of the file's bytes (compressed bytes
+/// for compressed input) once it has read them all, and nothing when reading stopped early.
+#[test]
+fn the_hash_is_of_the_whole_file_and_only_once_read_to_its_end() {
+    use sha2::{Digest, Sha256};
+    let fixtures = format!("{}/../../fixtures/capture", env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "en10mb.pcap",
+        "en10mb.pcap.gz",
+        "en10mb.pcap.zst",
+        "multi.pcapng",
+    ] {
+        let path = format!("{fixtures}/{name}");
+        let expected: [u8; 32] = Sha256::digest(std::fs::read(&path).unwrap()).into();
+        let mut reader = CaptureReader::open_hashing(&path, 0).unwrap();
+        assert_eq!(reader.sha256(), None, "{name}: nothing read yet");
+        while reader.advance() {}
+        assert!(reader.damage().is_none(), "{name}");
+        assert_eq!(reader.sha256(), Some(expected), "{name}");
+        let mut plain = CaptureReader::open(&path, 0).unwrap();
+        while plain.advance() {}
+        assert_eq!(plain.sha256(), None, "{name}: not asked for");
+    }
+    // A record claiming 2^31 bytes stops the reading before the end of the file.
+    let mut reader =
+        CaptureReader::open_hashing(&format!("{fixtures}/corrupt-caplen.pcap"), 0).unwrap();
+    while reader.advance() {}
+    assert!(reader.damage().is_some());
+    assert_eq!(reader.sha256(), None);
+}
