@@ -185,12 +185,17 @@ impl Summary {
 /// What the connections of one source add up to.
 struct Tally {
     orig_h: IpAddr,
-    ports: Vec<u16>,
+    connections: u64,
+    /// One bit per source port used.
+    ports: Box<[u64; PORT_WORDS]>,
     intervals: Vec<i64>,
     collisions: u64,
     first_ts_ns: i64,
     last_ts_ns: i64,
 }
+
+/// 64-bit words in a bit set of the 65,536 ports.
+const PORT_WORDS: usize = 1 << 10;
 
 /// Tallies by source address.
 #[derive(Default)]
@@ -209,7 +214,8 @@ impl Sources {
             _ => *self.by_address.entry(c.orig_h).or_insert_with(|| {
                 self.tallies.push(Tally {
                     orig_h: c.orig_h,
-                    ports: Vec::new(),
+                    connections: 0,
+                    ports: Box::new([0; PORT_WORDS]),
                     intervals: Vec::new(),
                     collisions: 0,
                     first_ts_ns: c.ts_ns,
@@ -220,7 +226,8 @@ impl Sources {
         };
         self.last = Some(at);
         let tally = &mut self.tallies[at];
-        tally.ports.push(c.orig_p);
+        tally.connections += 1;
+        tally.ports[usize::from(c.orig_p >> 6)] |= 1 << (c.orig_p & 63);
         tally.intervals.extend(c.reuse_interval_ns);
         tally.collisions += u64::from(collided);
         tally.first_ts_ns = tally.first_ts_ns.min(c.ts_ns);
@@ -233,11 +240,20 @@ impl Sources {
             .tallies
             .into_iter()
             .map(|mut t| {
-                let connections = t.ports.len() as u64;
-                t.ports.sort_unstable();
-                let port_min = t.ports.first().copied().unwrap_or(0);
-                let port_max = t.ports.last().copied().unwrap_or(0);
-                t.ports.dedup();
+                let port = |word: usize, bit: u32| (word * 64) as u16 + bit as u16;
+                let used = |(_, bits): &(usize, &u64)| **bits != 0;
+                let port_min = t
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .find(used)
+                    .map_or(0, |(word, bits)| port(word, bits.trailing_zeros()));
+                let port_max = t
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .rfind(used)
+                    .map_or(0, |(word, bits)| port(word, 63 - bits.leading_zeros()));
                 let min_reuse_interval_ns = t.intervals.iter().min().copied();
                 // The median is the element a sort would put in the middle: selected, not
                 // sorted.
@@ -246,10 +262,14 @@ impl Sources {
                     .then(|| *t.intervals.select_nth_unstable(middle).1);
                 SourceSummary {
                     orig_h: t.orig_h,
-                    connections,
+                    connections: t.connections,
                     port_min,
                     port_max,
-                    ports_in_use: t.ports.len() as u64,
+                    ports_in_use: t
+                        .ports
+                        .iter()
+                        .map(|bits| u64::from(bits.count_ones()))
+                        .sum(),
                     min_reuse_interval_ns,
                     median_reuse_interval_ns,
                     reuses: t.intervals.len() as u64,

@@ -85,15 +85,15 @@ pub fn verdict(summary: &Summary, findings: &Findings) -> String {
         .map_or("server", |(who, _)| *who);
     // Collected as addresses (hundreds of thousands of collisions, a handful of distinct
     // values); only the few shown are formatted.
-    let sources: BTreeSet<IpAddr> = findings.collisions.iter().map(|c| c.orig_h).collect();
-    let servers: BTreeSet<twsleuth_flows::Endpoint> = findings
-        .collisions
-        .iter()
-        .map(|c| twsleuth_flows::Endpoint {
+    let mut sources: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut servers: BTreeSet<twsleuth_flows::Endpoint> = BTreeSet::new();
+    for c in &findings.collisions {
+        sources.insert(c.orig_h);
+        servers.insert(twsleuth_flows::Endpoint {
             ip: c.resp_h,
             port: c.resp_p,
-        })
-        .collect();
+        });
+    }
     fn list<T: std::fmt::Display>(set: &BTreeSet<T>) -> String {
         let shown: Vec<String> = set.iter().take(3).map(ToString::to_string).collect();
         if set.len() > 3 {
