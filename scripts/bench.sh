@@ -5,7 +5,8 @@
 #   scripts/bench.sh [--skip-tshark] [CAPTURE]
 #
 # Reports wall time and peak RSS of: twsleuth stats, capinfos (reads every record), dd (the
-# page-cache read limit), twsleuth analyze with 1 thread and with all threads, and
+# page-cache read limit), twsleuth analyze with 1 thread and with all threads, twsleuth report
+# (the full report, exports and charts included), and
 # tshark -Y tcp.analysis.reused_ports; then the ratios the issues set targets for. Last, a
 # hostile capture (gen_flood_capture.py: 1 M SYN flood + 20 k-port scan mixed into the HAProxy
 # lab capture): analyze's peak RSS against the default --max-memory of 256 MiB, its evictions,
@@ -36,7 +37,8 @@ cat "$capture" > /dev/null
 
 results=$(mktemp)
 timing=$(mktemp)
-trap 'rm -f "$results" "$timing"' EXIT
+report_dir=$(mktemp -d)
+trap 'rm -rf "$results" "$timing" "$report_dir"' EXIT
 
 # run NAME COMMAND...: best wall time of 3 runs (1 for tshark), with its peak RSS.
 run() {
@@ -66,6 +68,7 @@ run "twsleuth stats" "$bin" stats --quiet "$capture"
 # analyze exits 1 when it finds collisions: that is its success here.
 run "twsleuth analyze 1 thread" sh -c "$bin analyze --quiet --threads 1 '$capture'; [ \$? -le 1 ]"
 run "twsleuth analyze $threads threads" sh -c "$bin analyze --quiet --threads $threads '$capture'; [ \$? -le 1 ]"
+run "twsleuth report" sh -c "$bin report --quiet '$capture' -o '$report_dir' > /dev/null"
 if ! $skip_tshark; then
   run "tshark reused_ports" tshark -r "$capture" -Y tcp.analysis.reused_ports
 fi
@@ -79,6 +82,8 @@ echo "stats vs capinfos:        $(awk "BEGIN{printf \"%.1fx faster (target >= 5x
 echo "stats vs dd:              $(awk "BEGIN{printf \"%.1fx the page-cache read time (target <= 10x)\", $stats_s/$dd_s}")"
 echo "analyze packets/s:        $(awk "BEGIN{printf \"%.1f M/s on $threads threads (target >= 10 M/s)\", $frames/$an/1e6}")"
 echo "analyze 1 -> $threads threads:   $(awk "BEGIN{printf \"%.2fx (target >= 1.7x)\", $a1/$an}")"
+rep=$(wall "twsleuth report")
+echo "report vs analyze:        $(awk "BEGIN{printf \"%.2fx the time (target < 2x)\", $rep/$an}")"
 if ! $skip_tshark; then
   ts=$(grep "^tshark " "$results" | awk '{print $(NF-1)}')
   echo "analyze vs tshark:        $(awk "BEGIN{printf \"%.0fx faster (target >= 100x)\", $ts/$an}")"

@@ -185,17 +185,14 @@ impl Summary {
 /// What the connections of one source add up to.
 struct Tally {
     orig_h: IpAddr,
-    connections: u64,
-    /// One bit per source port used.
-    ports: Box<[u64; PORT_WORDS]>,
+    /// Source port of each connection. Not a bit set of the 65,536 ports: at 8 KiB a source,
+    /// a SYN flood from spoofed addresses (one connection each) would take gigabytes.
+    ports: Vec<u16>,
     intervals: Vec<i64>,
     collisions: u64,
     first_ts_ns: i64,
     last_ts_ns: i64,
 }
-
-/// 64-bit words in a bit set of the 65,536 ports.
-const PORT_WORDS: usize = 1 << 10;
 
 /// Tallies by source address.
 #[derive(Default)]
@@ -214,8 +211,7 @@ impl Sources {
             _ => *self.by_address.entry(c.orig_h).or_insert_with(|| {
                 self.tallies.push(Tally {
                     orig_h: c.orig_h,
-                    connections: 0,
-                    ports: Box::new([0; PORT_WORDS]),
+                    ports: Vec::new(),
                     intervals: Vec::new(),
                     collisions: 0,
                     first_ts_ns: c.ts_ns,
@@ -226,8 +222,7 @@ impl Sources {
         };
         self.last = Some(at);
         let tally = &mut self.tallies[at];
-        tally.connections += 1;
-        tally.ports[usize::from(c.orig_p >> 6)] |= 1 << (c.orig_p & 63);
+        tally.ports.push(c.orig_p);
         tally.intervals.extend(c.reuse_interval_ns);
         tally.collisions += u64::from(collided);
         tally.first_ts_ns = tally.first_ts_ns.min(c.ts_ns);
@@ -240,20 +235,11 @@ impl Sources {
             .tallies
             .into_iter()
             .map(|mut t| {
-                let port = |word: usize, bit: u32| (word * 64) as u16 + bit as u16;
-                let used = |(_, bits): &(usize, &u64)| **bits != 0;
-                let port_min = t
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .find(used)
-                    .map_or(0, |(word, bits)| port(word, bits.trailing_zeros()));
-                let port_max = t
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .rfind(used)
-                    .map_or(0, |(word, bits)| port(word, 63 - bits.leading_zeros()));
+                let connections = t.ports.len() as u64;
+                t.ports.sort_unstable();
+                let port_min = t.ports.first().copied().unwrap_or(0);
+                let port_max = t.ports.last().copied().unwrap_or(0);
+                t.ports.dedup();
                 let min_reuse_interval_ns = t.intervals.iter().min().copied();
                 // The median is the element a sort would put in the middle: selected, not
                 // sorted.
@@ -262,14 +248,10 @@ impl Sources {
                     .then(|| *t.intervals.select_nth_unstable(middle).1);
                 SourceSummary {
                     orig_h: t.orig_h,
-                    connections: t.connections,
+                    connections,
                     port_min,
                     port_max,
-                    ports_in_use: t
-                        .ports
-                        .iter()
-                        .map(|bits| u64::from(bits.count_ones()))
-                        .sum(),
+                    ports_in_use: t.ports.len() as u64,
                     min_reuse_interval_ns,
                     median_reuse_interval_ns,
                     reuses: t.intervals.len() as u64,
