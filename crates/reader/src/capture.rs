@@ -47,9 +47,30 @@ struct Interface {
     link_type: LinkType,
     /// Timestamp units per second (`if_tsresol`).
     units_per_second: u64,
+    /// Nanoseconds per unit when a whole number (1 µs, 1 ns resolutions), else 0: worked out
+    /// once, not divided for every frame.
+    ns_per_unit: u64,
     /// Seconds added to every timestamp (`if_tsoffset`).
     offset_s: i64,
     snaplen: u32,
+}
+
+impl Interface {
+    fn new(link_type: LinkType, units_per_second: u64, offset_s: i64, snaplen: u32) -> Interface {
+        let units_per_second = units_per_second.max(1);
+        let ns_per_unit = if 1_000_000_000 % units_per_second == 0 {
+            1_000_000_000 / units_per_second
+        } else {
+            0
+        };
+        Interface {
+            link_type,
+            units_per_second,
+            ns_per_unit,
+            offset_s,
+            snaplen,
+        }
+    }
 }
 
 /// Where the current frame lies in the parser's buffer, without borrowing it.
@@ -485,16 +506,16 @@ fn read_block(
             add_interface(
                 interfaces,
                 counters,
-                Interface {
-                    link_type: LinkType::from_header_field(header.network.0),
-                    units_per_second: if header.is_nanosecond_precision() {
+                Interface::new(
+                    LinkType::from_header_field(header.network.0),
+                    if header.is_nanosecond_precision() {
                         1_000_000_000
                     } else {
                         1_000_000
                     },
-                    offset_s: 0,
-                    snaplen: header.snaplen,
-                },
+                    0,
+                    header.snaplen,
+                ),
             );
             Step::NotAFrame
         }
@@ -507,10 +528,9 @@ fn read_block(
             {
                 return Step::Corrupt(what);
             }
-            // Classic pcap has whole seconds and a µs or ns fraction: no division needed.
-            let ns_per_unit = 1_000_000_000 / iface.units_per_second as i64;
-            let ts_ns =
-                i64::from(record.ts_sec) * 1_000_000_000 + i64::from(record.ts_usec) * ns_per_unit;
+            // Classic pcap has whole seconds and a µs or ns fraction.
+            let ts_ns = i64::from(record.ts_sec) * 1_000_000_000
+                + i64::from(record.ts_usec) * iface.ns_per_unit as i64;
             let captured = &record.data[..record.data.len().min(record.caplen as usize)];
             span(ts_ns, iface, record.origlen, captured)
         }
@@ -531,12 +551,12 @@ fn read_block(
             add_interface(
                 interfaces,
                 counters,
-                Interface {
-                    link_type: LinkType::from_header_field(idb.linktype.0),
+                Interface::new(
+                    LinkType::from_header_field(idb.linktype.0),
                     units_per_second,
-                    offset_s: idb.if_tsoffset,
-                    snaplen: idb.snaplen,
-                },
+                    idb.if_tsoffset,
+                    idb.snaplen,
+                ),
             );
             Step::NotAFrame
         }
@@ -618,16 +638,15 @@ fn units_per_second(if_tsresol: u8) -> Option<u64> {
 /// Converts a timestamp in interface units to nanoseconds since the epoch, saturating.
 fn timestamp_ns(units: u64, iface: &Interface) -> i64 {
     // Fast path for the usual resolutions (1 µs, 1 ns): an exact multiplication.
-    if iface.offset_s == 0 && 1_000_000_000 % iface.units_per_second.max(1) == 0 {
-        let scale = 1_000_000_000 / iface.units_per_second.max(1);
+    if iface.offset_s == 0 && iface.ns_per_unit != 0 {
         if let Some(ns) = units
-            .checked_mul(scale)
+            .checked_mul(iface.ns_per_unit)
             .and_then(|ns| i64::try_from(ns).ok())
         {
             return ns;
         }
     }
-    let per_second = u128::from(iface.units_per_second.max(1));
+    let per_second = u128::from(iface.units_per_second);
     let units = u128::from(units);
     let ns =
         (units / per_second) * 1_000_000_000 + (units % per_second) * 1_000_000_000 / per_second;
@@ -653,12 +672,7 @@ mod tests {
     use super::*;
 
     fn iface(units_per_second: u64, offset_s: i64) -> Interface {
-        Interface {
-            link_type: LinkType::ETHERNET,
-            units_per_second,
-            offset_s,
-            snaplen: 0,
-        }
+        Interface::new(LinkType::ETHERNET, units_per_second, offset_s, 0)
     }
 
     #[test]
