@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use twsleuth_flows::{ActiveCloser, Findings, Outcome, Role, SECOND_NS, Summary};
+use twsleuth_flows::{ActiveCloser, Findings, LatencyMs, Outcome, Role, SECOND_NS, Summary};
 
 use crate::document::{Block, Document, Inline, Section};
 use crate::tables::{Tables, label};
@@ -38,6 +38,15 @@ pub fn duration(ns: i64) -> String {
     } else {
         format!("{:.1} min", s / 60.0)
     }
+}
+
+/// Percentiles of a latency, to the hundredth of a millisecond: collided and clean
+/// handshakes are compared, and on a LAN both can be well under a millisecond.
+fn latency(l: &LatencyMs) -> String {
+    format!(
+        "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        l.p50, l.p95, l.max
+    )
 }
 
 /// A rate in connections per second: whole numbers when large, one decimal when small.
@@ -347,23 +356,15 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
         row("TIME_WAIT held by", held.join(", "));
     }
     if s.added_latency_ms.count > 0 {
-        let l = &s.added_latency_ms;
         row(
             "Added latency (first SYN → SYN-ACK, collided)",
-            format!(
-                "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-                l.p50, l.p95, l.max
-            ),
+            latency(&s.added_latency_ms),
         );
     }
     if s.clean_handshake_ms.count > 0 {
-        let l = &s.clean_handshake_ms;
         row(
             "Handshake (first SYN → SYN-ACK, clean)",
-            format!(
-                "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
-                l.p50, l.p95, l.max
-            ),
+            latency(&s.clean_handshake_ms),
         );
     }
     if let Some(a) = s.prediction_agreement {
