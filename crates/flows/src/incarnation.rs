@@ -34,7 +34,7 @@ pub(crate) struct Side {
     history_letters: u8,
     /// The last few segments with payload or SYN/FIN/RST, and when they were captured: a few,
     /// since frames with equal timestamps in two merged files interleave file by file.
-    recent: [Option<(i64, SegmentPrint)>; RECENT_PRINTS],
+    recent: [(i64, SegmentPrint); RECENT_PRINTS],
 }
 
 /// Segments per side remembered to recognise a duplicate.
@@ -48,16 +48,21 @@ const RECENT_PRINTS: usize = 4;
 /// 0 (DF packets of some stacks), carry nothing to tell them apart and are never duplicates.
 const DUPLICATE_WITHIN_NS: u64 = 5_000_000;
 
-/// What tells one segment from another on the wire, but for when it was captured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What tells one segment from another on the wire, but for when it was captured. Packed
+/// (24 bytes): each side keeps [`RECENT_PRINTS`] of them in every incarnation followed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct SegmentPrint {
     seq: u32,
     ack: u32,
-    flags: TcpFlags,
     payload_len: u32,
+    /// TSval, 0 when `has_tsval` is false.
+    tsval: u32,
     window: u16,
-    tsval: Option<u32>,
+    /// Never 0 in a print made by [`SegmentPrint::of`]: an unused slot (all zero) matches
+    /// no segment.
     ip_id: u16,
+    flags: TcpFlags,
+    has_tsval: bool,
 }
 
 impl SegmentPrint {
@@ -68,14 +73,16 @@ impl SegmentPrint {
     fn of(seg: &TcpSegment) -> Option<SegmentPrint> {
         let carries = seg.payload_len > 0
             || seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) != 0;
+        let tsval = seg.options.timestamps.map(|t| t.value);
         (carries && seg.ip_id != 0).then_some(SegmentPrint {
             seq: seg.seq,
             ack: seg.ack,
-            flags: seg.flags,
             payload_len: seg.payload_len,
+            tsval: tsval.unwrap_or(0),
             window: seg.window,
-            tsval: seg.options.timestamps.map(|t| t.value),
             ip_id: seg.ip_id,
+            flags: seg.flags,
+            has_tsval: tsval.is_some(),
         })
     }
 }
@@ -196,7 +203,7 @@ impl Incarnation {
             Role::Resp => &self.resp_side,
         };
         SegmentPrint::of(seg).is_some_and(|print| {
-            side.recent.iter().flatten().any(|(ts_ns, recent)| {
+            side.recent.iter().any(|(ts_ns, recent)| {
                 *recent == print && seg.ts_ns.abs_diff(*ts_ns) < DUPLICATE_WITHIN_NS
             })
         })
@@ -243,7 +250,7 @@ impl Incarnation {
         if let Some(print) = SegmentPrint::of(seg) {
             let recent = &mut self.side_mut(role).recent;
             recent.rotate_right(1);
-            recent[0] = Some((seg.ts_ns, print));
+            recent[0] = (seg.ts_ns, print);
         }
 
         // The handshake, and the answers to a SYN that a TIME_WAIT holder gives
