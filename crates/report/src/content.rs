@@ -314,9 +314,9 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
         row(
             "New connections per second",
             format!(
-                "peak {}, mean {:.1}",
+                "peak {}, mean {}",
                 count(*peak),
-                s.connections as f64 / span_s
+                rate(s.connections as f64 / span_s)
             ),
         );
     }
