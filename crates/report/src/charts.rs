@@ -4,8 +4,8 @@
 //! - `port-reuse-<source>.svg`: source port over time for each of the busiest sources, every
 //!   connection a grey mark and collisions coloured by outcome; the balancer's port cycling
 //!   shows as a sawtooth.
-//! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the number of
-//!   ports the source really used times its destinations (the exhaustion line).
+//! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the 4-tuples
+//!   the source really used (the exhaustion line).
 //! - `rates.svg`: new connections and collisions per second.
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
 //! - `reuse-interval.svg`: how soon a tuple was used again, against the TIME_WAIT duration.
@@ -30,9 +30,20 @@ pub struct ChartContext {
     pub capture_start_ns: i64,
     /// TIME_WAIT duration in force (s), marked on the reuse-interval histogram.
     pub time_wait_s: f64,
-    /// Busiest sources first (at most 4 get their own port-reuse timeline / series), with the
-    /// number of source ports each really used (the "exhaustion line").
-    pub sources: Vec<(String, u64)>,
+    /// Busiest sources first (at most 4 get their own port-reuse timeline / series).
+    pub sources: Vec<ChartSource>,
+}
+
+/// A source address, with what it used.
+#[derive(Clone, Debug)]
+pub struct ChartSource {
+    /// The address as text.
+    pub name: String,
+    /// Source ports it really used.
+    pub ports: u64,
+    /// Distinct 4-tuples it used (the capacity model's): the TIME_WAIT occupancy at which
+    /// every new connection meets a tuple still held (the exhaustion line).
+    pub tuples: u64,
 }
 
 /// One chart: file name under charts/ (e.g. "port-reuse-10.0.0.1.svg"), a title, and the SVG
@@ -132,25 +143,15 @@ pub fn render_charts(tables: &Tables, context: &ChartContext) -> Vec<Chart> {
     charts
 }
 
-/// A source of `ChartContext::sources`: its address as the tables spell it, and the number
-/// of source ports it used.
-struct Source {
-    name: String,
-    ports: u64,
-}
-
 /// The first [`MAX_SOURCES`] distinct sources of the context.
-fn busiest_sources(context: &ChartContext) -> Vec<Source> {
+fn busiest_sources(context: &ChartContext) -> Vec<ChartSource> {
     let mut seen = HashSet::new();
     context
         .sources
         .iter()
-        .filter(|(name, _)| seen.insert(name.as_str()))
+        .filter(|source| seen.insert(source.name.as_str()))
         .take(MAX_SOURCES)
-        .map(|(name, ports)| Source {
-            name: name.clone(),
-            ports: *ports,
-        })
+        .cloned()
         .collect()
 }
 
@@ -187,7 +188,7 @@ struct Mark {
 
 /// Source port over time for one source: grey for every connection (sampled when there are
 /// too many), collisions on top in their outcome's colour.
-fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &Source) -> Chart {
+fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &ChartSource) -> Chart {
     let c = &tables.connections;
     let file_name = format!("port-reuse-{}.svg", file_safe(&source.name));
     let name = display_text(&source.name);
@@ -445,13 +446,13 @@ fn timeline_seconds(tables: &Tables) -> Option<(i64, i64)> {
     Some((*seconds.iter().min()?, *seconds.iter().max()?))
 }
 
-/// Tuples in TIME_WAIT per source over time, with the line (ports × destinations) at which
+/// Tuples in TIME_WAIT per source over time, with the line (the 4-tuples it used) at which
 /// every new connection of the source must land on a tuple still in TIME_WAIT.
 fn time_wait_occupancy(
     tables: &Tables,
     context: &ChartContext,
     start: &str,
-    sources: &[Source],
+    sources: &[ChartSource],
 ) -> Chart {
     const FILE: &str = "time-wait-occupancy.svg";
     let title = "TIME_WAIT occupancy: tuples held per source";
@@ -490,15 +491,9 @@ fn time_wait_occupancy(
                 .collect()
         })
         .collect();
-    // Every tuple of a source is held once all its ports are, towards every destination it
-    // uses: capacity is ports × destinations (DESIGN.md section 1: more server IPs or ports
-    // multiply it), the level at which each new connection must meet a TIME_WAIT.
-    let destinations = destinations_per_source(tables, sources);
-    let capacity: Vec<u64> = sources
-        .iter()
-        .zip(&destinations)
-        .map(|(s, d)| s.ports.saturating_mul((*d).max(1)))
-        .collect();
+    // Every new connection of a source must meet a TIME_WAIT once all the 4-tuples it cycles
+    // through are held (the capacity model's tuples in use).
+    let capacity: Vec<u64> = sources.iter().map(|s| s.tuples).collect();
     let x = Span::of(series.iter().flatten().map(|p| p.0));
     let top = series
         .iter()
@@ -507,12 +502,7 @@ fn time_wait_occupancy(
         .chain(capacity.iter().map(|c| *c as f64))
         .fold(1.0, f64::max);
     let y = Span::new(0.0, top * 1.12);
-    let several = destinations.iter().any(|d| *d > 1);
-    let dashed = if several {
-        "dashed: ports the source used × its destinations"
-    } else {
-        "dashed: ports the source used"
-    };
+    let dashed = "dashed: the 4-tuples the source used";
     let subtitle = if buckets.width > 1 {
         format!(
             "peak per {} s of tuples held in TIME_WAIT (by either end); {dashed}",
@@ -562,42 +552,19 @@ fn time_wait_occupancy(
                 .iter()
                 .map(|i| display_text(&sources[*i].name))
                 .collect();
-            let first = members.first().copied().unwrap_or(0);
-            let (ports, destinations) = (sources[first].ports, destinations[first]);
-            let what = if destinations > 1 {
-                format!("{ports} ports × {destinations} destinations")
-            } else {
-                format!("{ports} ports")
-            };
             chart.draw_series(std::iter::once(Text::new(
-                format!("exhaustion line: {what} ({})", names.join(", ")),
+                format!("exhaustion line: {tuples} tuples ({})", names.join(", ")),
                 (x.end, level),
                 text_style(15, colour).pos(Pos::new(HPos::Right, VPos::Bottom)),
             )))?;
         }
         legend.push(LegendEntry::new(
             Marker::Dashed(MUTED),
-            if several {
-                "exhaustion line: ports used × destinations".to_string()
-            } else {
-                "exhaustion line: ports used".to_string()
-            },
+            "exhaustion line: 4-tuples used".to_string(),
         ));
         Ok(Drawn::new(legend))
     });
     Chart::new(FILE, title.to_string(), svg)
-}
-
-/// Distinct destinations (responder address and port) of each source's connections.
-fn destinations_per_source(tables: &Tables, sources: &[Source]) -> Vec<u64> {
-    let c = &tables.connections;
-    let mut seen: Vec<HashSet<(&str, u32)>> = vec![HashSet::new(); sources.len()];
-    for ((orig_h, resp_h), resp_p) in c.orig_h.iter().zip(&c.resp_h).zip(&c.resp_p) {
-        if let Some(s) = sources.iter().position(|s| *s.name == **orig_h) {
-            seen[s].insert((&**resp_h, *resp_p));
-        }
-    }
-    seen.iter().map(|d| d.len() as u64).collect()
 }
 
 /// New connections and collisions per second, all sources together.
@@ -870,7 +837,7 @@ fn significant(v: f64) -> String {
 
 /// How soon tuples were used again, per source, against the TIME_WAIT duration: every reuse
 /// left of the line met a tuple the closing end may still hold.
-fn reuse_interval(tables: &Tables, context: &ChartContext, sources: &[Source]) -> Chart {
+fn reuse_interval(tables: &Tables, context: &ChartContext, sources: &[ChartSource]) -> Chart {
     const FILE: &str = "reuse-interval.svg";
     let title = "Port reuse interval vs TIME_WAIT";
     let c = &tables.connections;
@@ -1508,11 +1475,19 @@ mod tests {
         t
     }
 
+    fn source(name: &str, ports: u64, tuples: u64) -> ChartSource {
+        ChartSource {
+            name: name.to_string(),
+            ports,
+            tuples,
+        }
+    }
+
     fn context(sources: &[&str], ports: u64) -> ChartContext {
         ChartContext {
             capture_start_ns: START_NS,
             time_wait_s: 60.0,
-            sources: sources.iter().map(|s| (s.to_string(), ports)).collect(),
+            sources: sources.iter().map(|s| source(s, ports, ports)).collect(),
         }
     }
 
@@ -1628,7 +1603,7 @@ mod tests {
         let charts = render_charts(
             &tables(&sources, 1_000, 150.0, 200, 5, &["accepted"]),
             &ChartContext {
-                sources: vec![("10.0.0.1".into(), 200), ("10.0.0.2".into(), 100)],
+                sources: vec![source("10.0.0.1", 200, 400), source("10.0.0.2", 100, 100)],
                 ..context(&[], 0)
             },
         );
@@ -1636,9 +1611,9 @@ mod tests {
         for label in [
             "10.0.0.1",
             "10.0.0.2",
-            "exhaustion line: ports used",
-            "exhaustion line: 200 ports (10.0.0.1)",
-            "exhaustion line: 100 ports (10.0.0.2)",
+            "exhaustion line: 4-tuples used",
+            "exhaustion line: 400 tuples (10.0.0.1)",
+            "exhaustion line: 100 tuples (10.0.0.2)",
             "tuples in TIME_WAIT",
         ] {
             assert!(has_text(occupancy, label), "no {label:?}");
@@ -1775,15 +1750,15 @@ mod tests {
                 time_wait_s: f64::NAN,
                 capture_start_ns: i64::MIN,
                 sources: vec![
-                    ("10.0.0.1".into(), 0),
-                    ("10.0.0.1".into(), 5),
-                    (sources[1].into(), u64::MAX),
+                    source("10.0.0.1", 0, 0),
+                    source("10.0.0.1", 5, 5),
+                    source(sources[1], u64::MAX, u64::MAX),
                 ],
             },
             ChartContext {
                 time_wait_s: 0.0,
                 capture_start_ns: i64::MAX,
-                sources: vec![("10.0.0.1".into(), 2)],
+                sources: vec![source("10.0.0.1", 2, 2)],
             },
             ChartContext {
                 time_wait_s: 1e300,
@@ -1869,7 +1844,10 @@ mod tests {
                 },
                 time_wait_s: pick(next(), &odd),
                 sources: (0..next() % 6)
-                    .map(|i| (format!("10.0.0.{i}"), next() % 70_000))
+                    .map(|i| {
+                        let ports = next() % 70_000;
+                        source(&format!("10.0.0.{i}"), ports, ports * (1 + next() % 3))
+                    })
                     .collect(),
             };
             for c in render_charts(&t, &context) {
@@ -1939,6 +1917,15 @@ mod fixture_tests {
         let findings = tracker.finish();
         let summary = Summary::new(&findings, 4);
         let tables = Tables::new(&findings, &config.time_wait);
+        let input = crate::ReportInput {
+            findings: &findings,
+            summary: &summary,
+            accounting: &twsleuth_decode::Accounting::default(),
+            policy: &config.time_wait,
+            inputs: Vec::new(),
+            evidence: Vec::new(),
+            tool_version: "test",
+        };
         let context = ChartContext {
             capture_start_ns: findings
                 .connections
@@ -1947,10 +1934,13 @@ mod fixture_tests {
                 .min()
                 .unwrap_or(0),
             time_wait_s: config.time_wait.default_ns as f64 / 1e9,
-            sources: summary
-                .sources
-                .iter()
-                .map(|s| (s.orig_h.to_string(), s.ports_in_use))
+            sources: crate::content::capacity(&input, &tables)
+                .into_iter()
+                .map(|c| ChartSource {
+                    name: c.source,
+                    ports: c.ports_in_use,
+                    tuples: c.tuples_in_use,
+                })
                 .collect(),
         };
         render_charts(&tables, &context)
@@ -1975,6 +1965,17 @@ mod fixture_tests {
             assert!(texts.iter().any(|t| t.contains(label)), "no {label:?}");
         }
         assert!(texts.iter().any(|t| t.contains("200 source ports used")));
+        // Every one of the 200 ports went to both servers: 400 tuples before a TIME_WAIT.
+        let occupancy = charts
+            .iter()
+            .find(|c| c.file_name == "time-wait-occupancy.svg")
+            .expect("an occupancy chart");
+        assert!(
+            occupancy
+                .svg
+                .contains("exhaustion line: 400 tuples (10.0.0.1)"),
+            "the exhaustion line is the 4-tuples used"
+        );
         for c in &charts {
             roxmltree::Document::parse(&c.svg).expect("XML");
             assert!(c.svg.len() < 3_000_000);

@@ -14,6 +14,8 @@ use crate::{Evidence, ReportInput};
 /// Source ports a host can use at most: 1024–65535 (what a wide `ip_local_port_range` or a
 /// balancer's full SNAT port pool gives).
 const FULL_PORT_RANGE: u64 = 64_512;
+/// Sources the capacity model covers (the busiest).
+const CAPACITY_SOURCES: usize = 5;
 
 /// `1234567` → `1,234,567`.
 pub fn count(n: u64) -> String {
@@ -155,8 +157,13 @@ pub struct Capacity {
     pub source: String,
     /// Source ports really used.
     pub ports_in_use: u64,
-    /// Distinct destinations (server address and port): each multiplies the tuple space.
+    /// Distinct destinations (server address and port) it connected to.
     pub destinations: u64,
+    /// Distinct 4-tuples it used: its ports, each toward the destinations it went to. This is
+    /// what a source cycles through before it meets a tuple still in TIME_WAIT: ports ×
+    /// destinations when every port goes to every server (Linux `connect()` picks a port per
+    /// destination), only the ports when the balancer ties each port to one server.
+    pub tuples_in_use: u64,
     /// TIME_WAIT duration assumed for the servers, seconds.
     pub time_wait_s: f64,
     /// New connections per second the ports in use sustain without reusing a tuple in
@@ -174,13 +181,19 @@ pub struct Capacity {
 
 /// The capacity model for the busiest sources.
 pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
-    let mut destinations: BTreeMap<std::net::IpAddr, BTreeSet<(std::net::IpAddr, u16)>> =
-        BTreeMap::new();
+    let busiest: Vec<std::net::IpAddr> = input
+        .summary
+        .sources
+        .iter()
+        .take(CAPACITY_SOURCES)
+        .map(|s| s.orig_h)
+        .collect();
+    // The 4-tuples of each busy source: (source port, destination address, destination port).
+    let mut tuples: Vec<Vec<(u16, IpAddr, u16)>> = vec![Vec::new(); busiest.len()];
     for c in &input.findings.connections {
-        destinations
-            .entry(c.orig_h)
-            .or_default()
-            .insert((c.resp_h, c.resp_p));
+        if let Some(i) = busiest.iter().position(|ip| *ip == c.orig_h) {
+            tuples[i].push((c.orig_p, c.resp_h, c.resp_p));
+        }
     }
     let mut peaks: BTreeMap<&str, u64> = BTreeMap::new();
     for (source, new) in tables
@@ -196,39 +209,51 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
         .summary
         .sources
         .iter()
-        .take(5)
-        .map(|s| {
+        .zip(tuples)
+        .map(|(s, mut tuples)| {
+            tuples.sort_unstable();
+            tuples.dedup();
+            let tuples_in_use = (tuples.len() as u64).max(1);
+            let mut destinations: Vec<(IpAddr, u16)> =
+                tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
+            destinations.sort_unstable();
+            destinations.dedup();
             let source = s.orig_h.to_string();
             let time_wait_s = input.policy.default_ns as f64 / 1e9;
-            let dests = destinations
-                .get(&s.orig_h)
-                .map_or(1, |d| d.len() as u64)
-                .max(1);
-            let sustainable_per_s = (s.ports_in_use * dests) as f64 / time_wait_s.max(1e-9);
+            let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
             let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
             let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
-            let needed = |ports: u64| -> u64 {
-                let per_address = (ports * dests) as f64 / time_wait_s.max(1e-9);
+            // Addresses that give `tuples` each keep the peak off TIME_WAIT.
+            let needed = |tuples: f64| -> u64 {
+                let per_address = tuples / time_wait_s.max(1e-9);
                 ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1)
             };
+            // With the full port range, each port goes to as many destinations as now.
+            let tuples_per_port = tuples_in_use as f64 / s.ports_in_use.max(1) as f64;
             Capacity {
                 ports_in_use: s.ports_in_use,
-                destinations: dests,
+                destinations: destinations.len() as u64,
+                tuples_in_use,
                 time_wait_s,
                 sustainable_per_s,
                 peak_per_s,
                 mean_per_s: s.connections as f64 / span_s,
-                addresses_needed: needed(s.ports_in_use),
-                addresses_needed_full_range: needed(FULL_PORT_RANGE),
+                addresses_needed: needed(tuples_in_use as f64),
+                addresses_needed_full_range: needed(tuples_per_port * FULL_PORT_RANGE as f64),
                 source,
             }
         })
         .collect()
 }
 
-/// Builds the whole document. `charts` are (file name, title) in the order to show them.
-pub fn document(input: &ReportInput<'_>, tables: &Tables, charts: &[(String, String)]) -> Document {
-    let capacity = capacity(input, tables);
+/// Builds the whole document. `capacity` is [`capacity`]'s model; `charts` are (file name,
+/// title) in the order to show them.
+pub fn document(
+    input: &ReportInput<'_>,
+    tables: &Tables,
+    capacity: &[Capacity],
+    charts: &[(String, String)],
+) -> Document {
     let mut sections = vec![
         Section {
             title: "Verdict".into(),
@@ -238,8 +263,8 @@ pub fn document(input: &ReportInput<'_>, tables: &Tables, charts: &[(String, Str
             ))])],
         },
         key_figures(input, tables),
-        incident_timeline(input, tables),
-        capacity_section(&capacity),
+        incident_timeline(input, tables, capacity),
+        capacity_section(capacity),
     ];
     if !charts.is_empty() {
         sections.push(Section {
@@ -254,7 +279,7 @@ pub fn document(input: &ReportInput<'_>, tables: &Tables, charts: &[(String, Str
         });
     }
     sections.push(evidence_section(input));
-    sections.push(recommendations(input, &capacity));
+    sections.push(recommendations(input, capacity));
     sections.push(method(input));
     Document {
         title: "TIME_WAIT collision report".into(),
@@ -390,7 +415,7 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
     }
 }
 
-fn incident_timeline(input: &ReportInput<'_>, tables: &Tables) -> Section {
+fn incident_timeline(input: &ReportInput<'_>, tables: &Tables, capacity: &[Capacity]) -> Section {
     let mut events: Vec<(i64, String)> = Vec::new();
     let collisions = &input.findings.collisions;
     if let Some(first) = collisions.first() {
@@ -413,22 +438,22 @@ fn incident_timeline(input: &ReportInput<'_>, tables: &Tables) -> Section {
             format!("Last collision ({} in all)", count(collisions.len() as u64)),
         ));
     }
-    // Occupancy of each busy source's ports by tuples in TIME_WAIT: when it crossed 50%, 90%
-    // and 100% of the ports it used.
+    // Occupancy of each busy source's 4-tuples by tuples in TIME_WAIT (as in the capacity
+    // model and the occupancy chart): when it crossed 50%, 90% and 100%.
     let t = &tables.timeline;
-    for src in input.summary.sources.iter().take(4) {
-        let name = src.orig_h.to_string();
-        let ports = src.ports_in_use.max(1);
+    for c in capacity.iter().take(4) {
+        let tuples = c.tuples_in_use;
         for threshold in [50u64, 90, 100] {
             let crossing = (0..t.second.len()).find(|&i| {
-                *t.orig_h[i] == *name && t.time_wait_tuples[i] * 100 >= threshold * ports
+                *t.orig_h[i] == *c.source && t.time_wait_tuples[i] * 100 >= threshold * tuples
             });
             if let Some(i) = crossing {
                 events.push((
                     t.second[i] * SECOND_NS,
                     format!(
-                        "{name}: tuples in TIME_WAIT reach {threshold}% of the {} ports in use ({})",
-                        count(ports),
+                        "{}: tuples in TIME_WAIT reach {threshold}% of the {} tuples it used ({})",
+                        c.source,
+                        count(tuples),
                         count(t.time_wait_tuples[i])
                     ),
                 ));
@@ -478,7 +503,7 @@ fn incident_timeline(input: &ReportInput<'_>, tables: &Tables) -> Section {
 
 fn capacity_section(capacity: &[Capacity]) -> Section {
     let mut blocks = vec![Block::Paragraph(vec![text(
-        "A source address can open at most ports × destinations ÷ TIME_WAIT new connections per second before it comes back to a tuple the server still holds in TIME_WAIT (DESIGN.md section 1). Ports are those really used (Linux takes one parity first).",
+        "A source address can open at most (tuples it cycles through) ÷ TIME_WAIT new connections per second before it comes back to a tuple the server still holds in TIME_WAIT (DESIGN.md section 1). A tuple here is a source port with a server address and port, as the source really used them: its ports (Linux takes one parity first), each toward the servers it went to. That is ports × destinations when every port goes to every server, and only the ports when the balancer ties each port to one server.",
     )])];
     if capacity.is_empty() {
         return Section {
@@ -491,6 +516,7 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
             "Source".into(),
             "Ports in use".into(),
             "Destinations".into(),
+            "Tuples in use".into(),
             "Sustainable (conn/s)".into(),
             "Peak (conn/s)".into(),
             "Mean (conn/s)".into(),
@@ -504,9 +530,10 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
                     c.source.clone(),
                     count(c.ports_in_use),
                     count(c.destinations),
+                    count(c.tuples_in_use),
                     rate(c.sustainable_per_s),
                     count(c.peak_per_s),
-                    format!("{:.1}", c.mean_per_s),
+                    rate(c.mean_per_s),
                     count(c.addresses_needed),
                     count(c.addresses_needed_full_range),
                 ]
@@ -516,19 +543,24 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
     let mut arithmetic = Vec::new();
     for c in capacity {
         arithmetic.push(vec![text(format!(
-            "{}: {} ports × {} destinations ÷ {:.0} s = {} conn/s sustainable; the peak of {} conn/s needs ⌈{} × {:.0} ÷ ({} × {})⌉ = {} address(es) with these ports, or {} with the full 64,512-port range.",
+            "{}: {} tuples in use ({} ports toward {} destination{}) ÷ {:.0} s = {} conn/s sustainable; the peak of {} conn/s needs ⌈{} × {:.0} ÷ {}⌉ = {} address(es) with these ports, or {} with the full 64,512-port range ({} tuples each).",
             c.source,
+            count(c.tuples_in_use),
             count(c.ports_in_use),
             count(c.destinations),
+            if c.destinations == 1 { "" } else { "s" },
             c.time_wait_s,
             rate(c.sustainable_per_s),
             count(c.peak_per_s),
             count(c.peak_per_s),
             c.time_wait_s,
-            count(c.ports_in_use),
-            count(c.destinations),
+            count(c.tuples_in_use),
             count(c.addresses_needed),
-            count(c.addresses_needed_full_range)
+            count(c.addresses_needed_full_range),
+            count(
+                (c.tuples_in_use as f64 / c.ports_in_use.max(1) as f64 * FULL_PORT_RANGE as f64)
+                    .round() as u64
+            )
         ))]);
     }
     blocks.push(Block::List(arithmetic));
@@ -647,11 +679,11 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
             items.push(vec![
                 Inline::Strong("More SNAT addresses. ".into()),
                 text(format!(
-                    "{} peaks at {} new connections per second against {} sustainable with {} ports: use at least {} SNAT addresses with the same ports (or {} with the full 64,512-port range each).",
+                    "{} peaks at {} new connections per second against {} sustainable with the {} tuples it used: use at least {} SNAT addresses with the same ports (or {} with the full 64,512-port range each).",
                     cap.source,
                     count(cap.peak_per_s),
                     rate(cap.sustainable_per_s),
-                    count(cap.ports_in_use),
+                    count(cap.tuples_in_use),
                     count(cap.addresses_needed),
                     count(cap.addresses_needed_full_range)
                 )),
@@ -870,6 +902,88 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(4812), "4,812");
         assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    /// 1,000 connections at 10 a second from one address cycling 100 ports toward two
+    /// servers; `server_of(i)` picks the server of the i-th.
+    fn capacity_of(server_of: impl Fn(u64) -> u8) -> Capacity {
+        use twsleuth_decode::FrameRef;
+        use twsleuth_flows::{CloseKind, History, TrackerCounters, ZeekState};
+        let connections = (0..1_000u64)
+            .map(|i| {
+                let frame = FrameRef {
+                    file_index: 0,
+                    number: i + 1,
+                };
+                twsleuth_flows::ConnectionRecord {
+                    uid: i,
+                    ts_ns: 1_764_000_000 * SECOND_NS + i as i64 * SECOND_NS / 10,
+                    orig_h: "10.0.0.1".parse().unwrap(),
+                    orig_p: 40_000 + (i % 100) as u16,
+                    resp_h: format!("10.1.0.{}", server_of(i)).parse().unwrap(),
+                    resp_p: 80,
+                    first_frame: frame,
+                    last_frame: frame,
+                    duration_ns: 0,
+                    orig_pkts: 1,
+                    orig_bytes: 0,
+                    resp_pkts: 1,
+                    resp_bytes: 0,
+                    syn_retransmits: 0,
+                    syn_to_syn_ack_ns: Some(100_000),
+                    handshake_ns: None,
+                    conn_state: ZeekState::SF,
+                    history: History::default(),
+                    close: CloseKind::FinFin,
+                    active_closer: None,
+                    time_wait_start_ns: None,
+                    reuse_interval_ns: None,
+                    prev_uid: None,
+                    low_confidence: 0,
+                }
+            })
+            .collect();
+        let findings = Findings {
+            connections,
+            collisions: Vec::new(),
+            counters: TrackerCounters::default(),
+        };
+        let summary = Summary::new(&findings, 10);
+        let policy = twsleuth_flows::TimeWaitPolicy::default();
+        let tables = Tables::new(&findings, &policy);
+        let input = ReportInput {
+            findings: &findings,
+            summary: &summary,
+            accounting: &twsleuth_decode::Accounting::default(),
+            policy: &policy,
+            inputs: Vec::new(),
+            evidence: Vec::new(),
+            tool_version: "test",
+        };
+        capacity(&input, &tables).remove(0)
+    }
+
+    #[test]
+    fn capacity_counts_the_tuples_really_used() {
+        // Each port tied to one server (port parity): 100 tuples, 100/60 s sustainable, and
+        // the peak of 10/s needs ⌈10 × 60 ÷ 100⌉ = 6 addresses.
+        let pinned = capacity_of(|i| (i % 2) as u8);
+        assert_eq!(
+            (
+                pinned.ports_in_use,
+                pinned.destinations,
+                pinned.tuples_in_use
+            ),
+            (100, 2, 100)
+        );
+        assert_eq!((pinned.peak_per_s, pinned.addresses_needed), (10, 6));
+        // Every port to both servers: 200 tuples, half as many addresses.
+        let spread = capacity_of(|i| ((i / 100) % 2) as u8);
+        assert_eq!(spread.tuples_in_use, 200);
+        assert_eq!(spread.addresses_needed, 3);
+        assert!((spread.sustainable_per_s - 200.0 / 60.0).abs() < 1e-9);
+        // The full range gives 64,512 ports, each toward as many servers as now: one address.
+        assert_eq!(spread.addresses_needed_full_range, 1);
     }
 
     #[test]

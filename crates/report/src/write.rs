@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::ReportInput;
-use crate::charts::{ChartContext, render_charts};
-use crate::content::document;
+use crate::charts::{ChartContext, ChartSource, render_charts};
+use crate::content::{capacity, document};
 use crate::document::{render_html, render_markdown};
 use crate::export::{
     collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
@@ -65,14 +65,17 @@ pub fn write_report(
     summary.push(b'\n');
     write_file(&mut written, data_dir.join("summary.json"), &summary)?;
 
+    let capacity = capacity(input, &tables);
     let context = ChartContext {
         capture_start_ns: tables.connections.ts_ns.first().copied().unwrap_or(0),
         time_wait_s: input.policy.default_ns as f64 / 1e9,
-        sources: input
-            .summary
-            .sources
+        sources: capacity
             .iter()
-            .map(|s| (s.orig_h.to_string(), s.ports_in_use))
+            .map(|c| ChartSource {
+                name: c.source.clone(),
+                ports: c.ports_in_use,
+                tuples: c.tuples_in_use,
+            })
             .collect(),
     };
     let charts = render_charts(&tables, &context);
@@ -87,7 +90,7 @@ pub fn write_report(
         .iter()
         .map(|c| (c.file_name.clone(), c.title.clone()))
         .collect();
-    let doc = document(input, &tables, &chart_titles);
+    let doc = document(input, &tables, &capacity, &chart_titles);
     write_file(
         &mut written,
         dir.join("report.md"),
