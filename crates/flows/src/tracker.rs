@@ -275,15 +275,8 @@ impl FlowTracker {
         // A new incarnation: the current one (if any) ends here.
         if let Some(mut previous) = state.current.take() {
             self.open -= 1;
-            let (incarnation, pending) = &mut *previous;
-            let forced = (!incarnation.is_closed()).then_some(CloseKind::Superseded);
-            state.closed = Some(finish(
-                incarnation,
-                pending.take(),
-                forced,
-                &self.config,
-                &mut self.out,
-            ));
+            let forced = (!previous.0.is_closed()).then_some(CloseKind::Superseded);
+            state.closed = Some(finish(&mut previous, forced, &self.config, &mut self.out));
         }
         let mut incarnation = Incarnation::start(seg, index);
         let mut pending = None;
@@ -307,14 +300,7 @@ impl FlowTracker {
         self.open = 0;
         for state in std::mem::take(&mut self.tuples).into_values() {
             if let Some(mut cur) = state.current {
-                let (incarnation, pending) = &mut *cur;
-                finish(
-                    incarnation,
-                    pending.take(),
-                    None,
-                    &self.config,
-                    &mut self.out,
-                );
+                finish(&mut cur, None, &self.config, &mut self.out);
             }
         }
     }
@@ -348,9 +334,7 @@ impl FlowTracker {
                 if compact {
                     if let Some(mut cur) = state.current.take() {
                         compacted += 1;
-                        let (incarnation, pending) = &mut *cur;
-                        state.closed =
-                            Some(finish(incarnation, pending.take(), forced, config, out));
+                        state.closed = Some(finish(&mut cur, forced, config, out));
                     }
                 }
             }
@@ -399,15 +383,8 @@ impl FlowTracker {
                 self.out.counters.memory_evictions += 1;
                 if let Some(mut cur) = state.current {
                     self.open -= 1;
-                    let (incarnation, pending) = &mut *cur;
-                    let forced = (!incarnation.is_closed()).then_some(CloseKind::Evicted);
-                    finish(
-                        incarnation,
-                        pending.take(),
-                        forced,
-                        &self.config,
-                        &mut self.out,
-                    );
+                    let forced = (!cur.0.is_closed()).then_some(CloseKind::Evicted);
+                    finish(&mut cur, forced, &self.config, &mut self.out);
                 }
             }
         }
@@ -478,14 +455,15 @@ fn predict_linux(holder: &TimeWaitHolder, seg: &TcpSegment) -> Prediction {
     }
 }
 
-/// Emits an incarnation's records and returns what its tuple keeps.
+/// Emits the records of the incarnation a tuple followed (and of its collision, if its SYN
+/// made one) and returns what the tuple keeps.
 fn finish(
-    incarnation: &mut Incarnation,
-    pending: Option<PendingCollision>,
+    (incarnation, pending): &mut Current,
     forced: Option<CloseKind>,
     config: &TrackerConfig,
     out: &mut Outbox,
 ) -> ClosedSummary {
+    let pending = pending.take();
     let holders = incarnation.time_wait_holders(&config.time_wait);
     let record = incarnation.record(forced, &holders);
     let collision_free = pending.is_none();
