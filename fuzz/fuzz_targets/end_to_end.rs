@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                 stretch.push(index, segment);
                 segments.push(segment);
                 if stretch.len() >= STRETCH_SEGMENTS {
-                    tracker.process(std::slice::from_ref(&stretch));
+                    tracker.process(&stretch);
                     stretch.clear();
                 }
             }
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         }
         index += 1;
     }
-    tracker.process(std::slice::from_ref(&stretch));
+    tracker.process(&stretch);
     assert!(accounting.is_closed());
     assert_eq!(accounting.frames, reader.counters().frames);
     let findings = tracker.finish();

@@ -103,7 +103,7 @@ pub fn track(
             next.clear();
             rayon::join(
                 || reading.read_stretch(&mut next),
-                || tracker.process(std::slice::from_ref(&current)),
+                || tracker.process(&current),
             );
             std::mem::swap(&mut current, &mut next);
         }

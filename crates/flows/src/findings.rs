@@ -84,21 +84,19 @@ impl ShardedTracker {
         self.shards.len()
     }
 
-    /// Follows the segments of consecutive stretches of input, shards in parallel. The records
-    /// of the incarnations that ended in the previous call are gathered meanwhile.
-    pub fn process(&mut self, stretches: &[Partitioned]) {
+    /// Follows the segments of the next stretch of input, shards in parallel. The records of
+    /// the incarnations that ended in the previous call are gathered meanwhile.
+    pub fn process(&mut self, stretch: &Partitioned) {
         self.gathered.take_over(&mut self.shards);
         let (shards, gathered) = (&mut self.shards, &mut self.gathered);
         rayon::join(
             || {
                 shards
                     .par_iter_mut()
-                    .enumerate()
-                    .for_each(|(shard, tracker)| {
-                        for stretch in stretches {
-                            for (index, seg) in &stretch.per_shard[shard] {
-                                tracker.process(seg, *index);
-                            }
+                    .zip(&stretch.per_shard)
+                    .for_each(|(tracker, segments)| {
+                        for (index, seg) in segments {
+                            tracker.process(seg, *index);
                         }
                     })
             },
@@ -190,7 +188,7 @@ impl Findings {
         for (index, segment) in segments.iter().enumerate() {
             stretch.push(index as u64, *segment);
         }
-        tracker.process(&[stretch]);
+        tracker.process(&stretch);
         tracker.finish()
     }
 }

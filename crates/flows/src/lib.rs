@@ -24,7 +24,7 @@
 //!     }
 //!     index += 1;
 //! }
-//! tracker.process(&[stretch]);
+//! tracker.process(&stretch);
 //! let findings = tracker.finish();
 //! assert!(!findings.connections.is_empty());
 //! assert!(findings.collisions.is_empty());

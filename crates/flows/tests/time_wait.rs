@@ -572,7 +572,7 @@ fn run_sharded(segments: &[TcpSegment], shards: usize, stretch_len: usize) -> St
         for (offset, seg) in chunk.iter().enumerate() {
             stretch.push((number * stretch_len + offset) as u64, *seg);
         }
-        tracker.process(&[stretch]);
+        tracker.process(&stretch);
     }
     let f = tracker.finish();
     format!("{:?}\n{:?}", f.connections, f.collisions)

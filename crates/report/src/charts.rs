@@ -1913,7 +1913,7 @@ mod fixture_tests {
             }
             index += 1;
         }
-        tracker.process(&[stretch]);
+        tracker.process(&stretch);
         let findings = tracker.finish();
         let summary = Summary::new(&findings, 4);
         let tables = Tables::new(&findings, &config.time_wait);

@@ -23,7 +23,7 @@ fn findings(relative: &str) -> Findings {
         }
         index += 1;
     }
-    tracker.process(&[stretch]);
+    tracker.process(&stretch);
     tracker.finish()
 }
 
