@@ -181,7 +181,7 @@ pub struct Capacity {
 
 /// The capacity model for the busiest sources.
 pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
-    let busiest: Vec<std::net::IpAddr> = input
+    let busiest: Vec<IpAddr> = input
         .summary
         .sources
         .iter()
@@ -228,8 +228,6 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
                 let per_address = tuples / time_wait_s.max(1e-9);
                 ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1)
             };
-            // With the full port range, each port goes to as many destinations as now.
-            let tuples_per_port = tuples_in_use as f64 / s.ports_in_use.max(1) as f64;
             Capacity {
                 ports_in_use: s.ports_in_use,
                 destinations: destinations.len() as u64,
@@ -239,11 +237,20 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
                 peak_per_s,
                 mean_per_s: s.connections as f64 / span_s,
                 addresses_needed: needed(tuples_in_use as f64),
-                addresses_needed_full_range: needed(tuples_per_port * FULL_PORT_RANGE as f64),
+                addresses_needed_full_range: needed(tuples_with_full_range(
+                    tuples_in_use,
+                    s.ports_in_use,
+                )),
                 source,
             }
         })
         .collect()
+}
+
+/// The tuples an address gives with the full port range, each port going to as many
+/// destinations as the ports in use went to.
+fn tuples_with_full_range(tuples_in_use: u64, ports_in_use: u64) -> f64 {
+    tuples_in_use as f64 / ports_in_use.max(1) as f64 * FULL_PORT_RANGE as f64
 }
 
 /// Builds the whole document. `capacity` is [`capacity`]'s model; `charts` are (file name,
@@ -557,10 +564,7 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
             count(c.tuples_in_use),
             count(c.addresses_needed),
             count(c.addresses_needed_full_range),
-            count(
-                (c.tuples_in_use as f64 / c.ports_in_use.max(1) as f64 * FULL_PORT_RANGE as f64)
-                    .round() as u64
-            )
+            count(tuples_with_full_range(c.tuples_in_use, c.ports_in_use).round() as u64)
         ))]);
     }
     blocks.push(Block::List(arithmetic));
@@ -907,47 +911,18 @@ mod tests {
     /// 1,000 connections at 10 a second from one address cycling 100 ports toward two
     /// servers; `server_of(i)` picks the server of the i-th.
     fn capacity_of(server_of: impl Fn(u64) -> u8) -> Capacity {
-        use twsleuth_decode::FrameRef;
-        use twsleuth_flows::{CloseKind, History, TrackerCounters, ZeekState};
-        let connections = (0..1_000u64)
-            .map(|i| {
-                let frame = FrameRef {
-                    file_index: 0,
-                    number: i + 1,
-                };
-                twsleuth_flows::ConnectionRecord {
-                    uid: i,
-                    ts_ns: 1_764_000_000 * SECOND_NS + i as i64 * SECOND_NS / 10,
-                    orig_h: "10.0.0.1".parse().unwrap(),
-                    orig_p: 40_000 + (i % 100) as u16,
-                    resp_h: format!("10.1.0.{}", server_of(i)).parse().unwrap(),
-                    resp_p: 80,
-                    first_frame: frame,
-                    last_frame: frame,
-                    duration_ns: 0,
-                    orig_pkts: 1,
-                    orig_bytes: 0,
-                    resp_pkts: 1,
-                    resp_bytes: 0,
-                    syn_retransmits: 0,
-                    syn_to_syn_ack_ns: Some(100_000),
-                    handshake_ns: None,
-                    conn_state: ZeekState::SF,
-                    history: History::default(),
-                    close: CloseKind::FinFin,
-                    active_closer: None,
-                    time_wait_start_ns: None,
-                    reuse_interval_ns: None,
-                    prev_uid: None,
-                    low_confidence: 0,
-                }
-            })
-            .collect();
-        let findings = Findings {
-            connections,
-            collisions: Vec::new(),
-            counters: TrackerCounters::default(),
-        };
+        use crate::tables::tests::{connection, findings};
+        let findings = findings(
+            (0..1_000u64)
+                .map(|i| {
+                    let mut c = connection(i, 1_764_000_000, None);
+                    c.ts_ns += i as i64 * SECOND_NS / 10;
+                    c.orig_p = 40_000 + (i % 100) as u16;
+                    c.resp_h = format!("10.1.0.{}", server_of(i)).parse().unwrap();
+                    c
+                })
+                .collect(),
+        );
         let summary = Summary::new(&findings, 10);
         let policy = twsleuth_flows::TimeWaitPolicy::default();
         let tables = Tables::new(&findings, &policy);

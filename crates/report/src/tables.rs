@@ -346,23 +346,23 @@ fn timeline_table(
     let mut busiest: Vec<(u64, std::net::IpAddr)> =
         per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
     busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    // Series names in text order (the rows' order), each source's series by its position.
-    let mut names: Vec<Text> = busiest
+    // Series in the order of their names (the rows' order), each source's by its position;
+    // the sources beyond the busiest share the `other` series (no address).
+    let mut names: Vec<(Text, Option<std::net::IpAddr>)> = busiest
         .iter()
         .take(TIMELINE_SOURCES)
-        .map(|(_, ip)| Text::from(ip.to_string()))
+        .map(|(_, ip)| (Text::from(ip.to_string()), Some(*ip)))
         .collect();
     if busiest.len() > TIMELINE_SOURCES {
-        names.push(Text::from(OTHER_SOURCES));
+        names.push((Text::from(OTHER_SOURCES), None));
     }
     names.sort();
-    let position = |name: &str| names.iter().position(|n| &**n == name).unwrap_or(0);
-    let other = position(OTHER_SOURCES);
-    let series: HashMap<std::net::IpAddr, usize> = busiest
+    let series: HashMap<std::net::IpAddr, usize> = names
         .iter()
-        .take(TIMELINE_SOURCES)
-        .map(|(_, ip)| (*ip, position(&ip.to_string())))
+        .enumerate()
+        .filter_map(|(position, (_, ip))| Some(((*ip)?, position)))
         .collect();
+    let other = names.iter().position(|(_, ip)| ip.is_none()).unwrap_or(0);
     let mut cells: BTreeMap<(usize, i64), Cell> = BTreeMap::new();
     for (i, c) in records.iter().enumerate() {
         let source = series.get(&c.orig_h).copied().unwrap_or(other);
@@ -406,7 +406,7 @@ fn timeline_table(
             let cell = by_second.get(&second).copied().unwrap_or_default();
             occupancy += cell.occupancy_delta;
             t.second.push(second);
-            t.orig_h.push(Arc::clone(&names[source]));
+            t.orig_h.push(Arc::clone(&names[source].0));
             t.new_connections.push(cell.new);
             t.collisions.push(cell.by_outcome.iter().sum());
             t.accepted.push(cell.by_outcome[0]);
@@ -421,12 +421,14 @@ fn timeline_table(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use twsleuth_decode::FrameRef;
     use twsleuth_flows::{CloseKind, History, TrackerCounters, ZeekState};
 
-    fn connection(
+    /// A closed connection from 10.0.0.1:40000 to 10.1.0.10:80 at `ts_s`, with TIME_WAIT held
+    /// by `closer` from then.
+    pub(crate) fn connection(
         uid: u64,
         ts_s: i64,
         closer: Option<twsleuth_flows::ActiveCloser>,
@@ -463,7 +465,7 @@ mod tests {
         }
     }
 
-    fn findings(connections: Vec<ConnectionRecord>) -> Findings {
+    pub(crate) fn findings(connections: Vec<ConnectionRecord>) -> Findings {
         Findings {
             connections,
             collisions: Vec::new(),
