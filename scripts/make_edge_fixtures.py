@@ -55,13 +55,17 @@ def read_pcap(path):
     return linktype & 0xFFFF, snaplen, recs
 
 
-def pcap_bytes(linktype, recs, endian="<", nano=False, snaplen=262144):
-    out = [struct.pack(endian + "IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4,
-                       2, 4, 0, 0, snaplen, linktype)]
+def pcap_bytes(linktype, recs, endian="<", nano=False, snaplen=262144, modified=False):
+    """modified: Alexey Kuznetzov's "modified" pcap (magic a1b2cd34, libpcap's
+    sf-pcap.c): each record header has 8 more bytes (ifindex, protocol, pkt_type, pad)."""
+    magic = 0xA1B2CD34 if modified else 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for r in recs:
         sec, ns = divmod(r.ts, 1_000_000_000)
         frac = ns if nano else ns // 1000
         out.append(struct.pack(endian + "IIII", sec, frac, len(r.data), r.orig))
+        if modified:
+            out.append(struct.pack(endian + "IHBB", 2, 0x0800, 0, 0))
         out.append(r.data)
     return b"".join(out)
 
@@ -230,6 +234,7 @@ def main():
 
     # ---------------------------------------------------------- big-endian
     write("be-usec.pcap", pcap_bytes(1, en, endian=">"))
+    write("modified.pcap", pcap_bytes(1, en, modified=True))
 
     # ---------------------------------------------------------- L3 link types
     ip_recs = []  # (ethertype, Rec with the IP packet only)
