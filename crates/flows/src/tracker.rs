@@ -15,6 +15,9 @@ use crate::tuple::{Endpoint, TupleKey};
 
 /// How often (capture time) the shard looks for tuples to compact, forget or evict.
 const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
+/// How many followed incarnations ahead of the one it looks at the sweep asks the CPU to load:
+/// enough for a load from memory to arrive in time, few enough to stay in the cache.
+const SWEEP_PREFETCH_AHEAD: usize = 8;
 /// A closed incarnation with no segment for this long shrinks to its TIME_WAIT summary; later
 /// segments on the tuple (other than a SYN) are counted as late.
 const COMPACT_AFTER_NS: i64 = 4_000_000_000;
@@ -320,8 +323,22 @@ impl FlowTracker {
         // port reuse intervals longer than TIME_WAIT (the balancer's cycle) are measured too.
         let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
         let mut compacted = 0;
+        // The incarnations were last touched seconds of capture ago: each one the sweep looks at
+        // is a wait for memory, 6-7% of all the CPU time (perf, bench capture) unless it was
+        // asked for ahead. `retain` visits the table in the order `values` lists it; were it
+        // not to, a prefetch would only miss, with the same findings.
+        let followed: Vec<*const Current> = self
+            .tuples
+            .values()
+            .filter_map(|state| state.current.as_deref().map(std::ptr::from_ref))
+            .collect();
+        let mut visited = 0;
         self.tuples.retain(|_, state| {
             if let Some(cur) = &state.current {
+                if let Some(&ahead) = followed.get(visited + SWEEP_PREFETCH_AHEAD) {
+                    prefetch(ahead);
+                }
+                visited += 1;
                 let idle_ns = now.saturating_sub(cur.0.last_ns);
                 let (compact, forced) = if cur.0.is_closed() {
                     (idle_ns >= COMPACT_AFTER_NS, None)
@@ -389,6 +406,23 @@ impl FlowTracker {
             }
         }
     }
+}
+
+/// Asks the CPU to start loading `*value` into its caches, without waiting for it.
+#[inline(always)]
+fn prefetch<T>(value: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    for line in 0..size_of::<T>().div_ceil(64) {
+        // SAFETY: a prefetch is a hint: it never faults, whatever the address, and changes
+        // nothing the program can observe. SSE, which has it, is in x86_64's baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                value.cast::<i8>().wrapping_add(line * 64),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 /// Is the new SYN from `src` to `dst` hitting a TIME_WAIT? Returns the collision to follow,
