@@ -213,27 +213,33 @@ fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [Collis
 }
 
 /// Sorts large records by a `u64` key, moving each record at most once: the (key, position)
-/// pairs are sorted instead, then the permutation is applied in place cycle by cycle.
-/// Quicksort on the records themselves would move each ~240-byte record log n times, and a
-/// sorted copy would double the records' memory at the end of the run.
+/// pairs are sorted instead, then the records are put in place from the first position to the
+/// last, each swapped with the one it displaces. Quicksort on the records themselves would
+/// move each ~240-byte record log n times, and a sorted copy would double the records' memory
+/// at the end of the run. Filling positions in order, rather than following the permutation's
+/// cycles, keeps the accesses near each other: records end a few seconds after they start, so
+/// each lies a few thousand places from its sorted one, while a cycle wanders over the whole
+/// vector, a miss at every step (sorting the bench's 500 k connections and 470 k collisions at
+/// the end of the run: 62–86 ms that way, 52–56 ms this way).
 fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) {
-    let mut order: Vec<(u64, usize)> = records
+    // Positions as u32 halve the bookkeeping; 4 G records would take half a terabyte.
+    assert!(u32::try_from(records.len()).is_ok(), "too many records");
+    let mut order: Vec<(u64, u32)> = records
         .iter()
         .enumerate()
-        .map(|(position, record)| (key(record), position))
+        .map(|(position, record)| (key(record), position as u32))
         .collect();
     order.par_sort_unstable();
-    // source[t]: where the record that belongs at t is now.
-    let mut source: Vec<usize> = order.into_iter().map(|(_, position)| position).collect();
-    for start in 0..source.len() {
-        let mut target = start;
-        while source[target] != start {
-            let from = source[target];
-            records.swap(target, from);
-            source[target] = target;
-            target = from;
-        }
-        source[target] = target;
+    // Records are named by their position before sorting. located[r]: where record r is now;
+    // occupant[p]: which record is now at p.
+    let mut located: Vec<u32> = (0..records.len() as u32).collect();
+    let mut occupant = located.clone();
+    for (target, (_, record)) in order.into_iter().enumerate() {
+        let from = located[record as usize] as usize;
+        records.swap(target, from);
+        let displaced = occupant[target];
+        occupant[from] = displaced;
+        located[displaced as usize] = from as u32;
     }
 }
 
