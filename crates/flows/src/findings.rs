@@ -7,7 +7,7 @@ use twsleuth_decode::TcpSegment;
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
 use crate::tracker::{FlowTracker, TrackerCounters};
-use crate::tuple::{Endpoint, TupleKey};
+use crate::tuple::{TupleKey, endpoints};
 
 /// A segment with its position in the merged input.
 pub type IndexedSegment = (u64, TcpSegment);
@@ -28,17 +28,8 @@ impl Partitioned {
 
     /// Adds a segment to its shard's part.
     pub fn push(&mut self, index: u64, seg: TcpSegment) {
-        let shard = TupleKey::shard_of(
-            Endpoint {
-                ip: seg.src,
-                port: seg.src_port,
-            },
-            Endpoint {
-                ip: seg.dst,
-                port: seg.dst_port,
-            },
-            self.per_shard.len(),
-        );
+        let (src, dst) = endpoints(&seg);
+        let shard = TupleKey::shard_of(src, dst, self.per_shard.len());
         self.per_shard[shard].push((index, seg));
     }
 
@@ -94,11 +85,7 @@ impl ShardedTracker {
                 shards
                     .par_iter_mut()
                     .zip(&stretch.per_shard)
-                    .for_each(|(tracker, segments)| {
-                        for (index, seg) in segments {
-                            tracker.process(seg, *index);
-                        }
-                    })
+                    .for_each(|(tracker, segments)| tracker.process_all(segments))
             },
             || gathered.gather(),
         );

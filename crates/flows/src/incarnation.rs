@@ -9,7 +9,7 @@ use crate::records::{
     ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, History, Role, ZeekState,
 };
 use crate::seq::SeqNumber;
-use crate::tuple::Endpoint;
+use crate::tuple::{Endpoint, endpoints};
 
 /// What one side sent, as seen on the wire.
 #[derive(Clone, Debug, Default)]
@@ -122,20 +122,6 @@ pub(crate) struct Incarnation {
     pub doubts: u8,
     /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
     pub previous: Option<(u64, i64)>,
-}
-
-/// Which side sent a segment.
-fn endpoints(seg: &TcpSegment) -> (Endpoint, Endpoint) {
-    (
-        Endpoint {
-            ip: seg.src,
-            port: seg.src_port,
-        },
-        Endpoint {
-            ip: seg.dst,
-            port: seg.dst_port,
-        },
-    )
 }
 
 impl Incarnation {

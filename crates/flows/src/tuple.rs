@@ -25,6 +25,20 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// A segment's sender and receiver.
+pub(crate) fn endpoints(seg: &twsleuth_decode::TcpSegment) -> (Endpoint, Endpoint) {
+    (
+        Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        },
+        Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        },
+    )
+}
+
 /// An endpoint packed for fast hashing and comparison: IPv4 addresses as their 32 bits,
 /// told apart from IPv6 by `family`. The address as two words rather than a `u128`, whose
 /// 16-byte alignment would pad a key to 64 bytes (48 this way): the tuple table is the
