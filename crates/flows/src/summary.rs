@@ -137,17 +137,14 @@ impl Summary {
         // One pass over each table: the records are large, and reading them is most of the
         // cost.
         let mut collisions = OutcomeCounts::default();
-        let mut holders: BTreeMap<&'static str, u64> = BTreeMap::new();
+        // Counted by role, named once: a map lookup per collision cost more than the rest.
+        let mut by_holder = [0u64; 2];
         let (mut agreeing, mut judged) = (0u64, 0u64);
         let mut collided = vec![false; findings.connections.len()];
         let mut added = Vec::with_capacity(findings.collisions.len());
         for c in &findings.collisions {
             collisions.add(c.outcome);
-            let holder = match c.holder_role {
-                Role::Resp => "server",
-                Role::Orig => "client",
-            };
-            *holders.entry(holder).or_insert(0) += 1;
+            by_holder[usize::from(c.holder_role == Role::Orig)] += 1;
             if let Some(agrees) = c.prediction_agrees {
                 judged += 1;
                 agreeing += u64::from(agrees);
@@ -157,6 +154,11 @@ impl Summary {
             }
             added.extend(c.cost_ns);
         }
+        let holders: BTreeMap<&'static str, u64> =
+            [("server", by_holder[0]), ("client", by_holder[1])]
+                .into_iter()
+                .filter(|&(_, count)| count > 0)
+                .collect();
         let mut clean = Vec::new();
         let mut sources = Sources::default();
         for c in &findings.connections {
@@ -231,15 +233,25 @@ impl Sources {
 
     /// The `top` sources with the most connections (then by address).
     fn busiest(self, top: usize) -> Vec<SourceSummary> {
+        // One bit set for all the sources, each clearing its bits after use: distinct ports
+        // without sorting each source's (the busiest has one per connection).
+        let mut seen = vec![0u64; (usize::from(u16::MAX) + 1) / 64];
         let mut out: Vec<SourceSummary> = self
             .tallies
             .into_iter()
             .map(|mut t| {
                 let connections = t.ports.len() as u64;
-                t.ports.sort_unstable();
-                let port_min = t.ports.first().copied().unwrap_or(0);
-                let port_max = t.ports.last().copied().unwrap_or(0);
-                t.ports.dedup();
+                let port_min = t.ports.iter().min().copied().unwrap_or(0);
+                let port_max = t.ports.iter().max().copied().unwrap_or(0);
+                let mut ports_in_use = 0;
+                for &port in &t.ports {
+                    let (word, bit) = (usize::from(port) / 64, 1 << (port % 64));
+                    ports_in_use += u64::from(seen[word] & bit == 0);
+                    seen[word] |= bit;
+                }
+                for &port in &t.ports {
+                    seen[usize::from(port) / 64] = 0;
+                }
                 let min_reuse_interval_ns = t.intervals.iter().min().copied();
                 // The median is the element a sort would put in the middle: selected, not
                 // sorted.
@@ -251,7 +263,7 @@ impl Sources {
                     connections,
                     port_min,
                     port_max,
-                    ports_in_use: t.ports.len() as u64,
+                    ports_in_use,
                     min_reuse_interval_ns,
                     median_reuse_interval_ns,
                     reuses: t.intervals.len() as u64,
