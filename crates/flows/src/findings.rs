@@ -105,11 +105,13 @@ impl ShardedTracker {
             mut collisions,
             ..
         } = self.gathered;
-        rayon::join(
+        let (ids, ()) = rayon::join(
             || sort_by_key_moving_once(&mut connections, |c| c.uid),
-            || sort_by_key_moving_once(&mut collisions, |c| c.uid),
+            || {
+                sort_by_key_moving_once(&mut collisions, |c| c.uid);
+            },
         );
-        number_densely(&mut connections, &mut collisions);
+        number_densely(&ids, &mut connections, &mut collisions);
         Findings {
             connections,
             collisions,
@@ -181,10 +183,14 @@ impl Findings {
 }
 
 /// Replaces the global input indices that identify incarnations with dense ids (each
-/// connection's `uid` its position), the connections sorted by index. A link to an incarnation
-/// without a record (a `prev_uid` to a failed attempt only counted) is dropped.
-fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [CollisionRecord]) {
-    let ids: Vec<u64> = connections.iter().map(|c| c.uid).collect();
+/// connection's `uid` its position), the connections sorted by index and `ids` their indices
+/// in that order. A link to an incarnation without a record (a `prev_uid` to a failed attempt
+/// only counted) is dropped.
+fn number_densely(
+    ids: &[u64],
+    connections: &mut [ConnectionRecord],
+    collisions: &mut [CollisionRecord],
+) {
     let dense = |id: u64| ids.binary_search(&id).ok().map(|position| position as u64);
     connections
         .par_iter_mut()
@@ -207,8 +213,8 @@ fn number_densely(connections: &mut [ConnectionRecord], collisions: &mut [Collis
 /// cycles, keeps the accesses near each other: records end a few seconds after they start, so
 /// each lies a few thousand places from its sorted one, while a cycle wanders over the whole
 /// vector, a miss at every step (sorting the bench's 500 k connections and 470 k collisions at
-/// the end of the run: 62–86 ms that way, 52–56 ms this way).
-fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) {
+/// the end of the run: 62–86 ms that way, 52–56 ms this way). Returns the keys in order.
+fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) -> Vec<u64> {
     // Positions as u32 halve the bookkeeping; 4 G records would take half a terabyte.
     assert!(u32::try_from(records.len()).is_ok(), "too many records");
     let mut order: Vec<(u64, u32)> = records
@@ -221,13 +227,16 @@ fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 +
     // occupant[p]: which record is now at p.
     let mut located: Vec<u32> = (0..records.len() as u32).collect();
     let mut occupant = located.clone();
-    for (target, (_, record)) in order.into_iter().enumerate() {
+    let mut keys = Vec::with_capacity(order.len());
+    for (target, (key, record)) in order.into_iter().enumerate() {
+        keys.push(key);
         let from = located[record as usize] as usize;
         records.swap(target, from);
         let displaced = occupant[target];
         occupant[from] = displaced;
         located[displaced as usize] = from as u32;
     }
+    keys
 }
 
 #[cfg(test)]
@@ -247,8 +256,9 @@ mod tests {
             .collect();
         let mut expected = values.clone();
         expected.sort_unstable();
-        sort_by_key_moving_once(&mut values, |v| *v);
+        let keys = sort_by_key_moving_once(&mut values, |v| *v);
         assert_eq!(values, expected);
+        assert_eq!(keys, expected);
         let mut cycle = vec![2u64, 0, 1];
         sort_by_key_moving_once(&mut cycle, |v| *v);
         assert_eq!(cycle, [0, 1, 2]);
