@@ -308,21 +308,24 @@ impl Incarnation {
     /// D data, F FIN, R RST; upper case for the originator.
     fn record_history(&mut self, role: Role, seg: &TcpSegment) {
         let flags = seg.flags;
-        // (seen in this segment, its bit in `history_letters`, letter), in history order.
-        let letters = [
-            (flags.is_syn_only(), 1, b'S'),
-            (flags.is_syn_ack(), 2, b'H'),
-            (flags == TcpFlags::ACK && seg.payload_len == 0, 4, b'A'),
-            (seg.payload_len > 0, 8, b'D'),
-            (flags.contains(TcpFlags::FIN), 16, b'F'),
-            (flags.contains(TcpFlags::RST), 32, b'R'),
-        ];
-        for (seen, bit, letter) in letters {
-            let side = self.side_mut(role);
-            if seen && side.history_letters & bit == 0 {
-                side.history_letters |= bit;
+        // Bit i of `seen` stands for the letter at i in history order.
+        let seen = u8::from(flags.is_syn_only())
+            | u8::from(flags.is_syn_ack()) << 1
+            | u8::from(flags == TcpFlags::ACK && seg.payload_len == 0) << 2
+            | u8::from(seg.payload_len > 0) << 3
+            | u8::from(flags.contains(TcpFlags::FIN)) << 4
+            | u8::from(flags.contains(TcpFlags::RST)) << 5;
+        let side = self.side_mut(role);
+        let new = seen & !side.history_letters;
+        // Once a connection is under way its segments add no letter: this runs for each.
+        if new == 0 {
+            return;
+        }
+        side.history_letters |= new;
+        for (bit, letter) in b"SHADFR".iter().enumerate() {
+            if new & 1 << bit != 0 {
                 self.history.push(match role {
-                    Role::Orig => letter,
+                    Role::Orig => *letter,
                     Role::Resp => letter.to_ascii_lowercase(),
                 });
             }
