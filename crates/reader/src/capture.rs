@@ -381,7 +381,7 @@ impl CaptureReader {
                 let caplen = field(8).unwrap_or(0);
                 check_pcap_caplen(caplen, self.interfaces.first())
                     .map_err(ReadErrorKind::CorruptRecord)?;
-                caplen as u64 + 16
+                caplen as u64 + PCAP_RECORD_HEADER_BYTES as u64
             }
             Parser::PcapNg(_) => field(4).unwrap_or(0) as u64,
         };
