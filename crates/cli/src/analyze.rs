@@ -4,14 +4,15 @@ use std::io::Write;
 
 use serde::Serialize;
 use twsleuth_decode::Accounting;
-use twsleuth_flows::{Findings, ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
-use twsleuth_reader::MergedCaptures;
+use twsleuth_flows::{ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
+use twsleuth_report::InputFile;
 use twsleuth_report::content::{duration, verdict};
+use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::time::format_utc;
 
-use crate::cli::{AnalyzeArgs, ServerOsArg, TrackerArgs};
+use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
-use crate::scan::{Hashing, Tracked, open_inputs, track, warn_damage};
+use crate::scan::{Hashing, Tracked, input_files, open_inputs, track, warn_damage};
 
 /// How many source addresses the summary lists.
 pub const TOP_SOURCES: usize = 10;
@@ -20,68 +21,98 @@ pub const TOP_SOURCES: usize = 10;
 #[derive(Serialize)]
 pub struct AnalysisJson<'a> {
     verdict: String,
+    /// Nothing the evidence lacks could hide a collision; `false` with the reasons in
+    /// `cannot_show` (those with `blocks_all_clear`).
+    complete: bool,
+    /// Everything the evidence cannot show.
+    cannot_show: &'a [Limit],
     /// Reading was interrupted (Ctrl-C): the results cover the frames read until then.
     partial: bool,
     #[serde(flatten)]
     summary: &'a Summary,
     accounting: Accounting,
+    /// Frames cut by the snaplen, and gaps in time.
+    snaplen_cut_frames: u64,
+    time_gaps: u64,
     tracker: TrackerCounters,
     config: &'a TrackerConfig,
-    inputs: Vec<InputJson>,
-}
-
-#[derive(Serialize)]
-struct InputJson {
-    input: String,
-    frames: u64,
-    /// Frames earlier than the frame before them in the file.
-    out_of_order_frames: u64,
-    damage: Option<String>,
+    inputs: &'a [InputFile],
 }
 
 impl<'a> AnalysisJson<'a> {
     /// The object for these results.
-    pub fn new(
-        summary: &'a Summary,
-        tracked: &Tracked,
-        config: &'a TrackerConfig,
-        merged: &MergedCaptures,
-    ) -> AnalysisJson<'a> {
+    pub fn new(analysis: &'a Analysis, config: &'a TrackerConfig) -> AnalysisJson<'a> {
+        let facts = &analysis.tracked.facts;
         AnalysisJson {
-            verdict: verdict(summary, &tracked.findings),
-            partial: twsleuth_reader::interrupted(),
-            summary,
-            accounting: tracked.accounting,
-            tracker: tracked.findings.counters,
+            verdict: verdict(
+                &analysis.summary,
+                &analysis.tracked.findings,
+                &analysis.completeness,
+            ),
+            complete: analysis.completeness.complete,
+            cannot_show: &analysis.completeness.cannot_show,
+            partial: facts.interrupted,
+            summary: &analysis.summary,
+            accounting: facts.accounting,
+            snaplen_cut_frames: facts.snaplen_cut_frames,
+            time_gaps: facts.time_gaps,
+            tracker: analysis.tracked.findings.counters,
             config,
-            inputs: merged
-                .readers()
-                .iter()
-                .map(|r| InputJson {
-                    input: r.input().to_string(),
-                    frames: r.counters().frames,
-                    out_of_order_frames: r.counters().out_of_order_frames,
-                    damage: r.damage().map(ToString::to_string),
-                })
-                .collect(),
+            inputs: &analysis.inputs,
         }
     }
 }
 
-/// Runs `twsleuth analyze`; returns whether collisions were found.
-pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<bool> {
-    let config = tracker_config(&args.tracker);
-    let mut merged = open_inputs(&args.input, Hashing::Off)?;
-    let tracked = track(
-        &mut merged,
-        &config,
-        threads(&args.tracker),
-        args.input.quiet,
-    )?;
-    warn_damage(&merged);
-    let findings = &tracked.findings;
-    let summary = Summary::new(findings, TOP_SOURCES);
+/// An analysis: the findings, their figures, the inputs and what the evidence cannot show.
+pub struct Analysis {
+    /// What the pipeline produced.
+    pub tracked: Tracked,
+    /// Key figures.
+    pub summary: Summary,
+    /// The inputs.
+    pub inputs: Vec<InputFile>,
+    /// What the evidence cannot show.
+    pub completeness: Completeness,
+}
 
+impl Analysis {
+    /// Reads, decodes and tracks the inputs, and weighs the evidence.
+    pub fn run(
+        input: &InputArgs,
+        tracker: &TrackerArgs,
+        config: &TrackerConfig,
+        hashing: Hashing,
+    ) -> anyhow::Result<Analysis> {
+        let mut merged = open_inputs(input, hashing)?;
+        let tracked = track(&mut merged, config, threads(tracker), input.quiet)?;
+        warn_damage(&merged);
+        let summary = Summary::new(&tracked.findings, TOP_SOURCES);
+        let inputs = input_files(&merged);
+        let completeness = Completeness::of(
+            &summary,
+            &tracked.findings.counters,
+            &inputs,
+            &tracked.facts,
+        );
+        Ok(Analysis {
+            tracked,
+            summary,
+            inputs,
+            completeness,
+        })
+    }
+
+    /// What the results say, as the exit status does.
+    pub fn status(&self) -> Status {
+        Status::of(&self.summary, &self.completeness)
+    }
+}
+
+/// Runs `twsleuth analyze`.
+pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<Status> {
+    let config = tracker_config(&args.tracker);
+    let analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Off)?;
+    let findings = &analysis.tracked.findings;
     if let Some(path) = &args.connections {
         write_jsonl(path, &findings.connections)?;
     }
@@ -89,13 +120,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<bool> {
         write_jsonl(path, &findings.collisions)?;
     }
     if args.json {
-        let json = AnalysisJson::new(&summary, &tracked, &config, &merged);
-        serde_json::to_writer_pretty(&mut *out, &json)?;
+        serde_json::to_writer_pretty(&mut *out, &AnalysisJson::new(&analysis, &config))?;
         writeln!(out)?;
     } else {
-        write_text(out, &summary, &tracked, &merged)?;
+        write_text(out, &analysis)?;
     }
-    Ok(summary.collisions.total > 0)
+    Ok(analysis.status())
 }
 
 /// The tracker configuration the options ask for.
@@ -107,6 +137,7 @@ pub fn tracker_config(args: &TrackerArgs) -> TrackerConfig {
         ServerOsArg::Macos => ServerOs::Macos,
     };
     TrackerConfig {
+        server_os: os,
         time_wait: TimeWaitPolicy {
             default_ns: args.time_wait.unwrap_or_else(|| os.time_wait_ns()),
             per_host: args.time_wait_for.clone(),
@@ -124,36 +155,47 @@ pub fn threads(args: &TrackerArgs) -> usize {
         .max(1)
 }
 
-fn write_text(
-    out: &mut impl Write,
-    summary: &Summary,
-    tracked: &Tracked,
-    merged: &MergedCaptures,
-) -> std::io::Result<()> {
-    let findings: &Findings = &tracked.findings;
-    let accounting = &tracked.accounting;
+fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> {
+    let (summary, findings) = (&analysis.summary, &analysis.tracked.findings);
+    let accounting = &analysis.tracked.facts.accounting;
     let c = &summary.collisions;
-    if twsleuth_reader::interrupted() {
+    if analysis.tracked.facts.interrupted {
         writeln!(
             out,
             "PARTIAL RESULTS: reading was interrupted after {} frames; what follows covers them only.",
             accounting.frames
         )?;
     }
-    writeln!(out, "Verdict: {}", verdict(summary, findings))?;
+    writeln!(
+        out,
+        "Verdict: {}",
+        verdict(summary, findings, &analysis.completeness)
+    )?;
     writeln!(out)?;
     writeln!(out, "Connections:        {}", summary.connections)?;
     writeln!(out, "SYNs:               {}", summary.syn)?;
     writeln!(
         out,
-        "Collisions:         {} (accepted {}, rejected→recovered {}, reset {}, unanswered {}, failed {})",
-        c.total, c.accepted, c.rejected_recovered, c.reset, c.unanswered, c.failed
+        "Collisions:         {} (accepted {}, rejected→recovered {}, reset {}, unanswered {}, failed {}, unknown {}; inferred from one direction {})",
+        c.total,
+        c.accepted,
+        c.rejected_recovered,
+        c.reset,
+        c.unanswered,
+        c.failed,
+        c.unknown,
+        c.inferred
     )?;
     if let Some(first) = findings.collisions.first() {
         writeln!(
             out,
-            "First collision:    {} at {}:{} → {}:{} (input {}, frame {})",
+            "First collision:    {}{} at {}:{} → {}:{} (input {}, frame {})",
             format_utc(first.ts_ns),
+            if first.syn_ts_estimated {
+                " (estimated from the answer)"
+            } else {
+                ""
+            },
             first.orig_h,
             first.orig_p,
             first.resp_h,
@@ -204,7 +246,7 @@ fn write_text(
     let t = &findings.counters;
     writeln!(
         out,
-        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory; failed attempts: {} ({} only counted); duplicates: {}; edge cases dismissed: {}",
+        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory ({} in TIME_WAIT); failed attempts: {} ({} only counted); duplicates: {}; edge cases dismissed: {}",
         accounting.frames,
         accounting.tcp_segments,
         accounting.other_ip,
@@ -214,14 +256,32 @@ fn write_text(
         accounting.fragments,
         t.idle_evictions,
         t.memory_evictions,
+        t.time_wait_evictions,
         t.failed_attempts,
         t.failed_attempts_unrecorded,
         t.duplicate_segments,
         t.edge_cases_dismissed
     )?;
-    for reader in merged.readers() {
-        if let Some(damage) = reader.damage() {
-            writeln!(out, "DAMAGED INPUT: {damage}")?;
+    writeln!(out)?;
+    let limits = &analysis.completeness.cannot_show;
+    if limits.is_empty() {
+        writeln!(
+            out,
+            "What this evidence cannot show: nothing was missing (both directions of every connection, no frame cut or damaged, no state evicted, nothing inferred)."
+        )?;
+    } else {
+        writeln!(out, "What this evidence cannot show:")?;
+        for limit in limits {
+            writeln!(
+                out,
+                "  - {}{}",
+                if limit.blocks_all_clear {
+                    "COULD HIDE A COLLISION: "
+                } else {
+                    ""
+                },
+                limit.text
+            )?;
         }
     }
     Ok(())

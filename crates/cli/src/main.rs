@@ -1,6 +1,7 @@
 //! The `twsleuth` command: parses arguments, runs the pipeline (read → decode → …), maps the
-//! outcome to an exit code (0 success, 1 collisions found, 2 error, 130 interrupted by Ctrl-C
-//! after printing the results so far).
+//! outcome to an exit code (0 success and no collision, 1 collisions found, 2 error, 3 no
+//! collision found but the evidence could hide one, 130 interrupted by Ctrl-C after printing
+//! the results so far).
 
 mod analyze;
 mod cli;
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use twsleuth_report::limits::Status;
 
 use crate::cli::{Cli, Command};
 
@@ -32,16 +34,15 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match &cli.command {
-        Command::Stats(args) => stats::run(args, &mut out).map(|()| false),
+        Command::Stats(args) => stats::run(args, &mut out).map(|()| Status::Clear),
         Command::Analyze(args) => analyze::run(args, &mut out),
-        Command::Report(args) => report::run(args, &mut out).map(|()| false),
+        Command::Report(args) => report::run(args, &mut out),
     }
-    .and_then(|found| Ok(out.flush().map(|()| found)?));
+    .and_then(|status| Ok(out.flush().map(|()| status)?));
     let interrupted = twsleuth_reader::interrupted();
     match result {
         Ok(_) if interrupted => ExitCode::from(INTERRUPTED_EXIT),
-        Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
+        Ok(status) => ExitCode::from(status.exit_code()),
         // A closed pipe (`twsleuth … | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {

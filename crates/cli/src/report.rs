@@ -8,12 +8,13 @@ use std::io::{Read, Write};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{TcpFlags, TcpSegment, decode};
-use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role, Summary};
-use twsleuth_report::{Evidence, InputFile, LadderStep, ReportInput};
+use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role};
+use twsleuth_report::limits::Status;
+use twsleuth_report::{Evidence, LadderStep, ReportInput};
 
-use crate::analyze::{AnalysisJson, TOP_SOURCES, threads, tracker_config};
+use crate::analyze::{Analysis, AnalysisJson, tracker_config};
 use crate::cli::{InputArgs, ReportArgs};
-use crate::scan::{Hashing, open_inputs, track, warn_damage};
+use crate::scan::{Hashing, open_inputs};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
 const LADDER_TAIL: usize = 4;
@@ -21,48 +22,32 @@ const LADDER_TAIL: usize = 4;
 const LADDER_HEAD: usize = 12;
 
 /// Runs `twsleuth report`.
-pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    let mut merged = open_inputs(&args.input, Hashing::Sha256)?;
-    let tracked = track(
-        &mut merged,
-        &config,
-        threads(&args.tracker),
-        args.input.quiet,
-    )?;
-    warn_damage(&merged);
-    if twsleuth_reader::interrupted() {
+    let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256)?;
+    if analysis.tracked.facts.interrupted {
         anyhow::bail!(
             "interrupted after {} frames: no report written (a report covers whole captures; `twsleuth analyze` prints partial results)",
-            tracked.accounting.frames
+            analysis.tracked.facts.accounting.frames
         );
     }
-    let findings = &tracked.findings;
-    let summary = Summary::new(findings, TOP_SOURCES);
+    // Hashed while read; an input whose reading stopped at damage is hashed whole now.
+    for input in &mut analysis.inputs {
+        if input.damage.is_some() {
+            input.sha256 = sha256_of(&input.name);
+        }
+    }
+    let findings = &analysis.tracked.findings;
     let evidence = evidence(&args.input, findings)?;
-    let inputs: Vec<InputFile> = merged
-        .readers()
-        .iter()
-        .map(|reader| InputFile {
-            name: reader.input().to_string(),
-            // Hashed while read; an input whose reading stopped at damage is hashed whole now.
-            sha256: reader
-                .sha256()
-                .map(|digest| hex(&digest))
-                .or_else(|| sha256_of(reader.input())),
-            frames: reader.counters().frames,
-            damage: reader.damage().map(ToString::to_string),
-        })
-        .collect();
-    let summary_json =
-        serde_json::to_value(AnalysisJson::new(&summary, &tracked, &config, &merged))?;
+    let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
         findings,
-        summary: &summary,
-        accounting: &tracked.accounting,
+        summary: &analysis.summary,
+        accounting: &analysis.tracked.facts.accounting,
         policy: &config.time_wait,
-        inputs,
+        inputs: analysis.inputs.clone(),
         evidence,
+        completeness: &analysis.completeness,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
     let written = twsleuth_report::write_report(&args.output, &input, &summary_json)
@@ -70,7 +55,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        twsleuth_report::content::verdict(&summary, findings)
+        twsleuth_report::content::verdict(&analysis.summary, findings, &analysis.completeness)
     )?;
     writeln!(
         out,
@@ -81,7 +66,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     for path in written {
         writeln!(out, "  {}", path.display())?;
     }
-    Ok(())
+    Ok(analysis.status())
 }
 
 /// SHA-256 of a file, hex; `None` for standard input (it cannot be read twice) or a file that

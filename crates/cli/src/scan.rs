@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{Accounting, FrameClass, NotTcp, TcpSegment, decode};
+use twsleuth_decode::{FrameClass, NotTcp, TcpSegment, decode};
 use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TrackerConfig};
-use twsleuth_reader::{CaptureReader, Frame, MergedCaptures};
+use twsleuth_reader::{CaptureReader, Frame, MergedCaptures, ReadErrorKind};
+use twsleuth_report::InputFile;
+use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
 
 use crate::cli::InputArgs;
 
@@ -69,8 +71,8 @@ pub fn scan(
 pub struct Tracked {
     /// The tracker's findings.
     pub findings: Findings,
-    /// Where every frame went.
-    pub accounting: Accounting,
+    /// Where every frame went, and what else the reading showed.
+    pub facts: CaptureFacts,
 }
 
 /// Reads, decodes and tracks every frame. The next stretch of input is read and decoded while
@@ -92,7 +94,11 @@ pub fn track(
     let progress = Progress::new(merged, quiet);
     let mut reading = Reading {
         merged,
-        accounting: Accounting::default(),
+        facts: CaptureFacts {
+            server_os: Some(config.server_os),
+            ..CaptureFacts::default()
+        },
+        previous_ts_ns: None,
         index: 0,
         progress,
     };
@@ -110,16 +116,15 @@ pub fn track(
         reading.progress.finish();
         tracker.finish()
     });
+    reading.facts.interrupted = twsleuth_reader::interrupted();
     Ok(Tracked {
         findings,
-        accounting: reading.accounting,
+        facts: reading.facts,
     })
 }
 
-/// How many shards the tracker is split into: as many as when one thread read and the others
-/// tracked. The count matters beyond speed where memory limits or idle timeouts evict
-/// connections (each shard keeps its own share of `--max-memory` and sweeps by its own clock),
-/// so keeping it keeps the findings of a given thread count what they were.
+/// How many shards the tracker is split into: a few per tracking thread, so that a thread done
+/// reading takes shards still waiting. The findings are the same for any count.
 fn shards_for(threads: usize) -> usize {
     SHARDS_PER_THREAD * threads.saturating_sub(1).max(1)
 }
@@ -127,7 +132,9 @@ fn shards_for(threads: usize) -> usize {
 /// The reading side of the pipeline: the merged inputs and what it counts.
 struct Reading<'a> {
     merged: &'a mut MergedCaptures,
-    accounting: Accounting,
+    facts: CaptureFacts,
+    /// The time of the frame before, for gaps in time.
+    previous_ts_ns: Option<i64>,
     /// Position of the next frame in the merged input.
     index: u64,
     progress: Progress,
@@ -142,18 +149,60 @@ impl Reading<'_> {
             let Some(frame) = self.merged.next_frame() else {
                 break;
             };
+            let facts = &mut self.facts;
+            facts.snaplen_cut_frames += u64::from(frame.data.len() < frame.orig_len as usize);
+            if let Some(previous) = self.previous_ts_ns {
+                let length_ns = frame.ts_ns.saturating_sub(previous);
+                if length_ns >= TIME_GAP_NS {
+                    facts.time_gaps += 1;
+                    if facts
+                        .longest_time_gap
+                        .is_none_or(|g| g.length_ns < length_ns)
+                    {
+                        facts.longest_time_gap = Some(TimeGap {
+                            start_ns: previous,
+                            length_ns,
+                        });
+                    }
+                }
+            }
+            self.previous_ts_ns = Some(
+                self.previous_ts_ns
+                    .map_or(frame.ts_ns, |p| p.max(frame.ts_ns)),
+            );
             match decode(&frame) {
                 Ok(segment) => {
-                    self.accounting.count(FrameClass::Tcp);
+                    facts.accounting.count(FrameClass::Tcp);
                     stretch.push(self.index, segment);
                     segments += 1;
                 }
-                Err(not_tcp) => self.accounting.count(not_tcp.class),
+                Err(not_tcp) => facts.accounting.count(not_tcp.class),
             }
             self.index += 1;
             self.progress.frame(self.merged);
         }
     }
+}
+
+/// The inputs as the results describe them; `sha256` is set where the input was hashed as
+/// it was read.
+pub fn input_files(merged: &MergedCaptures) -> Vec<InputFile> {
+    merged
+        .readers()
+        .iter()
+        .map(|reader| InputFile {
+            name: reader.input().to_string(),
+            sha256: reader
+                .sha256()
+                .map(|digest| digest.iter().map(|b| format!("{b:02x}")).collect()),
+            frames: reader.counters().frames,
+            out_of_order_frames: reader.counters().out_of_order_frames,
+            damage: reader.damage().map(ToString::to_string),
+            damage_cut_short: reader
+                .damage()
+                .is_some_and(|d| matches!(d.kind, ReadErrorKind::CutShort)),
+        })
+        .collect()
 }
 
 /// Prints each damaged input to stderr; the frames before the damage were analysed.

@@ -78,21 +78,30 @@ impl TimeWaitPolicy {
 /// Configuration of the flow tracker.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrackerConfig {
+    /// The servers' TCP stack: its TIME_WAIT rules. The Linux prediction
+    /// (`tcp_timewait_state_process`) is made only where this is Linux.
+    pub server_os: ServerOs,
     /// TIME_WAIT durations.
     pub time_wait: TimeWaitPolicy,
     /// An open connection with no segment for this long (capture time) is evicted.
     pub idle_timeout_ns: i64,
-    /// Memory the tracker may hold, in bytes, over all shards: its tuple table takes at most
-    /// half, the records of failed attempts (SYNs never answered by a SYN-ACK on a tuple with no
-    /// history: a SYN flood, a port scan) an eighth; beyond, the least valuable tuples are
-    /// evicted and further failed attempts are only counted. The records of connections that
-    /// were established are never dropped: they are the findings.
+    /// Memory the tracker may hold, in bytes, over all shards, shared by them: its tuple
+    /// table takes at most half, the records of failed attempts (SYNs never answered by a
+    /// SYN-ACK on a tuple with no history: a SYN flood, a port scan) an eighth. Beyond, tuples
+    /// are evicted in this order: failing attempts, tuples whose TIME_WAIT is over, open
+    /// connections (least recently active first), and only then tuples still in TIME_WAIT,
+    /// each of which is counted (`time_wait_evictions`: the collisions found are then a lower
+    /// bound); further failed attempts are only counted. The budget is checked between
+    /// stretches of input, on the capture's clock, so the findings do not depend on the number
+    /// of shards. The records of connections that were established are never dropped: they
+    /// are the findings.
     pub max_memory: usize,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
+            server_os: ServerOs::Linux,
             time_wait: TimeWaitPolicy::default(),
             idle_timeout_ns: 300 * SECOND_NS,
             max_memory: 256 << 20,

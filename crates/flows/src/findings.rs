@@ -6,7 +6,7 @@ use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{FlowTracker, TrackerCounters};
+use crate::tracker::{ATTEMPT_RECORD_BYTES, EvictionClass, FlowTracker, TrackerCounters};
 use crate::tuple::{TupleKey, endpoints};
 
 /// A segment with its position in the merged input.
@@ -49,13 +49,24 @@ impl Partitioned {
     }
 }
 
+/// How often (capture time) the shards look for tuples to compact, forget or evict.
+const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
+
 /// The flow tracker split into shards by 4-tuple, run in parallel on rayon's pool.
 ///
 /// The findings do not depend on the number of shards: each tuple's segments reach one shard
-/// in input order, and records are numbered by global input position.
+/// in input order, every decision about a tuple comes from its own segments' times, records
+/// are numbered by global input position, and what depends on all tuples at once (sweeps,
+/// the memory budget, the records of failed attempts kept) is decided between stretches, on
+/// the capture's global clock, over all shards together.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
     gathered: Gathered,
+    /// Bytes the tuple tables may take together: half of `max_memory`.
+    table_budget: usize,
+    /// The capture's clock: the latest segment time of the stretches followed so far.
+    now_ns: i64,
+    next_sweep_ns: Option<i64>,
 }
 
 impl ShardedTracker {
@@ -64,9 +75,15 @@ impl ShardedTracker {
         let shards = shards.max(1);
         ShardedTracker {
             shards: (0..shards)
-                .map(|_| FlowTracker::new(config.clone(), shards))
+                .map(|_| FlowTracker::new(config.clone()))
                 .collect(),
-            gathered: Gathered::new(shards),
+            gathered: Gathered::new(
+                shards,
+                (config.max_memory / 8 / ATTEMPT_RECORD_BYTES) as u64,
+            ),
+            table_budget: config.max_memory / 2,
+            now_ns: i64::MIN,
+            next_sweep_ns: None,
         }
     }
 
@@ -76,8 +93,11 @@ impl ShardedTracker {
     }
 
     /// Follows the segments of the next stretch of input, shards in parallel. The records of
-    /// the incarnations that ended in the previous call are gathered meanwhile.
+    /// the incarnations that ended in the previous call are gathered meanwhile. For findings
+    /// that do not depend on the number of shards, the stretches must not: cut the input
+    /// into stretches of a fixed number of segments.
     pub fn process(&mut self, stretch: &Partitioned) {
+        self.between_stretches();
         self.gathered.take_over(&mut self.shards);
         let (shards, gathered) = (&mut self.shards, &mut self.gathered);
         rayon::join(
@@ -89,14 +109,92 @@ impl ShardedTracker {
             },
             || gathered.gather(),
         );
+        self.now_ns = self
+            .shards
+            .iter()
+            .map(FlowTracker::latest_ns)
+            .fold(self.now_ns, i64::max);
+    }
+
+    /// Sweeps every shard on the capture's clock, and keeps the tuple tables within their
+    /// budget.
+    fn between_stretches(&mut self) {
+        let now = self.now_ns;
+        if now == i64::MIN {
+            return;
+        }
+        let next_sweep = *self
+            .next_sweep_ns
+            .get_or_insert(now.saturating_add(SWEEP_INTERVAL_NS));
+        if now >= next_sweep {
+            self.shards
+                .par_iter_mut()
+                .for_each(|shard| shard.sweep(now));
+            self.next_sweep_ns = Some(now.saturating_add(SWEEP_INTERVAL_NS));
+        }
+        self.keep_within_budget(now);
+    }
+
+    /// When the tuple tables together exceed their budget, evicts the least valuable tuples
+    /// of all shards ([`EvictionClass`] order, then least recently active first) down to 90%
+    /// of it. The tuples chosen depend only on the tuples, not on how they are sharded: ties
+    /// at the cut go together.
+    fn keep_within_budget(&mut self, now: i64) {
+        let used: usize = self.shards.iter().map(FlowTracker::memory_bytes).sum();
+        if used <= self.table_budget {
+            return;
+        }
+        let mut need = used - self.table_budget / 10 * 9;
+        let counts = self
+            .shards
+            .par_iter()
+            .map(|shard| shard.eviction_census(now, None).0)
+            .reduce(
+                || [0; 4],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        let mut cut = None;
+        for class in EvictionClass::ALL {
+            let bytes = counts[class as usize] * class.bytes();
+            if bytes >= need {
+                cut = Some((class, need.div_ceil(class.bytes())));
+                break;
+            }
+            need -= bytes;
+        }
+        let (class, until_ns) = match cut {
+            Some((class, count)) => {
+                let mut times: Vec<i64> = self
+                    .shards
+                    .par_iter()
+                    .flat_map_iter(|shard| shard.eviction_census(now, Some(class)).1)
+                    .collect();
+                let until = if count >= times.len() {
+                    i64::MAX
+                } else {
+                    *times.select_nth_unstable(count.max(1) - 1).1
+                };
+                (class, until)
+            }
+            None => (EvictionClass::TimeWait, i64::MAX),
+        };
+        self.shards
+            .par_iter_mut()
+            .for_each(|shard| shard.evict(now, class, until_ns));
     }
 
     /// Ends the capture and numbers the findings.
     pub fn finish(mut self) -> Findings {
-        self.shards.par_iter_mut().for_each(FlowTracker::end_all);
+        let now = self.now_ns;
+        self.shards
+            .par_iter_mut()
+            .for_each(|shard| shard.end_all(now));
         self.gathered.take_over(&mut self.shards);
         self.gathered.gather();
-        let mut counters = TrackerCounters::default();
+        let mut counters = self.gathered.counters;
         for shard in &mut self.shards {
             counters.merge(&shard.outbox().counters);
         }
@@ -125,35 +223,61 @@ impl ShardedTracker {
 struct Gathered {
     connections: Vec<ConnectionRecord>,
     collisions: Vec<CollisionRecord>,
-    /// Per shard, the records taken over and not yet gathered.
-    taken: Vec<(Vec<ConnectionRecord>, Vec<CollisionRecord>)>,
+    /// Per shard, the records taken over and not yet gathered: connections, failed attempts,
+    /// collisions.
+    taken: Vec<Taken>,
+    /// Records of failed attempts that may still be kept.
+    attempt_records_left: u64,
+    /// What gathering counted (failed attempts only counted).
+    counters: TrackerCounters,
 }
 
+type Taken = (
+    Vec<ConnectionRecord>,
+    Vec<ConnectionRecord>,
+    Vec<CollisionRecord>,
+);
+
 impl Gathered {
-    fn new(shards: usize) -> Gathered {
+    fn new(shards: usize, attempt_records: u64) -> Gathered {
         Gathered {
             connections: Vec::new(),
             collisions: Vec::new(),
-            taken: vec![(Vec::new(), Vec::new()); shards],
+            taken: vec![(Vec::new(), Vec::new(), Vec::new()); shards],
+            attempt_records_left: attempt_records,
+            counters: TrackerCounters::default(),
         }
     }
 
     /// Takes the records of the incarnations that ended since the last call (a swap: cheap
     /// while the shards wait).
     fn take_over(&mut self, shards: &mut [FlowTracker]) {
-        for (shard, (connections, collisions)) in shards.iter_mut().zip(&mut self.taken) {
+        for (shard, (connections, attempts, collisions)) in shards.iter_mut().zip(&mut self.taken) {
             let out = shard.outbox();
             std::mem::swap(&mut out.connections, connections);
+            std::mem::swap(&mut out.attempts, attempts);
             std::mem::swap(&mut out.collisions, collisions);
         }
     }
 
-    /// Moves the records taken over to the findings.
+    /// Moves the records taken over to the findings. Failed attempts are kept in input order
+    /// while their budget lasts, whatever shard they came from; beyond, only counted.
     fn gather(&mut self) {
-        for (connections, collisions) in &mut self.taken {
+        let mut attempts = Vec::new();
+        for (connections, shard_attempts, collisions) in &mut self.taken {
             self.connections.append(connections);
+            attempts.append(shard_attempts);
             self.collisions.append(collisions);
         }
+        if attempts.len() as u64 > self.attempt_records_left {
+            attempts.sort_unstable_by_key(|record| record.uid);
+            for dropped in attempts.drain(self.attempt_records_left as usize..) {
+                self.counters.failed_attempts_unrecorded += 1;
+                self.counters.unrecorded_segments += dropped.orig_pkts + dropped.resp_pkts;
+            }
+        }
+        self.attempt_records_left -= attempts.len() as u64;
+        self.connections.append(&mut attempts);
     }
 }
 
@@ -169,15 +293,30 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// The findings of `segments`, in input order, followed by one shard: for tests and tools
-    /// that hold a capture's segments in memory.
+    /// The findings of `segments`, in input order, followed by one shard in one stretch: for
+    /// tests and tools that hold a capture's segments in memory.
     pub fn of_segments(config: &TrackerConfig, segments: &[TcpSegment]) -> Findings {
-        let mut tracker = ShardedTracker::new(config, 1);
-        let mut stretch = Partitioned::new(1);
-        for (index, segment) in segments.iter().enumerate() {
-            stretch.push(index as u64, *segment);
+        Findings::of_segments_in_stretches(config, segments, 1, segments.len())
+    }
+
+    /// The findings of `segments`, in input order, followed by `shards` shards in stretches
+    /// of `stretch_segments` segments (sweeps and evictions happen between stretches).
+    pub fn of_segments_in_stretches(
+        config: &TrackerConfig,
+        segments: &[TcpSegment],
+        shards: usize,
+        stretch_segments: usize,
+    ) -> Findings {
+        let mut tracker = ShardedTracker::new(config, shards);
+        let mut stretch = Partitioned::new(tracker.shards());
+        for (position, chunk) in segments.chunks(stretch_segments.max(1)).enumerate() {
+            stretch.clear();
+            let first = position * stretch_segments.max(1);
+            for (offset, segment) in chunk.iter().enumerate() {
+                stretch.push((first + offset) as u64, *segment);
+            }
+            tracker.process(&stretch);
         }
-        tracker.process(&stretch);
         tracker.finish()
     }
 }

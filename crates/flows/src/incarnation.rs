@@ -20,16 +20,26 @@ pub(crate) struct Side {
     pub isn: Option<SeqNumber>,
     /// One past the highest sequence number sent: the peer's `rcv_nxt` once all arrived.
     pub snd_nxt: Option<SeqNumber>,
+    /// The highest acknowledgment number sent: how far the peer's data had arrived, which
+    /// shows the peer's sequence numbers even where the capture lacks its segments
+    /// (DESIGN.md section 10).
+    pub max_ack: Option<SeqNumber>,
     /// First FIN: (time, global index, its sequence number, the ACK it carried).
     pub fin: Option<FinSent>,
     /// When the peer acknowledged this side's FIN.
     pub fin_acked_ns: Option<i64>,
+    /// The first ACK this side sent after its own FIN that acknowledged exactly one more than
+    /// that FIN did: the peer's FIN, which came second. Tells who closed first when the
+    /// peer's segments are not in the capture.
+    pub acked_later_fin: Option<(i64, u64, FrameRef)>,
     /// First RST after the handshake (or at any time when no SYN was seen).
-    pub rst_ns: Option<i64>,
+    pub rst: Option<RstSent>,
     /// A RST during the handshake (before any SYN-ACK).
-    pub handshake_rst: bool,
+    pub handshake_rst: Option<RstSent>,
     /// The latest TSval this side sent (the peer's `ts_recent`).
     pub last_tsval: Option<u32>,
+    /// The latest TSecr this side sent: the peer's TSval as this side last recorded it.
+    pub last_tsecr: Option<u32>,
     /// History letters already recorded for this side.
     history_letters: u8,
     /// The last few segments with payload or SYN/FIN/RST, and when they were captured: a few,
@@ -95,6 +105,26 @@ pub(crate) struct FinSent {
     pub ack: Option<SeqNumber>,
 }
 
+/// A RST as sent: its sequence number decides whether a TIME_WAIT accepts it
+/// (`tcp_timewait_state_process`: only `seq == tw_rcv_nxt` kills it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RstSent {
+    pub ts_ns: i64,
+    pub seq: SeqNumber,
+    pub frame: FrameRef,
+}
+
+/// Which directions of a connection the capture holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    Both,
+    /// Only the originator's segments (one side of an asymmetric SPAN, a balancer's capture
+    /// of what it sends).
+    OrigOnly,
+    /// Only the responder's segments (a Cisco ACE recording what arrives from the servers).
+    RespOnly,
+}
+
 /// A connection being followed.
 #[derive(Clone, Debug)]
 pub(crate) struct Incarnation {
@@ -113,11 +143,21 @@ pub(crate) struct Incarnation {
     pub first_syn_ns: Option<i64>,
     pub syns: u32,
     pub syn_ack_ns: Option<i64>,
-    pub handshake_ack_ns: Option<i64>,
+    /// The originator's first ACK of the responder's SYN-ACK (its sequence number one past
+    /// its ISN): time, the acknowledgment number (the responder's ISN + 1), frame. Seen even
+    /// where the SYN-ACK is not in the capture.
+    pub handshake_ack: Option<(i64, SeqNumber, FrameRef)>,
     /// The responder's first answer after the first SYN.
     pub first_reply: Option<FirstReply>,
     /// The ACK number of the first bare ACK answering the SYN (a TIME_WAIT holder's `rcv_nxt`).
     pub challenge_ack: Option<SeqNumber>,
+    /// The latest pure ACK that repeated, after the close, a side's ACK of the peer's FIN (same
+    /// numbers): what a TIME_WAIT answers to a segment it does not accept, such as a SYN the
+    /// capture did not hold (DESIGN.md section 10). Time and frame.
+    pub time_wait_answer: Option<(i64, FrameRef)>,
+    /// The originator reused a tuple it held in TIME_WAIT itself (`tcp_tw_reuse`, a balancer
+    /// ignoring its own TIME_WAIT): no server state was hit.
+    pub client_side_reuse: bool,
     history: History,
     pub doubts: u8,
     /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
@@ -151,9 +191,11 @@ impl Incarnation {
             first_syn_ns: None,
             syns: 0,
             syn_ack_ns: None,
-            handshake_ack_ns: None,
+            handshake_ack: None,
             first_reply: None,
             challenge_ack: None,
+            time_wait_answer: None,
+            client_side_reuse: false,
             history: History::default(),
             doubts,
             previous: None,
@@ -176,10 +218,25 @@ impl Incarnation {
         }
     }
 
+    /// Which directions the capture holds of this incarnation, as far as the segments show:
+    /// an answer without its question, or acknowledgments of bytes the capture never held.
+    /// SYNs alone with no answer are an unanswered attempt, not a missing direction.
+    pub fn seen(&self) -> Seen {
+        match (self.orig_side.pkts > 0, self.resp_side.pkts > 0) {
+            (true, false) if self.orig_side.max_ack.is_some() => Seen::OrigOnly,
+            (false, true) => Seen::RespOnly,
+            _ => Seen::Both,
+        }
+    }
+
     /// A connection attempt on a tuple with no history that got no SYN-ACK (so far): what a
-    /// SYN flood or a port scan is made of.
+    /// SYN flood or a port scan is made of. An attempt the originator went on with (its
+    /// handshake ACK: the answer is only missing from the capture) is not one.
     pub fn is_failing_fresh_attempt(&self) -> bool {
-        self.syn_seen && self.syn_ack_ns.is_none() && self.previous.is_none()
+        self.syn_seen
+            && self.syn_ack_ns.is_none()
+            && self.handshake_ack.is_none()
+            && self.previous.is_none()
     }
 
     /// Is `seg` a second capture of a segment its side just sent ([`DUPLICATE_WITHIN_NS`])?
@@ -203,26 +260,48 @@ impl Incarnation {
     }
 
     /// Does a SYN-ACK belong here: from the responder, acknowledging our SYN (or no SYN seen)?
+    /// A SYN that carried data (TCP Fast Open, RFC 7413 section 4.2) is acknowledged up to
+    /// its data when the server took the cookie, or only up to ISN + 1 when it did not: any
+    /// acknowledgment from ISN + 1 to the SYN's end belongs to it.
     pub fn accepts_syn_ack(&self, seg: &TcpSegment) -> bool {
+        let ack = SeqNumber(seg.ack);
         self.role_of(seg) == Role::Resp
-            && self
-                .orig_side
-                .isn
-                .is_none_or(|isn| SeqNumber(seg.ack) == isn.plus(1))
+            && self.orig_side.isn.is_none_or(|isn| {
+                ack.is_after(isn) && self.orig_side.snd_nxt.is_none_or(|end| !ack.is_after(end))
+            })
             && self
                 .resp_side
                 .isn
                 .is_none_or(|isn| isn == SeqNumber(seg.seq))
     }
 
+    /// Is `seg` a RST with which the responder answered a SYN the capture does not hold: a
+    /// RST+ACK after the close whose acknowledgment is not the old connection's (RFC 9293
+    /// section 3.10.7.1: a reset answering a SYN acknowledges the SYN).
+    pub fn is_reset_of_unseen_syn(&self, seg: &TcpSegment) -> bool {
+        seg.flags
+            .contains(TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0))
+            && self.role_of(seg) == Role::Resp
+            && self.is_closed()
+            && self.resp_side.max_ack != Some(SeqNumber(seg.ack))
+    }
+
     /// Closed for good: both FINs acknowledged, or reset. New segments on the tuple after
-    /// that are late retransmissions or a new incarnation.
+    /// that are late retransmissions or a new incarnation. With one direction in the
+    /// capture, the visible side's FIN stands for the close: the other side's is inferred
+    /// ([`Incarnation::infer_unseen_side`]).
     pub fn is_closed(&self) -> bool {
         let fin_done = |side: &Side| side.fin.is_some() && side.fin_acked_ns.is_some();
+        let visible_fin = match self.seen() {
+            Seen::Both => false,
+            Seen::OrigOnly => self.orig_side.fin.is_some(),
+            Seen::RespOnly => self.resp_side.fin.is_some(),
+        };
         (fin_done(&self.orig_side) && fin_done(&self.resp_side))
-            || self.orig_side.rst_ns.is_some()
-            || self.resp_side.rst_ns.is_some()
-            || (self.syn_ack_ns.is_none() && self.resp_side.handshake_rst)
+            || visible_fin
+            || self.orig_side.rst.is_some()
+            || self.resp_side.rst.is_some()
+            || (self.syn_ack_ns.is_none() && self.resp_side.handshake_rst.is_some())
     }
 
     /// Follows one segment of this incarnation.
@@ -259,11 +338,18 @@ impl Incarnation {
                 self.challenge_ack.get_or_insert(SeqNumber(seg.ack));
             }
         } else if role == Role::Orig
-            && self.syn_ack_ns.is_some()
-            && self.handshake_ack_ns.is_none()
-            && ack.is_some_and(|a| self.resp_side.isn.is_some_and(|isn| a == isn.plus(1)))
+            && self.handshake_ack.is_none()
+            && self.syn_seen
+            && !flags.contains(TcpFlags::RST)
+            && self.orig_side.isn.is_some_and(|isn| seq == isn.plus(1))
         {
-            self.handshake_ack_ns = Some(seg.ts_ns);
+            // With the SYN-ACK in the capture, the ACK must be of its ISN; without it, the
+            // originator's first ACK after its SYN says the handshake went on unseen.
+            if let Some(ack) =
+                ack.filter(|&a| self.resp_side.isn.is_none_or(|isn| a == isn.plus(1)))
+            {
+                self.handshake_ack = Some((seg.ts_ns, ack, seg.frame));
+            }
         }
 
         let before_syn_ack = self.syn_seen && self.syn_ack_ns.is_none();
@@ -276,6 +362,15 @@ impl Incarnation {
         }
         let end = seq.plus(seg.seq_len());
         side.snd_nxt = Some(side.snd_nxt.map_or(end, |n| n.max(end)));
+        if let Some(ack) = ack {
+            // After its own FIN, an ACK of exactly one more than the FIN acknowledged: the
+            // peer's FIN, second.
+            let fin_ack = side.fin.and_then(|fin| fin.ack);
+            if side.acked_later_fin.is_none() && fin_ack.is_some_and(|a| ack == a.plus(1)) {
+                side.acked_later_fin = Some((seg.ts_ns, index, seg.frame));
+            }
+            side.max_ack = Some(side.max_ack.map_or(ack, |m| m.max(ack)));
+        }
         if flags.contains(TcpFlags::FIN) && side.fin.is_none() {
             side.fin = Some(FinSent {
                 ts_ns: seg.ts_ns,
@@ -285,14 +380,34 @@ impl Incarnation {
             });
         }
         if flags.contains(TcpFlags::RST) {
+            let rst = RstSent {
+                ts_ns: seg.ts_ns,
+                seq,
+                frame: seg.frame,
+            };
             if before_syn_ack {
-                side.handshake_rst = true;
+                side.handshake_rst.get_or_insert(rst);
             } else {
-                side.rst_ns.get_or_insert(seg.ts_ns);
+                side.rst.get_or_insert(rst);
             }
         }
         if let Some(ts) = seg.options.timestamps {
             side.last_tsval = Some(ts.value);
+            if flags.contains(TcpFlags::ACK) {
+                side.last_tsecr = Some(ts.echo_reply);
+            }
+        }
+        // A pure ACK repeating, later, this side's ACK of the peer's FIN: a TIME_WAIT answering
+        // something it did not accept.
+        if let Some((_, acked_index, _)) = side.acked_later_fin {
+            if flags == TcpFlags::ACK
+                && seg.payload_len == 0
+                && index > acked_index
+                && Some(seq) == side.snd_nxt
+                && ack == side.max_ack
+            {
+                self.time_wait_answer = Some((seg.ts_ns, seg.frame));
+            }
         }
         // An ACK covering the peer's FIN (ack ≥ FIN's seq + 1) completes that half-close.
         if let (Some(fin), Some(ack)) = (peer_fin, ack) {
@@ -358,10 +473,7 @@ impl Incarnation {
     /// When `holder` entered TIME_WAIT: when it acknowledged the peer's FIN (DESIGN.md
     /// section 4). Without that ACK in the capture, the peer's FIN stands in for it.
     fn time_wait_start(&self, holder: Role) -> Option<(i64, bool)> {
-        let peer = match holder {
-            Role::Orig => &self.resp_side,
-            Role::Resp => &self.orig_side,
-        };
+        let peer = self.side(holder.peer());
         let fin = peer.fin?;
         Some(match peer.fin_acked_ns {
             Some(ts) => (ts, false),
@@ -369,35 +481,107 @@ impl Incarnation {
         })
     }
 
-    /// The endpoints left holding the tuple in TIME_WAIT, with what Linux keeps of the old
-    /// connection (`tcp_time_wait`: `tw_rcv_nxt`, `tw_snd_nxt`, `tw_ts_recent`).
+    fn side(&self, role: Role) -> &Side {
+        match role {
+            Role::Orig => &self.orig_side,
+            Role::Resp => &self.resp_side,
+        }
+    }
+
+    /// Fills in what the side missing from a one-direction capture sent, from what the visible
+    /// side acknowledged and echoed (DESIGN.md section 10): its sequence numbers (the visible
+    /// side's highest ACK), its last TSval (the visible side's last TSecr) and its FIN. Who
+    /// closed first shows in the visible side's ACKs: after its own FIN, an ACK of exactly one
+    /// more than that FIN acknowledged is the peer's FIN, which came second; when none
+    /// follows, the peer's FIN came first and the visible FIN acknowledged it. Marked as a
+    /// doubt ([`Doubt::OneSided`]); called once, when the incarnation ends.
+    pub fn infer_unseen_side(&mut self) {
+        let (seen, unseen) = match self.seen() {
+            Seen::Both => return,
+            Seen::OrigOnly => (&mut self.orig_side, &mut self.resp_side),
+            Seen::RespOnly => (&mut self.resp_side, &mut self.orig_side),
+        };
+        self.doubts |= Doubt::OneSided as u8;
+        unseen.snd_nxt = seen.max_ack;
+        unseen.last_tsval = seen.last_tsecr;
+        let Some(fin) = seen.fin else {
+            return;
+        };
+        let Some(fin_ack) = fin.ack else {
+            return;
+        };
+        match seen.acked_later_fin {
+            Some((ts_ns, index, _)) => {
+                unseen.fin = Some(FinSent {
+                    ts_ns,
+                    index,
+                    seq: fin_ack,
+                    ack: Some(fin.seq.plus(1)),
+                });
+                unseen.fin_acked_ns = Some(ts_ns);
+                seen.fin_acked_ns.get_or_insert(ts_ns);
+            }
+            None => {
+                // The peer's FIN came first: it ended at the visible FIN's acknowledgment.
+                unseen.fin = Some(FinSent {
+                    ts_ns: fin.ts_ns,
+                    index: fin.index.saturating_sub(1),
+                    seq: fin_ack.plus(u32::MAX),
+                    ack: None,
+                });
+                unseen.fin_acked_ns = Some(fin.ts_ns);
+                // The peer entered TIME_WAIT when it acknowledged the visible FIN, an unseen
+                // half round trip later: the FIN's time stands in.
+                seen.fin_acked_ns.get_or_insert(fin.ts_ns);
+                self.doubts |= Doubt::NoFinalAck as u8;
+            }
+        }
+    }
+
+    /// The frames that show how the incarnation closed: the visible side's FIN and, when it
+    /// followed, its ACK of the peer's FIN. What a one-direction inference rests on.
+    pub fn close_evidence(&self) -> FrameRef {
+        let side = match self.seen() {
+            Seen::RespOnly => &self.resp_side,
+            Seen::Both | Seen::OrigOnly => &self.orig_side,
+        };
+        side.acked_later_fin
+            .map_or(self.last_frame, |(_, _, frame)| frame)
+    }
+
+    /// The endpoints left holding the tuple in TIME_WAIT, indexed by role (originator, then
+    /// responder), with what Linux keeps of the old connection (`tcp_time_wait`: `tw_rcv_nxt`,
+    /// `tw_snd_nxt`, `tw_ts_recent`).
     pub fn time_wait_holders(&mut self, policy: &TimeWaitPolicy) -> [Option<TimeWaitHolder>; 2] {
-        let roles: &[Role] = match self.active_closer() {
-            Some(ActiveCloser::Orig) => &[Role::Orig],
-            Some(ActiveCloser::Resp) => &[Role::Resp],
-            Some(ActiveCloser::Both) => &[Role::Orig, Role::Resp],
-            None => &[],
+        let closer = self.active_closer();
+        let holds = |role: Role| match closer {
+            Some(ActiveCloser::Both) => true,
+            Some(ActiveCloser::Orig) => role == Role::Orig,
+            Some(ActiveCloser::Resp) => role == Role::Resp,
+            None => false,
         };
         let mut holders = [None, None];
-        for (slot, &role) in holders.iter_mut().zip(roles) {
+        for (slot, role) in holders.iter_mut().zip([Role::Orig, Role::Resp]) {
+            if !holds(role) {
+                continue;
+            }
             let Some((start_ns, inferred)) = self.time_wait_start(role) else {
                 continue;
             };
-            let (me, peer, endpoint) = match role {
-                Role::Orig => (&self.orig_side, &self.resp_side, self.orig),
-                Role::Resp => (&self.resp_side, &self.orig_side, self.resp),
+            let (me, peer) = (self.side(role), self.side(role.peer()));
+            let endpoint = match role {
+                Role::Orig => self.orig,
+                Role::Resp => self.resp,
             };
-            // A RST before TIME_WAIT aborts the connection (no TIME_WAIT); one received in
-            // TIME_WAIT kills it (RFC 1337 "TIME-WAIT assassination", Linux with the default
-            // tcp_rfc1337=0).
-            let first_rst = [self.orig_side.rst_ns, self.resp_side.rst_ns]
+            // A RST before TIME_WAIT aborts the connection: no TIME_WAIT.
+            let first_rst = [&self.orig_side.rst, &self.resp_side.rst]
                 .into_iter()
                 .flatten()
+                .map(|rst| rst.ts_ns)
                 .min();
             if first_rst.is_some_and(|r| r < start_ns) {
                 continue;
             }
-            let duration_ns = policy.duration_ns(endpoint.ip);
             let (Some(rcv_nxt), Some(snd_nxt)) = (peer.snd_nxt, me.snd_nxt) else {
                 continue;
             };
@@ -405,8 +589,14 @@ impl Incarnation {
                 endpoint,
                 role,
                 start_ns,
-                duration_ns,
-                killed_ns: peer.rst_ns.filter(|&r| r >= start_ns),
+                duration_ns: policy.duration_ns(endpoint.ip),
+                // A RST received in TIME_WAIT kills it when its sequence number is the one
+                // expected (RFC 1337 "TIME-WAIT assassination"; Linux `tcp_timewait_state_process`
+                // with the default tcp_rfc1337=0 checks `seq == tw_rcv_nxt`).
+                killed_ns: peer
+                    .rst
+                    .filter(|rst| rst.ts_ns >= start_ns && rst.seq == rcv_nxt)
+                    .map(|rst| rst.ts_ns),
                 rcv_nxt,
                 snd_nxt,
                 // Linux keeps ts_recent only when the connection used timestamps.
@@ -419,10 +609,15 @@ impl Incarnation {
         holders
     }
 
+    /// Established: a SYN-ACK, or the originator's ACK of one the capture does not hold.
+    fn established(&self) -> bool {
+        self.syn_ack_ns.is_some() || self.handshake_ack.is_some()
+    }
+
     fn close_kind(&self) -> CloseKind {
-        match (self.orig_side.rst_ns, self.resp_side.rst_ns) {
+        match (&self.orig_side.rst, &self.resp_side.rst) {
             (Some(o), Some(r)) => {
-                return if o <= r {
+                return if o.ts_ns <= r.ts_ns {
                     CloseKind::RstByOrig
                 } else {
                     CloseKind::RstByResp
@@ -432,7 +627,7 @@ impl Incarnation {
             (None, Some(_)) => return CloseKind::RstByResp,
             (None, None) => {}
         }
-        if self.syn_seen && self.syn_ack_ns.is_none() {
+        if self.syn_seen && !self.established() {
             return CloseKind::NeverEstablished;
         }
         match (self.orig_side.fin, self.resp_side.fin) {
@@ -445,20 +640,16 @@ impl Incarnation {
     fn zeek_state(&self) -> ZeekState {
         let (o, r) = (&self.orig_side, &self.resp_side);
         if !self.syn_seen {
-            return match (
-                self.syn_ack_ns.is_some(),
-                r.rst_ns.is_some(),
-                r.fin.is_some(),
-            ) {
+            return match (self.syn_ack_ns.is_some(), r.rst.is_some(), r.fin.is_some()) {
                 (true, true, _) => ZeekState::RSTRH,
                 (true, false, true) => ZeekState::SHR,
                 _ => ZeekState::OTH,
             };
         }
         if self.syn_ack_ns.is_none() {
-            return if r.handshake_rst {
+            return if r.handshake_rst.is_some() {
                 ZeekState::REJ
-            } else if o.handshake_rst {
+            } else if o.handshake_rst.is_some() {
                 ZeekState::RSTOS0
             } else if o.fin.is_some() {
                 ZeekState::SH
@@ -466,8 +657,8 @@ impl Incarnation {
                 ZeekState::S0
             };
         }
-        match (o.rst_ns, r.rst_ns) {
-            (Some(a), Some(b)) if b < a => return ZeekState::RSTR,
+        match (&o.rst, &r.rst) {
+            (Some(a), Some(b)) if b.ts_ns < a.ts_ns => return ZeekState::RSTR,
             (Some(_), _) => return ZeekState::RSTO,
             (None, Some(_)) => return ZeekState::RSTR,
             (None, None) => {}
@@ -494,6 +685,16 @@ impl Incarnation {
             Some(CloseKind::Superseded) => self.doubts |= Doubt::Superseded as u8,
             _ => {}
         }
+        let (o, r) = (&self.orig_side, &self.resp_side);
+        let acked_unseen = |acker: &Side, sender: &Side| {
+            acker
+                .max_ack
+                .zip(sender.snd_nxt)
+                .is_some_and(|(ack, end)| ack.is_after(end))
+        };
+        if self.seen() == Seen::Both && (acked_unseen(o, r) || acked_unseen(r, o)) {
+            self.doubts |= Doubt::BytesNotCaptured as u8;
+        }
         let active_closer = self.active_closer();
         let time_wait_start_ns = holders.iter().flatten().map(|h| h.start_ns).min();
         let since_syn = |ts: Option<i64>| Some(ts?.saturating_sub(self.first_syn_ns?));
@@ -513,7 +714,7 @@ impl Incarnation {
             resp_bytes: self.resp_side.payload_bytes,
             syn_retransmits: self.syns.saturating_sub(1),
             syn_to_syn_ack_ns: since_syn(self.syn_ack_ns),
-            handshake_ns: since_syn(self.handshake_ack_ns),
+            handshake_ns: since_syn(self.handshake_ack.map(|(ts, _, _)| ts)),
             conn_state: self.zeek_state(),
             history: self.history,
             close,
@@ -521,6 +722,12 @@ impl Incarnation {
             time_wait_start_ns,
             reuse_interval_ns: self.previous.map(|(_, interval)| interval),
             prev_uid: self.previous.map(|(first_index, _)| first_index),
+            client_side_reuse: self.client_side_reuse,
+            unseen_side: match self.seen() {
+                Seen::Both => None,
+                Seen::OrigOnly => Some(Role::Resp),
+                Seen::RespOnly => Some(Role::Orig),
+            },
             low_confidence: self.doubts,
         }
     }

@@ -47,6 +47,6 @@ pub use records::{
     Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;
-pub use summary::{LatencyMs, OutcomeCounts, SourceSummary, Summary};
+pub use summary::{Directions, InputDirections, LatencyMs, OutcomeCounts, SourceSummary, Summary};
 pub use tracker::TrackerCounters;
 pub use tuple::{Endpoint, TupleKey};

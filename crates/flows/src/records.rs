@@ -101,6 +101,12 @@ pub enum Doubt {
     Evicted = 4,
     /// A new SYN arrived while it was still open.
     Superseded = 8,
+    /// One direction was not captured: the other side's FIN, numbers and timestamps were
+    /// inferred from what the visible side acknowledged (DESIGN.md section 10).
+    OneSided = 16,
+    /// A side acknowledged bytes the capture does not hold: the capture dropped some of the
+    /// peer's segments.
+    BytesNotCaptured = 32,
 }
 
 /// Zeek-style history letters, kept inline: each letter is recorded at most once per side, so
@@ -193,6 +199,13 @@ pub struct ConnectionRecord {
     pub reuse_interval_ns: Option<i64>,
     /// Id of the tuple's previous incarnation, when there was one.
     pub prev_uid: Option<u64>,
+    /// The originator reused a tuple it held in TIME_WAIT itself (`tcp_tw_reuse`, a balancer
+    /// that ignores its own TIME_WAIT): it hit no server state, so it is not a collision.
+    pub client_side_reuse: bool,
+    /// The side whose segments the capture lacks (`orig`: only the responder's answers were
+    /// captured; `resp`: only the originator's segments, acknowledging bytes never captured);
+    /// `None` when both directions are there. What is known of that side is inferred.
+    pub unseen_side: Option<Role>,
     /// Bit set of [`Doubt`] values; 0 when everything needed was captured.
     pub low_confidence: u8,
 }
@@ -211,16 +224,20 @@ pub enum Outcome {
     Unanswered,
     /// No SYN-ACK ever: the client gave up, or the capture ended.
     Failed,
+    /// The capture holds one direction only and what it shows cannot tell the outcome (a SYN
+    /// followed by nothing from its sender).
+    Unknown,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Accepted,
         Outcome::RejectedRecovered,
         Outcome::Reset,
         Outcome::Unanswered,
         Outcome::Failed,
+        Outcome::Unknown,
     ];
 }
 
@@ -252,8 +269,11 @@ pub enum FirstReply {
 /// A SYN that reached an endpoint still holding the tuple in TIME_WAIT.
 #[derive(Clone, Debug, Serialize)]
 pub struct CollisionRecord {
-    /// First SYN's time.
+    /// First SYN's time (estimated from the answer when `syn_ts_estimated`).
     pub ts_ns: i64,
+    /// The SYN was not in the capture: its time is the first answer's (the TIME_WAIT's bare ACK,
+    /// or the SYN-ACK), half a round trip late at most.
+    pub syn_ts_estimated: bool,
     /// SYN sender.
     pub orig_h: std::net::IpAddr,
     /// SYN sender's port.
@@ -274,8 +294,15 @@ pub struct CollisionRecord {
     pub prev_uid: u64,
     /// New incarnation's id.
     pub uid: u64,
-    /// The first SYN's frame.
+    /// The first SYN's frame; for a SYN the capture does not hold, the first answer's.
     pub first_syn_frame: FrameRef,
+    /// The capture held one direction only, so part of this finding is inferred from what
+    /// the other direction acknowledged and echoed (DESIGN.md section 10): who closed first,
+    /// the SYN or the answers to it.
+    pub inferred: bool,
+    /// The frames the finding rests on, in capture order: how the previous connection closed,
+    /// and each segment that showed the SYN and its outcome.
+    pub basis: Vec<FrameRef>,
     /// What happened.
     pub outcome: Outcome,
     /// The holder's first answer.
@@ -284,8 +311,9 @@ pub struct CollisionRecord {
     pub syn_attempts: u32,
     /// First SYN → SYN-ACK: what the collision cost the connection.
     pub cost_ns: Option<i64>,
-    /// What Linux would have done.
-    pub prediction: Prediction,
+    /// What Linux would have done; `None` where the server is not Linux (`--server-os`), whose
+    /// rules the prediction does not model.
+    pub prediction: Option<Prediction>,
     /// Whether the observation matches the prediction (None when the answer says nothing:
     /// a RST is not Linux's TIME_WAIT behaviour).
     pub prediction_agrees: Option<bool>,

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::findings::Findings;
-use crate::records::{ConnectionRecord, Outcome, Role};
+use crate::records::{ConnectionRecord, Doubt, Outcome, Role, ZeekState};
 
 /// Collisions by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -24,19 +24,88 @@ pub struct OutcomeCounts {
     pub unanswered: u64,
     /// Never answered with a SYN-ACK.
     pub failed: u64,
+    /// The capture's one direction cannot tell.
+    pub unknown: u64,
+    /// Of all of them, those partly inferred from a capture holding one direction (counted in
+    /// their outcomes too).
+    pub inferred: u64,
 }
 
 impl OutcomeCounts {
-    fn add(&mut self, outcome: Outcome) {
+    fn add(&mut self, outcome: Outcome, inferred: bool) {
         self.total += 1;
+        self.inferred += u64::from(inferred);
         *match outcome {
             Outcome::Accepted => &mut self.accepted,
             Outcome::RejectedRecovered => &mut self.rejected_recovered,
             Outcome::Reset => &mut self.reset,
             Outcome::Unanswered => &mut self.unanswered,
             Outcome::Failed => &mut self.failed,
+            Outcome::Unknown => &mut self.unknown,
         } += 1;
     }
+
+    /// The count of one outcome.
+    pub fn of(&self, outcome: Outcome) -> u64 {
+        match outcome {
+            Outcome::Accepted => self.accepted,
+            Outcome::RejectedRecovered => self.rejected_recovered,
+            Outcome::Reset => self.reset,
+            Outcome::Unanswered => self.unanswered,
+            Outcome::Failed => self.failed,
+            Outcome::Unknown => self.unknown,
+        }
+    }
+}
+
+/// Which directions of the connections the capture holds (DESIGN.md section 10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Directions {
+    /// Connections with both directions captured (or SYNs alone, unanswered).
+    pub both: u64,
+    /// Connections of which only the originator's segments were captured, acknowledging
+    /// bytes the capture never held (a balancer's capture of what it sends).
+    pub originator_only: u64,
+    /// Connections of which only the responder's segments were captured: answers without
+    /// their questions (a Cisco ACE recording what arrives from the servers).
+    pub responder_only: u64,
+}
+
+impl Directions {
+    fn add(&mut self, unseen: Option<Role>) {
+        *match unseen {
+            None => &mut self.both,
+            Some(Role::Resp) => &mut self.originator_only,
+            Some(Role::Orig) => &mut self.responder_only,
+        } += 1;
+    }
+
+    /// Connections counted.
+    pub fn total(&self) -> u64 {
+        self.both + self.originator_only + self.responder_only
+    }
+
+    /// The direction most connections lack, when they do: more than half of them show one
+    /// direction only. `Some(Role::Orig)`: the originators' segments are missing.
+    pub fn mostly_missing(&self) -> Option<Role> {
+        let one_sided = self.originator_only + self.responder_only;
+        let missing = if self.responder_only >= self.originator_only {
+            Role::Orig
+        } else {
+            Role::Resp
+        };
+        (one_sided * 2 > self.total()).then_some(missing)
+    }
+}
+
+/// The directions of the connections that start in one input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct InputDirections {
+    /// The input's index, in the order the inputs were named.
+    pub input: u16,
+    /// Its connections by the directions captured.
+    #[serde(flatten)]
+    pub directions: Directions,
 }
 
 /// Percentiles of a duration distribution, in milliseconds.
@@ -115,6 +184,16 @@ pub struct Summary {
     pub syn: u64,
     /// Collisions by outcome.
     pub collisions: OutcomeCounts,
+    /// Connections by the directions the capture holds of them.
+    pub directions: Directions,
+    /// The same, per input in which the connections start.
+    pub directions_by_input: Vec<InputDirections>,
+    /// Connections already under way when the capture began (no SYN or SYN-ACK seen: Zeek's
+    /// `OTH`): their roles are guessed from the ports.
+    pub midstream: u64,
+    /// Connections with both directions captured in which a side acknowledged bytes the
+    /// capture does not hold: the capture dropped packets.
+    pub bytes_not_captured: u64,
     /// Collisions where the holder was the responder (server) / the originator (client).
     pub time_wait_holders: BTreeMap<&'static str, u64>,
     /// New incarnations on a tuple seen before.
@@ -143,7 +222,7 @@ impl Summary {
         let mut collided = vec![false; findings.connections.len()];
         let mut added = Vec::with_capacity(findings.collisions.len());
         for c in &findings.collisions {
-            collisions.add(c.outcome);
+            collisions.add(c.outcome, c.inferred);
             by_holder[usize::from(c.holder_role == Role::Orig)] += 1;
             if let Some(agrees) = c.prediction_agrees {
                 judged += 1;
@@ -161,7 +240,18 @@ impl Summary {
                 .collect();
         let mut clean = Vec::new();
         let mut sources = Sources::default();
+        let mut directions = Directions::default();
+        let mut by_input: Vec<Directions> = Vec::new();
+        let (mut midstream, mut bytes_not_captured) = (0, 0);
         for c in &findings.connections {
+            directions.add(c.unseen_side);
+            let input = usize::from(c.first_frame.file_index);
+            if by_input.len() <= input {
+                by_input.resize(input + 1, Directions::default());
+            }
+            by_input[input].add(c.unseen_side);
+            midstream += u64::from(c.conn_state == ZeekState::OTH);
+            bytes_not_captured += u64::from(c.low_confidence & Doubt::BytesNotCaptured as u8 != 0);
             // A collision belongs to one connection, from the same source.
             let collided = collided.get(c.uid as usize).copied().unwrap_or(false);
             if !collided {
@@ -173,6 +263,18 @@ impl Summary {
             connections: findings.connections.len() as u64,
             syn: findings.counters.syn,
             collisions,
+            directions,
+            directions_by_input: by_input
+                .into_iter()
+                .enumerate()
+                .filter(|(_, directions)| directions.total() > 0)
+                .map(|(input, directions)| InputDirections {
+                    input: input as u16,
+                    directions,
+                })
+                .collect(),
+            midstream,
+            bytes_not_captured,
             time_wait_holders: holders,
             reused_tuples: findings.counters.reused_tuples,
             client_side_reuse: findings.counters.client_side_reuse,

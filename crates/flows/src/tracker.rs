@@ -1,23 +1,28 @@
 //! [`FlowTracker`]: the connections of one shard of 4-tuples, their incarnations, TIME_WAIT
 //! windows and the SYNs that collide with them.
+//!
+//! Every decision about a tuple is taken from that tuple's own segments and their timestamps
+//! (an incarnation closed and quiet for a while is compacted, one idle past the idle timeout is
+//! evicted, a closed one is forgotten after its memory): the sweeps that free the memory run
+//! on the capture's global clock between stretches of input, and the memory budget is shared
+//! by all shards ([`ShardedTracker`](crate::ShardedTracker)), so that the findings do not
+//! depend on the number of shards.
 
 use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 use serde::Serialize;
-use twsleuth_decode::{FrameRef, TcpSegment};
+use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 
-use crate::config::TrackerConfig;
+use crate::config::{ServerOs, TrackerConfig};
 use crate::findings::IndexedSegment;
-use crate::incarnation::{Incarnation, TimeWaitHolder};
+use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
 use crate::records::{
-    CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction,
+    CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction, Role,
 };
 use crate::seq::{SeqNumber, ts_newer};
-use crate::tuple::{Endpoint, TupleKey, endpoints};
+use crate::tuple::{Endpoint, TupleKey, comes_first, endpoints};
 
-/// How often (capture time) the shard looks for tuples to compact, forget or evict.
-const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
 /// How many followed incarnations ahead of the one it looks at the sweep asks the CPU to load:
 /// enough for a load from memory to arrive in time, few enough to stay in the cache.
 const SWEEP_PREFETCH_AHEAD: usize = 8;
@@ -25,8 +30,15 @@ const SWEEP_PREFETCH_AHEAD: usize = 8;
 /// it asks the CPU to load.
 const SYN_PREFETCH_AHEAD: usize = 8;
 /// A closed incarnation with no segment for this long shrinks to its TIME_WAIT summary; later
-/// segments on the tuple (other than a SYN) are counted as late.
+/// segments on the tuple (other than a SYN or an answer to one) are counted as late.
 const COMPACT_AFTER_NS: i64 = 4_000_000_000;
+/// How long after a TIME_WAIT's bare ACK the SYN-ACK answering the client's retried SYN may
+/// come, for a capture without the client's segments to count the two as one rejected
+/// collision: Linux 6.x retries about 10 ms after its RST, older kernels after the initial
+/// RTO of 1 s (RFC 6298), old stacks after 3 s (RFC 1122).
+const RETRY_AFTER_REJECTION_NS: i64 = 3_000_000_000;
+/// No TIME_WAIT: the value of a role's start in a [`ClosedIncarnation`].
+const NO_TIME_WAIT: i64 = i64::MIN;
 
 /// Counters that say what the tracker did beyond the records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -45,6 +57,9 @@ pub struct TrackerCounters {
     pub edge_cases_dismissed: u64,
     /// Segments that arrived on a tuple after its incarnation had been compacted.
     pub late_segments: u64,
+    /// TIME_WAITs ended early by a RST with the expected sequence number that arrived after
+    /// the incarnation was compacted (RFC 1337 assassination).
+    pub time_wait_assassinations: u64,
     /// Segments captured twice (a bridge, a SPAN port, the same frame in two merged files):
     /// the second capture is counted here and not followed.
     pub duplicate_segments: u64,
@@ -52,6 +67,9 @@ pub struct TrackerCounters {
     pub idle_evictions: u64,
     /// Tuples evicted because the tuple table reached its share of `max_memory`.
     pub memory_evictions: u64,
+    /// Of those, tuples still within a TIME_WAIT window: a SYN on any of them could have been
+    /// a collision that is now not seen, so the collisions found are a lower bound.
+    pub time_wait_evictions: u64,
     /// Connection attempts that failed on a tuple with no history: SYNs that got no SYN-ACK
     /// and collided with nothing (Zeek's S0, REJ, RSTOS0, SH). A SYN flood or a port scan.
     pub failed_attempts: u64,
@@ -71,33 +89,185 @@ impl TrackerCounters {
         self.client_side_reuse += other.client_side_reuse;
         self.edge_cases_dismissed += other.edge_cases_dismissed;
         self.late_segments += other.late_segments;
+        self.time_wait_assassinations += other.time_wait_assassinations;
         self.duplicate_segments += other.duplicate_segments;
         self.idle_evictions += other.idle_evictions;
         self.memory_evictions += other.memory_evictions;
+        self.time_wait_evictions += other.time_wait_evictions;
         self.failed_attempts += other.failed_attempts;
         self.failed_attempts_unrecorded += other.failed_attempts_unrecorded;
         self.unrecorded_segments += other.unrecorded_segments;
     }
 }
 
-/// What a tuple remembers after its incarnation is compacted: enough to recognise a SYN that
-/// collides with TIME_WAIT.
+/// What a tuple keeps of its last incarnation once it ended: enough to recognise a SYN that
+/// collides with a TIME_WAIT and to predict Linux's answer (what `tcp_time_wait` keeps:
+/// `tw_rcv_nxt`, `tw_snd_nxt`, `tw_ts_recent`). Compact, without the endpoints (the tuple's
+/// key has them): a balancer at 16,000 new connections/s keeps a million of these.
 #[derive(Clone, Debug)]
-struct ClosedSummary {
+pub(crate) struct ClosedIncarnation {
     /// The closed incarnation's first index.
     first_index: u64,
     end_ns: i64,
-    holders: [Option<TimeWaitHolder>; 2],
+    /// When each role (originator, responder) entered TIME_WAIT; [`NO_TIME_WAIT`] for a role
+    /// that holds none, or whose TIME_WAIT a RST killed.
+    time_wait_start_ns: [i64; 2],
+    /// Each role's `snd_nxt` at the close: one's `tw_snd_nxt` is the other's `tw_rcv_nxt`.
+    snd_nxt: [SeqNumber; 2],
+    /// Each role's last TSval, meaningful with [`ClosedIncarnation::TIMESTAMPS`].
+    last_tsval: [u32; 2],
+    /// The frame that shows how it closed (the visible side's ACK of the later FIN).
+    close_frame: FrameRef,
+    /// The latest bare ACK in which a holder repeated its ACK of the peer's FIN after the
+    /// close: what a TIME_WAIT answers to a SYN it rejects. Rare, hence boxed.
+    time_wait_answer: Option<Box<(i64, FrameRef)>>,
+    flags: u8,
 }
 
-impl ClosedSummary {
-    /// Could a SYN arriving at `now_ns` still hit one of its TIME_WAITs (slack included)?
-    fn may_hold_time_wait(&self, now_ns: i64, edge_slack_ns: i64) -> bool {
-        self.holders.iter().flatten().any(|holder| {
-            holder.killed_ns.is_none()
-                && now_ns.saturating_sub(holder.start_ns)
-                    < holder.duration_ns.saturating_add(edge_slack_ns)
+impl ClosedIncarnation {
+    /// The originator is the first endpoint of the tuple's canonical order.
+    const ORIG_COMES_FIRST: u8 = 1;
+    /// Both sides used timestamps: a holder keeps `ts_recent`.
+    const TIMESTAMPS: u8 = 2;
+    /// One direction was not captured: the close and its TIME_WAIT are inferred.
+    const INFERRED: u8 = 4;
+
+    fn new(incarnation: &Incarnation, holders: &[Option<TimeWaitHolder>; 2]) -> ClosedIncarnation {
+        let start = |holder: &Option<TimeWaitHolder>| match holder {
+            Some(h) if h.killed_ns.is_none() => h.start_ns,
+            _ => NO_TIME_WAIT,
+        };
+        let (orig, resp) = (&incarnation.orig_side, &incarnation.resp_side);
+        let mut flags = 0;
+        if comes_first(incarnation.orig, incarnation.resp) {
+            flags |= Self::ORIG_COMES_FIRST;
+        }
+        if orig.last_tsval.is_some() && resp.last_tsval.is_some() {
+            flags |= Self::TIMESTAMPS;
+        }
+        if incarnation.seen() != Seen::Both {
+            flags |= Self::INFERRED;
+        }
+        ClosedIncarnation {
+            first_index: incarnation.first_index,
+            end_ns: incarnation.last_ns,
+            time_wait_start_ns: [start(&holders[0]), start(&holders[1])],
+            snd_nxt: [
+                orig.snd_nxt.unwrap_or_default(),
+                resp.snd_nxt.unwrap_or_default(),
+            ],
+            last_tsval: [orig.last_tsval.unwrap_or(0), resp.last_tsval.unwrap_or(0)],
+            close_frame: incarnation.close_evidence(),
+            time_wait_answer: incarnation.time_wait_answer.map(Box::new),
+            flags,
+        }
+    }
+
+    /// The old incarnation's roles of a segment's endpoints: (originator, responder).
+    fn roles_of(&self, src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint) {
+        let src_first = comes_first(src, dst);
+        if src_first == (self.flags & Self::ORIG_COMES_FIRST != 0) {
+            (src, dst)
+        } else {
+            (dst, src)
+        }
+    }
+
+    /// The holder of TIME_WAIT in `role`, if that role holds one.
+    fn holder(
+        &self,
+        role: Role,
+        (orig, resp): (Endpoint, Endpoint),
+        config: &TrackerConfig,
+    ) -> Option<TimeWaitHolder> {
+        let (me, peer) = match role {
+            Role::Orig => (0, 1),
+            Role::Resp => (1, 0),
+        };
+        let start_ns = self.time_wait_start_ns[me];
+        if start_ns == NO_TIME_WAIT {
+            return None;
+        }
+        let endpoint = if role == Role::Orig { orig } else { resp };
+        Some(TimeWaitHolder {
+            endpoint,
+            role,
+            start_ns,
+            duration_ns: config.time_wait.duration_ns(endpoint.ip),
+            killed_ns: None,
+            rcv_nxt: self.snd_nxt[peer],
+            snd_nxt: self.snd_nxt[me],
+            ts_recent: (self.flags & Self::TIMESTAMPS != 0).then_some(self.last_tsval[peer]),
         })
+    }
+
+    /// Could a SYN arriving at `now_ns` still hit one of its TIME_WAITs (slack included)?
+    fn may_hold_time_wait(&self, now_ns: i64, longest_ns: i64) -> bool {
+        self.time_wait_start_ns
+            .iter()
+            .any(|&start| start != NO_TIME_WAIT && now_ns.saturating_sub(start) < longest_ns)
+    }
+}
+
+/// The SYN a new incarnation starts with, as captured or as inferred from its answer.
+struct SynView {
+    ts_ns: i64,
+    src: Endpoint,
+    dst: Endpoint,
+    seq: SeqNumber,
+    tsval: Option<u32>,
+    frame: FrameRef,
+    /// Set when the capture does not hold the SYN.
+    unseen: Option<UnseenSyn>,
+}
+
+/// A SYN the capture does not hold, shown by the answers of the TIME_WAIT holder (DESIGN.md
+/// section 10).
+#[derive(Clone, Copy, Debug)]
+struct UnseenSyn {
+    /// The holder's bare ACK with the old numbers shortly before the answer: it rejected
+    /// the first SYN. Time and frame.
+    rejected_by: Option<(i64, FrameRef)>,
+}
+
+impl SynView {
+    fn captured(seg: &TcpSegment) -> SynView {
+        let (src, dst) = endpoints(seg);
+        SynView {
+            ts_ns: seg.ts_ns,
+            src,
+            dst,
+            seq: SeqNumber(seg.seq),
+            tsval: seg.options.timestamps.map(|t| t.value),
+            frame: seg.frame,
+            unseen: None,
+        }
+    }
+
+    /// The SYN that `answer` (a SYN-ACK, or a RST+ACK) answered: its ISN is the answer's
+    /// acknowledgment less one, its TSval the SYN-ACK's TSecr (RFC 7323 section 4.3). Its time
+    /// is the TIME_WAIT's earlier rejection when one came within a retry's reach, else the
+    /// answer's.
+    fn inferred(answer: &TcpSegment, closed: &ClosedIncarnation) -> SynView {
+        let (src, dst) = endpoints(answer);
+        let rejected_by = closed
+            .time_wait_answer
+            .as_deref()
+            .copied()
+            .filter(|&(ts, _)| ts <= answer.ts_ns && answer.ts_ns - ts <= RETRY_AFTER_REJECTION_NS);
+        SynView {
+            ts_ns: rejected_by.map_or(answer.ts_ns, |(ts, _)| ts),
+            src: dst,
+            dst: src,
+            seq: SeqNumber(answer.ack.wrapping_sub(1)),
+            tsval: answer
+                .options
+                .timestamps
+                .filter(|_| answer.flags.is_syn_ack())
+                .map(|t| t.echo_reply),
+            frame: answer.frame,
+            unseen: Some(UnseenSyn { rejected_by }),
+        }
     }
 }
 
@@ -108,75 +278,100 @@ struct PendingCollision {
     age_ns: i64,
     edge_case: bool,
     prev_first_index: u64,
+    /// How the previous incarnation closed, and whether that was inferred.
+    prev_close_frame: FrameRef,
+    prev_inferred: bool,
+    syn_ts_ns: i64,
     first_syn_frame: FrameRef,
-    prediction: Prediction,
+    prediction: Option<Prediction>,
+    unseen_syn: Option<UnseenSyn>,
 }
 
 /// The incarnation a tuple is following, with the collision its SYN made, if any. Boxed: most
 /// tuples only remember a closed one, and holding this inline would triple their size.
 type Current = (Incarnation, Option<PendingCollision>);
 
-#[derive(Debug, Default)]
-struct TupleState {
-    current: Option<Box<Current>>,
-    closed: Option<ClosedSummary>,
+#[derive(Debug)]
+enum TupleState {
+    Open(Box<Current>),
+    Closed(ClosedIncarnation),
 }
 
 impl TupleState {
     fn last_activity_ns(&self) -> i64 {
-        let current = self.current.as_ref().map(|c| c.0.last_ns);
-        let closed = self.closed.as_ref().map(|c| c.end_ns);
-        current
-            .or(closed)
-            .unwrap_or(i64::MIN)
-            .max(closed.unwrap_or(i64::MIN))
+        match self {
+            TupleState::Open(current) => current.0.last_ns,
+            TupleState::Closed(closed) => closed.end_ns,
+        }
     }
 
-    /// Which tuples go first when memory runs out: attempts on a fresh tuple not answered by a
-    /// SYN-ACK (yet): what a SYN flood or a scan is made of, and the cheapest to lose (an answer
-    /// that comes after all starts a midstream incarnation, marked as such); then closed tuples
-    /// remembered only for the reuse interval, with no TIME_WAIT or its end passed; tuples
-    /// that may still see a collision go last.
-    fn eviction_class(&self, now_ns: i64, edge_slack_ns: i64) -> EvictionClass {
-        match (&self.current, &self.closed) {
-            (Some(current), _) if current.1.is_none() && current.0.is_failing_fresh_attempt() => {
+    /// Which tuples go first when memory runs out (the order of [`EvictionClass`]).
+    fn eviction_class(&self, now_ns: i64, longest_ns: i64) -> EvictionClass {
+        match self {
+            TupleState::Open(current)
+                if current.1.is_none() && current.0.is_failing_fresh_attempt() =>
+            {
                 EvictionClass::FailingAttempt
             }
-            (None, Some(closed)) if !closed.may_hold_time_wait(now_ns, edge_slack_ns) => {
-                EvictionClass::NoTimeWait
+            TupleState::Open(_) => EvictionClass::Open,
+            TupleState::Closed(closed) if closed.may_hold_time_wait(now_ns, longest_ns) => {
+                EvictionClass::TimeWait
             }
-            _ => EvictionClass::Valuable,
+            TupleState::Closed(_) => EvictionClass::NoTimeWait,
         }
     }
 }
 
-/// Eviction order under memory pressure: lowest first.
+/// Eviction order under memory pressure, lowest first: attempts on a fresh tuple not answered
+/// by a SYN-ACK (yet), what a SYN flood or a scan is made of, the cheapest to lose (an answer
+/// that comes after all starts a midstream incarnation, marked as such); closed tuples
+/// remembered only for the reuse interval, their TIME_WAIT over; open connections (evicted,
+/// a later segment starts a midstream incarnation whose FIN order still names the TIME_WAIT
+/// holder); last, tuples within a TIME_WAIT window, the one thing the tool exists to remember.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum EvictionClass {
+pub(crate) enum EvictionClass {
     FailingAttempt,
     NoTimeWait,
-    Valuable,
+    Open,
+    TimeWait,
+}
+
+impl EvictionClass {
+    pub const ALL: [EvictionClass; 4] = [
+        EvictionClass::FailingAttempt,
+        EvictionClass::NoTimeWait,
+        EvictionClass::Open,
+        EvictionClass::TimeWait,
+    ];
+
+    /// Estimated bytes that evicting one tuple of this class frees.
+    pub fn bytes(self) -> usize {
+        match self {
+            EvictionClass::FailingAttempt | EvictionClass::Open => TUPLE_BYTES + OPEN_BYTES,
+            EvictionClass::NoTimeWait | EvictionClass::TimeWait => TUPLE_BYTES,
+        }
+    }
 }
 
 /// Memory estimates behind `max_memory`. A tuple in the table: its key and state plus
-/// hashbrown's control byte, at 8/7 of the entries for the table's maximum load.
+/// hashbrown's control byte, at 8/7 of the entries for the table's maximum load. Counted per
+/// entry, not per allocated bucket, so that the estimate is the same however the tuples are
+/// spread over shards.
 const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
 /// An open incarnation's heap block, with the allocator's header.
 const OPEN_BYTES: usize = size_of::<Current>() + 16;
 /// A record of a failed attempt.
-const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>();
+pub(crate) const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>();
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
 pub(crate) struct FlowTracker {
     config: TrackerConfig,
-    /// Bytes the tuple table may take (this shard's share of `max_memory`).
-    table_budget: usize,
     tuples: hashbrown::HashMap<TupleKey, TupleState, FxBuildHasher>,
     /// Tuples with an incarnation being followed (a boxed [`Current`]).
     open: usize,
-    now_ns: i64,
-    next_sweep_ns: Option<i64>,
+    /// The latest segment time seen.
+    latest_ns: i64,
     out: Outbox,
 }
 
@@ -188,28 +383,22 @@ pub(crate) struct FlowTracker {
 pub(crate) struct Outbox {
     /// Records of ended incarnations.
     pub connections: Vec<ConnectionRecord>,
+    /// Records of failed attempts on fresh tuples, kept or only counted by the
+    /// [`ShardedTracker`](crate::ShardedTracker) against one budget for all shards.
+    pub attempts: Vec<ConnectionRecord>,
     /// Collision records.
     pub collisions: Vec<CollisionRecord>,
     pub counters: TrackerCounters,
-    /// Records of failed attempts that may still be kept.
-    pub attempt_records_left: u64,
 }
 
 impl FlowTracker {
-    /// A tracker for one of `shards` shards, with its share of `config.max_memory`.
-    pub fn new(config: TrackerConfig, shards: usize) -> FlowTracker {
-        let share = config.max_memory / shards.max(1);
+    pub fn new(config: TrackerConfig) -> FlowTracker {
         FlowTracker {
             config,
-            table_budget: share / 2,
             tuples: hashbrown::HashMap::default(),
             open: 0,
-            now_ns: i64::MIN,
-            next_sweep_ns: None,
-            out: Outbox {
-                attempt_records_left: (share / 8 / ATTEMPT_RECORD_BYTES) as u64,
-                ..Outbox::default()
-            },
+            latest_ns: i64::MIN,
+            out: Outbox::default(),
         }
     }
 
@@ -223,6 +412,16 @@ impl FlowTracker {
             }
             self.process(seg, *index);
         }
+    }
+
+    /// The latest segment time this shard has seen.
+    pub(crate) fn latest_ns(&self) -> i64 {
+        self.latest_ns
+    }
+
+    /// The memory the shard's tuples are estimated to take ([`TUPLE_BYTES`], [`OPEN_BYTES`]).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.tuples.len() * TUPLE_BYTES + self.open * OPEN_BYTES
     }
 
     /// Asks the CPU to load the table entry of `seg`'s tuple. A connection's first segment, its
@@ -248,93 +447,111 @@ impl FlowTracker {
     /// Follows one segment; `index` is its position in the merged input (its global order).
     pub(crate) fn process(&mut self, seg: &TcpSegment, index: u64) {
         self.out.counters.segments += 1;
-        self.now_ns = self.now_ns.max(seg.ts_ns);
-        let next_sweep = *self
-            .next_sweep_ns
-            .get_or_insert(seg.ts_ns.saturating_add(SWEEP_INTERVAL_NS));
-        if self.now_ns >= next_sweep {
-            self.sweep();
-            self.next_sweep_ns = Some(self.now_ns.saturating_add(SWEEP_INTERVAL_NS));
-        }
-
+        self.latest_ns = self.latest_ns.max(seg.ts_ns);
+        let flags = seg.flags;
         let (src, dst) = endpoints(seg);
         let key = TupleKey::new(src, dst);
-        // One hash lookup for a known tuple (the common case); evict before inserting a new one.
-        if self.table_over_budget() && !self.tuples.contains_key(&key) {
-            self.evict_least_valuable();
+        let (config, out) = (&self.config, &mut self.out);
+        let state = match self.tuples.entry(key) {
+            hashbrown::hash_map::Entry::Vacant(vacant) => {
+                out.counters.syn += u64::from(flags.is_syn_only());
+                let mut incarnation = Incarnation::start(seg, index);
+                incarnation.update(seg, index);
+                vacant.insert(TupleState::Open(Box::new((incarnation, None))));
+                self.open += 1;
+                return;
+            }
+            hashbrown::hash_map::Entry::Occupied(occupied) => occupied.into_mut(),
+        };
+        // What time alone decides for this tuple, from this segment's time: the same whether
+        // or not a sweep came first.
+        let forgotten = match settle(state, seg.ts_ns, config, out) {
+            Settled::Unchanged => false,
+            Settled::Closed => {
+                self.open -= 1;
+                false
+            }
+            Settled::Forget => true,
+        };
+        if let TupleState::Open(current) = state {
+            if current.0.is_duplicate(seg) {
+                out.counters.duplicate_segments += 1;
+                return;
+            }
         }
-        let state = self.tuples.entry(key).or_default();
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|cur| cur.0.is_duplicate(seg))
-        {
-            self.out.counters.duplicate_segments += 1;
-            return;
-        }
-        let flags = seg.flags;
-        if flags.is_syn_only() {
-            self.out.counters.syn += 1;
-        }
+        out.counters.syn += u64::from(flags.is_syn_only());
 
-        let continues_current = match &state.current {
-            None => false,
-            Some(cur) => {
-                let incarnation = &cur.0;
-                if flags.is_syn_only() {
+        let previous = match state {
+            TupleState::Open(current) => {
+                let incarnation = &current.0;
+                let continues = if flags.is_syn_only() {
                     incarnation.is_syn_retransmission(seg)
                 } else if flags.is_syn_ack() {
                     incarnation.accepts_syn_ack(seg)
                 } else {
-                    true
+                    !incarnation.is_reset_of_unseen_syn(seg)
+                };
+                if continues {
+                    current.0.update(seg, index);
+                    return;
                 }
+                // A new incarnation: the current one ends here.
+                self.open -= 1;
+                let forced = (!current.0.is_closed()).then_some(CloseKind::Superseded);
+                Some(finish(current, forced, config, out))
             }
+            TupleState::Closed(closed) if !forgotten => {
+                let answers_unseen_syn =
+                    flags.is_syn_ack() || is_reset_of_unseen_syn(closed, seg, src, dst, config);
+                if !flags.is_syn_only() && !answers_unseen_syn {
+                    late_segment(closed, seg, src, dst, config, &mut out.counters);
+                    return;
+                }
+                Some(std::mem::replace(closed, placeholder_closed()))
+            }
+            TupleState::Closed(_) => None,
         };
-        if continues_current {
-            if let Some(cur) = state.current.as_mut() {
-                cur.0.update(seg, index);
-            }
-            return;
-        }
-        // A segment other than SYN / SYN-ACK on a compacted tuple, within its memory: a late
-        // retransmission of the old connection, not a new one.
-        if !flags.contains(twsleuth_decode::TcpFlags::SYN)
-            && state.current.is_none()
-            && state.closed.is_some()
-        {
-            self.out.counters.late_segments += 1;
-            return;
-        }
 
-        // A new incarnation: the current one (if any) ends here.
-        if let Some(mut previous) = state.current.take() {
-            self.open -= 1;
-            let forced = (!previous.0.is_closed()).then_some(CloseKind::Superseded);
-            state.closed = Some(finish(&mut previous, forced, &self.config, &mut self.out));
-        }
         let mut incarnation = Incarnation::start(seg, index);
         let mut pending = None;
-        if let Some(closed) = &state.closed {
+        if let Some(closed) = previous {
             incarnation.previous =
                 Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
-            self.out.counters.reused_tuples += 1;
-            if flags.is_syn_only() {
-                pending =
-                    check_time_wait(closed, seg, src, dst, &self.config, &mut self.out.counters);
+            out.counters.reused_tuples += 1;
+            let syn = if flags.is_syn_only() {
+                Some(SynView::captured(seg))
+            } else if flags.is_syn_ack() || flags.contains(TcpFlags::RST) {
+                Some(SynView::inferred(seg, &closed))
+            } else {
+                None
+            };
+            if let Some(syn) = syn {
+                match check_time_wait(&closed, &syn, config) {
+                    Check::Collision(collision) => pending = Some(collision),
+                    Check::ClientSideReuse => {
+                        out.counters.client_side_reuse += 1;
+                        incarnation.client_side_reuse = true;
+                    }
+                    Check::Clear => {}
+                }
             }
         }
         incarnation.update(seg, index);
-        state.closed = None;
-        state.current = Some(Box::new((incarnation, pending)));
+        *state = TupleState::Open(Box::new((incarnation, pending)));
         self.open += 1;
     }
 
-    /// Ends every incarnation still followed (the capture is over): their records go out.
-    pub(crate) fn end_all(&mut self) {
+    /// Ends every incarnation still followed (the capture is over at `now_ns`): their records
+    /// go out. One idle past the idle timeout is evicted, as a sweep at `now_ns` would have.
+    pub(crate) fn end_all(&mut self, now_ns: i64) {
         self.open = 0;
         for state in std::mem::take(&mut self.tuples).into_values() {
-            if let Some(mut cur) = state.current {
-                finish(&mut cur, None, &self.config, &mut self.out);
+            if let TupleState::Open(mut current) = state {
+                let forced = idle_past_timeout(&current.0, now_ns, &self.config).then(|| {
+                    self.out.counters.idle_evictions += 1;
+                    CloseKind::Evicted
+                });
+                finish(&mut current, forced, &self.config, &mut self.out);
             }
         }
     }
@@ -344,16 +561,12 @@ impl FlowTracker {
         &mut self.out
     }
 
-    /// Compacts closed incarnations, forgets tuples whose TIME_WAIT memory has passed, evicts
-    /// idle connections.
-    fn sweep(&mut self) {
-        let now = self.now_ns;
-        let config = &self.config;
-        let out = &mut self.out;
-        // Closed tuples are remembered past their TIME_WAIT, up to the idle timeout, so that
-        // port reuse intervals longer than TIME_WAIT (the balancer's cycle) are measured too.
-        let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
-        let mut compacted = 0;
+    /// At `now_ns` (the capture's global clock): compacts closed incarnations, forgets tuples
+    /// whose memory has passed, evicts idle connections, exactly as a segment arriving on each
+    /// tuple at `now_ns` would; only the memory changes.
+    pub(crate) fn sweep(&mut self, now_ns: i64) {
+        let (config, out) = (&self.config, &mut self.out);
+        let mut closed = 0;
         // The incarnations were last touched seconds of capture ago: each one the sweep looks at
         // is a wait for memory, 6-7% of all the CPU time (perf, bench capture) unless it was
         // asked for ahead. `retain` visits the table in the order `values` lists it; were it
@@ -361,82 +574,221 @@ impl FlowTracker {
         let followed: Vec<*const Current> = self
             .tuples
             .values()
-            .filter_map(|state| state.current.as_deref().map(std::ptr::from_ref))
+            .filter_map(|state| match state {
+                TupleState::Open(current) => Some(std::ptr::from_ref(current.as_ref())),
+                TupleState::Closed(_) => None,
+            })
             .collect();
         let mut visited = 0;
         self.tuples.retain(|_, state| {
-            if let Some(cur) = &state.current {
+            if let TupleState::Open(_) = state {
                 if let Some(&ahead) = followed.get(visited + SWEEP_PREFETCH_AHEAD) {
                     prefetch(ahead);
                 }
                 visited += 1;
-                let idle_ns = now.saturating_sub(cur.0.last_ns);
-                let (compact, forced) = if cur.0.is_closed() {
-                    (idle_ns >= COMPACT_AFTER_NS, None)
-                } else if idle_ns >= config.idle_timeout_ns {
-                    out.counters.idle_evictions += 1;
-                    (true, Some(CloseKind::Evicted))
-                } else {
-                    (false, None)
-                };
-                if compact {
-                    if let Some(mut cur) = state.current.take() {
-                        compacted += 1;
-                        state.closed = Some(finish(&mut cur, forced, config, out));
-                    }
-                }
             }
-            match (&state.current, &state.closed) {
-                (Some(_), _) => true,
-                (None, Some(closed)) => now.saturating_sub(closed.end_ns) < remember_ns,
-                (None, None) => false,
+            match settle(state, now_ns, config, out) {
+                Settled::Unchanged => true,
+                Settled::Closed => {
+                    closed += 1;
+                    true
+                }
+                Settled::Forget => false,
             }
         });
-        self.open -= compacted;
-        if self.table_over_budget() {
-            self.evict_least_valuable();
-        }
+        self.open -= closed;
     }
 
-    /// Is the tuple table at its share of `max_memory`, or would it be if it grew now?
-    fn table_over_budget(&self) -> bool {
-        let capacity = self.tuples.capacity();
-        let capacity = if self.tuples.len() < capacity {
-            capacity
-        } else {
-            // hashbrown doubles its buckets when full.
-            capacity.max(3) * 2
-        };
-        capacity * TUPLE_BYTES + self.open * OPEN_BYTES > self.table_budget
+    /// How many tuples of each [`EvictionClass`] the shard holds at `now_ns`, and the last
+    /// activity times of those in `class_times`.
+    pub(crate) fn eviction_census(
+        &self,
+        now_ns: i64,
+        class_times: Option<EvictionClass>,
+    ) -> ([usize; 4], Vec<i64>) {
+        let longest = self.config.time_wait.longest_ns();
+        let mut counts = [0; 4];
+        let mut times = Vec::new();
+        for state in self.tuples.values() {
+            let class = state.eviction_class(now_ns, longest);
+            counts[class as usize] += 1;
+            if Some(class) == class_times {
+                times.push(state.last_activity_ns());
+            }
+        }
+        (counts, times)
     }
 
-    /// Frees a tenth of the tuples (`max_memory`): failing attempts first, then tuples past
-    /// their TIME_WAIT, then the rest; the least recently active first within each class.
-    fn evict_least_valuable(&mut self) {
-        let mut by_value: Vec<(EvictionClass, i64, TupleKey)> = self
-            .tuples
-            .iter()
-            .map(|(key, state)| {
-                let class = state.eviction_class(self.now_ns, self.config.time_wait.edge_slack_ns);
-                (class, state.last_activity_ns(), *key)
-            })
-            .collect();
-        let evict = (self.tuples.len() / 10).max(1).min(by_value.len());
-        if evict == 0 {
-            return;
-        }
-        by_value.select_nth_unstable(evict - 1);
-        for (_, _, key) in by_value.into_iter().take(evict) {
-            if let Some(state) = self.tuples.remove(&key) {
-                self.out.counters.memory_evictions += 1;
-                if let Some(mut cur) = state.current {
-                    self.open -= 1;
-                    let forced = (!cur.0.is_closed()).then_some(CloseKind::Evicted);
-                    finish(&mut cur, forced, &self.config, &mut self.out);
+    /// Evicts, at `now_ns`, every tuple of a class below `class`, and those of `class` last
+    /// active at `until_ns` or before.
+    pub(crate) fn evict(&mut self, now_ns: i64, class: EvictionClass, until_ns: i64) {
+        let longest = self.config.time_wait.longest_ns();
+        let (config, out) = (&self.config, &mut self.out);
+        let mut closed = 0;
+        self.tuples.retain(|_, state| {
+            let this = state.eviction_class(now_ns, longest);
+            if this > class || (this == class && state.last_activity_ns() > until_ns) {
+                return true;
+            }
+            out.counters.memory_evictions += 1;
+            match state {
+                TupleState::Open(current) => {
+                    closed += 1;
+                    let forced = (!current.0.is_closed()).then_some(CloseKind::Evicted);
+                    finish(current, forced, config, out);
                 }
+                TupleState::Closed(_) if this == EvictionClass::TimeWait => {
+                    out.counters.time_wait_evictions += 1;
+                }
+                TupleState::Closed(_) => {}
+            }
+            false
+        });
+        self.open -= closed;
+    }
+}
+
+/// What [`settle`] did to a tuple.
+enum Settled {
+    Unchanged,
+    /// Its open incarnation ended (compacted or evicted as idle).
+    Closed,
+    /// Its memory has passed: the tuple is to be forgotten.
+    Forget,
+}
+
+fn idle_past_timeout(incarnation: &Incarnation, now_ns: i64, config: &TrackerConfig) -> bool {
+    !incarnation.is_closed() && now_ns.saturating_sub(incarnation.last_ns) >= config.idle_timeout_ns
+}
+
+/// What time alone decides for a tuple at `now_ns`: a closed incarnation quiet for
+/// [`COMPACT_AFTER_NS`] shrinks to its [`ClosedIncarnation`], an open one idle past the idle
+/// timeout is evicted, and a closed tuple is forgotten once its TIME_WAIT and the idle timeout
+/// have both passed (remembered that long so that port reuse intervals longer than TIME_WAIT,
+/// the balancer's cycle, are measured too).
+fn settle(
+    state: &mut TupleState,
+    now_ns: i64,
+    config: &TrackerConfig,
+    out: &mut Outbox,
+) -> Settled {
+    match state {
+        TupleState::Open(current) => {
+            let incarnation = &current.0;
+            let idle_ns = now_ns.saturating_sub(incarnation.last_ns);
+            let forced = if incarnation.is_closed() {
+                if idle_ns < COMPACT_AFTER_NS {
+                    return Settled::Unchanged;
+                }
+                None
+            } else if idle_past_timeout(incarnation, now_ns, config) {
+                out.counters.idle_evictions += 1;
+                Some(CloseKind::Evicted)
+            } else {
+                return Settled::Unchanged;
+            };
+            *state = TupleState::Closed(finish(current, forced, config, out));
+            Settled::Closed
+        }
+        TupleState::Closed(closed) => {
+            let remember_ns = config.time_wait.longest_ns().max(config.idle_timeout_ns);
+            if now_ns.saturating_sub(closed.end_ns) >= remember_ns {
+                Settled::Forget
+            } else {
+                Settled::Unchanged
             }
         }
     }
+}
+
+/// A stand-in left for an instant where a closed record is taken out to start the next
+/// incarnation.
+fn placeholder_closed() -> ClosedIncarnation {
+    ClosedIncarnation {
+        first_index: 0,
+        end_ns: 0,
+        time_wait_start_ns: [NO_TIME_WAIT; 2],
+        snd_nxt: [SeqNumber(0); 2],
+        last_tsval: [0; 2],
+        close_frame: FrameRef {
+            file_index: 0,
+            number: 0,
+        },
+        time_wait_answer: None,
+        flags: 0,
+    }
+}
+
+/// A segment other than a SYN on a compacted tuple: a late retransmission of the old
+/// connection. What it still tells: a RST from the peer with the sequence number the holder
+/// expects ends the TIME_WAIT however late it comes (RFC 1337 assassination; Linux
+/// `tcp_timewait_state_process` with the default `tcp_rfc1337=0`), and a holder repeating its
+/// ACK of the peer's FIN is a TIME_WAIT answering something it did not accept.
+fn late_segment(
+    closed: &mut ClosedIncarnation,
+    seg: &TcpSegment,
+    src: Endpoint,
+    dst: Endpoint,
+    config: &TrackerConfig,
+    counters: &mut TrackerCounters,
+) {
+    counters.late_segments += 1;
+    let endpoints = closed.roles_of(src, dst);
+    let sender = if endpoints.0 == src {
+        Role::Orig
+    } else {
+        Role::Resp
+    };
+    let seq = SeqNumber(seg.seq);
+    let in_window = |holder: &TimeWaitHolder| {
+        seg.ts_ns >= holder.start_ns
+            && seg.ts_ns.saturating_sub(holder.start_ns)
+                < holder
+                    .duration_ns
+                    .saturating_add(config.time_wait.edge_slack_ns)
+    };
+    if let Some(holder) = closed.holder(sender.peer(), endpoints, config) {
+        if seg.flags.contains(TcpFlags::RST) && seq == holder.rcv_nxt && in_window(&holder) {
+            closed.time_wait_start_ns[usize::from(holder.role == Role::Resp)] = NO_TIME_WAIT;
+            counters.time_wait_assassinations += 1;
+        }
+    }
+    if let Some(holder) = closed.holder(sender, endpoints, config) {
+        if seg.flags == TcpFlags::ACK
+            && seg.payload_len == 0
+            && seq == holder.snd_nxt
+            && SeqNumber(seg.ack) == holder.rcv_nxt
+            && in_window(&holder)
+        {
+            closed.time_wait_answer = Some(Box::new((seg.ts_ns, seg.frame)));
+        }
+    }
+}
+
+/// Is `seg`, on a compacted tuple, a RST+ACK with which a TIME_WAIT holder answered a SYN the
+/// capture does not hold (its acknowledgment is not the old connection's)?
+fn is_reset_of_unseen_syn(
+    closed: &ClosedIncarnation,
+    seg: &TcpSegment,
+    src: Endpoint,
+    dst: Endpoint,
+    config: &TrackerConfig,
+) -> bool {
+    if !seg
+        .flags
+        .contains(TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0))
+    {
+        return false;
+    }
+    let endpoints = closed.roles_of(src, dst);
+    let sender = if endpoints.0 == src {
+        Role::Orig
+    } else {
+        Role::Resp
+    };
+    closed
+        .holder(sender, endpoints, config)
+        .is_some_and(|holder| SeqNumber(seg.ack) != holder.rcv_nxt)
 }
 
 /// Asks the CPU to start loading `*value` into its caches, without waiting for it.
@@ -456,55 +808,62 @@ fn prefetch<T>(value: *const T) {
     let _ = value;
 }
 
-/// Is the new SYN from `src` to `dst` hitting a TIME_WAIT? Returns the collision to follow,
-/// or counts a client-side reuse.
-fn check_time_wait(
-    closed: &ClosedSummary,
-    seg: &TcpSegment,
-    src: Endpoint,
-    dst: Endpoint,
-    config: &TrackerConfig,
-    counters: &mut TrackerCounters,
-) -> Option<PendingCollision> {
+/// What a new SYN on a closed tuple hit.
+enum Check {
+    Collision(PendingCollision),
+    /// The SYN's sender held the tuple in TIME_WAIT itself.
+    ClientSideReuse,
+    Clear,
+}
+
+/// Is the new SYN hitting a TIME_WAIT? The holder must be its receiver for a collision; a
+/// sender reusing its own TIME_WAIT is a client-side reuse.
+fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerConfig) -> Check {
+    let slack = config.time_wait.edge_slack_ns;
     let in_window = |holder: &TimeWaitHolder| -> Option<(i64, bool)> {
-        let age_ns = seg.ts_ns.saturating_sub(holder.start_ns);
-        if age_ns < 0 || holder.killed_ns.is_some_and(|k| k <= seg.ts_ns) {
-            return None;
-        }
-        if age_ns < holder.duration_ns {
+        let age_ns = syn.ts_ns.saturating_sub(holder.start_ns);
+        if age_ns < 0 {
+            None
+        } else if age_ns < holder.duration_ns {
             Some((age_ns, false))
-        } else if age_ns < holder.duration_ns + config.time_wait.edge_slack_ns {
+        } else if age_ns < holder.duration_ns.saturating_add(slack) {
             Some((age_ns, true))
         } else {
             None
         }
     };
-    if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == dst) {
+    let endpoints = closed.roles_of(syn.src, syn.dst);
+    let holders = [Role::Orig, Role::Resp].map(|role| closed.holder(role, endpoints, config));
+    if let Some(holder) = holders.iter().flatten().find(|h| h.endpoint == syn.dst) {
         if let Some((age_ns, edge_case)) = in_window(holder) {
-            return Some(PendingCollision {
+            return Check::Collision(PendingCollision {
                 holder: *holder,
                 age_ns,
                 edge_case,
                 prev_first_index: closed.first_index,
-                first_syn_frame: seg.frame,
-                prediction: predict_linux(holder, seg),
+                prev_close_frame: closed.close_frame,
+                prev_inferred: closed.flags & ClosedIncarnation::INFERRED != 0,
+                syn_ts_ns: syn.ts_ns,
+                first_syn_frame: syn.frame,
+                prediction: (config.server_os == ServerOs::Linux)
+                    .then(|| predict_linux(holder, syn.seq, syn.tsval)),
+                unseen_syn: syn.unseen,
             });
         }
     }
-    if let Some(holder) = closed.holders.iter().flatten().find(|h| h.endpoint == src) {
+    if let Some(holder) = holders.iter().flatten().find(|h| h.endpoint == syn.src) {
         if in_window(holder).is_some_and(|(_, edge)| !edge) {
-            counters.client_side_reuse += 1;
+            return Check::ClientSideReuse;
         }
     }
-    None
+    Check::Clear
 }
 
 /// What Linux does with a SYN on a TIME_WAIT socket (net/ipv4/tcp_minisocks.c,
 /// `tcp_timewait_state_process`): PAWS rejects a timestamp older than `ts_recent`
 /// (`tcp_paws_reject` with a window of 0); otherwise the SYN is accepted when its sequence
 /// number is after `rcv_nxt` or its timestamp is newer than `ts_recent`; else it gets an ACK.
-fn predict_linux(holder: &TimeWaitHolder, seg: &TcpSegment) -> Prediction {
-    let tsval = seg.options.timestamps.map(|t| t.value);
+fn predict_linux(holder: &TimeWaitHolder, seq: SeqNumber, tsval: Option<u32>) -> Prediction {
     let (paws_reject, newer_timestamp) = match (holder.ts_recent, tsval) {
         (Some(recent), Some(tsval)) => (
             recent != 0 && ts_newer(recent, tsval),
@@ -512,8 +871,7 @@ fn predict_linux(holder: &TimeWaitHolder, seg: &TcpSegment) -> Prediction {
         ),
         _ => (false, false),
     };
-    let seq_after = SeqNumber(seg.seq).is_after(holder.rcv_nxt);
-    if !paws_reject && (seq_after || newer_timestamp) {
+    if !paws_reject && (seq.is_after(holder.rcv_nxt) || newer_timestamp) {
         Prediction::Accept
     } else {
         Prediction::Reject
@@ -527,8 +885,9 @@ fn finish(
     forced: Option<CloseKind>,
     config: &TrackerConfig,
     out: &mut Outbox,
-) -> ClosedSummary {
+) -> ClosedIncarnation {
     let pending = pending.take();
+    incarnation.infer_unseen_side();
     let holders = incarnation.time_wait_holders(&config.time_wait);
     let record = incarnation.record(forced, &holders);
     let collision_free = pending.is_none();
@@ -538,42 +897,34 @@ fn finish(
             None => out.counters.edge_cases_dismissed += 1,
         }
     }
-    let mut kept = true;
     if collision_free && incarnation.is_failing_fresh_attempt() {
         out.counters.failed_attempts += 1;
-        if out.attempt_records_left == 0 {
-            out.counters.failed_attempts_unrecorded += 1;
-            out.counters.unrecorded_segments += record.orig_pkts + record.resp_pkts;
-            kept = false;
-        } else {
-            out.attempt_records_left -= 1;
-        }
-    }
-    if kept {
+        out.attempts.push(record);
+    } else {
         out.connections.push(record);
     }
-    ClosedSummary {
-        first_index: incarnation.first_index,
-        end_ns: incarnation.last_ns,
-        holders,
-    }
+    ClosedIncarnation::new(incarnation, &holders)
 }
 
-/// The collision's record, now that the new incarnation's fate is known; `None` for an edge
-/// case that the holder's answer shows was outside TIME_WAIT.
-fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<CollisionRecord> {
-    let holder = &c.holder;
-    // Linux's SYN-ACK from TIME_WAIT: ISN = tw_snd_nxt + 65535 + 2, never 0.
-    let signature_isn = match holder.snd_nxt.plus(65_537) {
-        SeqNumber(0) => SeqNumber(1),
-        isn => isn,
-    };
-    let isn_signature = incarnation.resp_side.isn == Some(signature_isn);
+/// What the SYN's answers show, as read from the segments the capture holds.
+struct Observed {
+    outcome: Outcome,
+    first_reply: FirstReply,
+    /// When the handshake was answered (SYN-ACK), or completed where only the originator's
+    /// segments show it.
+    answered_ns: Option<i64>,
+    /// The responder's ISN, where known.
+    server_isn: Option<SeqNumber>,
+    /// The answers showed the old connection's numbers (a TIME_WAIT's bare ACK, or the
+    /// client's RST answering one).
+    old_numbers: bool,
+    inferred: bool,
+    basis: Vec<FrameRef>,
+}
+
+/// The outcome of a collision from both directions (DESIGN.md section 3).
+fn observed_both(incarnation: &Incarnation, c: &PendingCollision) -> Observed {
     let first_reply = incarnation.first_reply.unwrap_or(FirstReply::None);
-    let old_numbers_ack = incarnation.challenge_ack == Some(holder.rcv_nxt);
-    if c.edge_case && !isn_signature && !old_numbers_ack {
-        return None;
-    }
     let outcome = match (first_reply, incarnation.syn_ack_ns.is_some()) {
         (FirstReply::Rst, _) => Outcome::Reset,
         (_, false) => Outcome::Failed,
@@ -581,14 +932,113 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         (FirstReply::Ack, true) => Outcome::RejectedRecovered,
         (FirstReply::None, true) => Outcome::Unanswered,
     };
-    let prediction_agrees = match first_reply {
-        FirstReply::SynAck => Some(c.prediction == Prediction::Accept),
-        // Linux answers an unacceptable SYN with a rate-limited ACK: silence is a rejection.
-        FirstReply::Ack | FirstReply::None => Some(c.prediction == Prediction::Reject),
-        FirstReply::Rst => None,
+    Observed {
+        outcome,
+        first_reply,
+        answered_ns: incarnation.syn_ack_ns,
+        server_isn: incarnation.resp_side.isn,
+        old_numbers: incarnation.challenge_ack == Some(c.holder.rcv_nxt),
+        inferred: false,
+        basis: vec![c.prev_close_frame, c.first_syn_frame],
+    }
+}
+
+/// The outcome from the responder's segments only, the SYN itself unseen: a SYN-ACK is an
+/// accepted SYN, unless the TIME_WAIT's bare ACK with the old numbers came first (then the
+/// SYN-ACK answered the client's retry: rejected, recovered); a RST is a reset.
+fn observed_resp_only(
+    incarnation: &Incarnation,
+    c: &PendingCollision,
+    unseen: UnseenSyn,
+) -> Observed {
+    let mut basis = vec![c.prev_close_frame];
+    basis.extend(unseen.rejected_by.map(|(_, frame)| frame));
+    basis.push(c.first_syn_frame);
+    let (outcome, first_reply) = match (incarnation.syn_ack_ns, unseen.rejected_by) {
+        (None, _) => (Outcome::Reset, FirstReply::Rst),
+        (Some(_), Some(_)) => (Outcome::RejectedRecovered, FirstReply::Ack),
+        (Some(_), None) => (Outcome::Accepted, FirstReply::SynAck),
     };
+    Observed {
+        outcome,
+        first_reply,
+        answered_ns: incarnation.syn_ack_ns,
+        server_isn: incarnation.resp_side.isn,
+        old_numbers: unseen.rejected_by.is_some(),
+        inferred: true,
+        basis,
+    }
+}
+
+/// The outcome from the originator's segments only: its RST with the old connection's final
+/// sequence number answered the TIME_WAIT's bare ACK (rejected); a SYN sent again with no RST
+/// went unanswered; its handshake ACK shows the SYN-ACK it got, with the server's ISN. Nothing
+/// after the SYN: unknown.
+fn observed_orig_only(incarnation: &Incarnation, c: &PendingCollision) -> Observed {
+    let rejected = incarnation
+        .orig_side
+        .handshake_rst
+        .filter(|rst| rst.seq == c.holder.rcv_nxt);
+    let mut basis = vec![c.prev_close_frame, c.first_syn_frame];
+    basis.extend(rejected.map(|rst| rst.frame));
+    basis.extend(incarnation.handshake_ack.map(|(_, _, frame)| frame));
+    let (outcome, first_reply) = match (incarnation.handshake_ack, rejected) {
+        (Some(_), Some(_)) => (Outcome::RejectedRecovered, FirstReply::Ack),
+        (Some(_), None) if incarnation.syns > 1 => (Outcome::Unanswered, FirstReply::None),
+        (Some(_), None) => (Outcome::Accepted, FirstReply::SynAck),
+        (None, _) if incarnation.syns > 1 || rejected.is_some() => {
+            (Outcome::Failed, FirstReply::None)
+        }
+        (None, _) => (Outcome::Unknown, FirstReply::None),
+    };
+    Observed {
+        outcome,
+        first_reply,
+        answered_ns: incarnation.handshake_ack.map(|(ts, _, _)| ts),
+        server_isn: incarnation
+            .handshake_ack
+            .map(|(_, ack, _)| ack.plus(u32::MAX)),
+        old_numbers: rejected.is_some(),
+        inferred: true,
+        basis,
+    }
+}
+
+/// The collision's record, now that the new incarnation's fate is known; `None` for an edge
+/// case that the holder's answer shows was outside TIME_WAIT.
+fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<CollisionRecord> {
+    let holder = &c.holder;
+    let observed = match (c.unseen_syn, incarnation.seen()) {
+        (Some(unseen), _) => observed_resp_only(incarnation, c, unseen),
+        (None, Seen::OrigOnly) => observed_orig_only(incarnation, c),
+        (None, _) => observed_both(incarnation, c),
+    };
+    // Linux's SYN-ACK from TIME_WAIT: ISN = tw_snd_nxt + 65535 + 2, never 0.
+    let signature_isn = match holder.snd_nxt.plus(65_537) {
+        SeqNumber(0) => SeqNumber(1),
+        isn => isn,
+    };
+    let isn_signature = observed.server_isn == Some(signature_isn);
+    if c.edge_case && !isn_signature && !observed.old_numbers {
+        return None;
+    }
+    let prediction_agrees = c
+        .prediction
+        .and_then(|prediction| match observed.first_reply {
+            FirstReply::SynAck => Some(prediction == Prediction::Accept),
+            // Linux answers an unacceptable SYN with a rate-limited ACK: silence is a rejection.
+            FirstReply::Ack => Some(prediction == Prediction::Reject),
+            FirstReply::None if observed.outcome != Outcome::Unknown => {
+                Some(prediction == Prediction::Reject)
+            }
+            FirstReply::None | FirstReply::Rst => None,
+        });
+    let mut basis = observed.basis;
+    basis.sort_unstable();
+    basis.dedup();
     Some(CollisionRecord {
-        ts_ns: incarnation.first_syn_ns.unwrap_or(incarnation.start_ns),
+        ts_ns: c.syn_ts_ns,
+        syn_ts_estimated: c.unseen_syn.is_some(),
         orig_h: incarnation.orig.ip,
         orig_p: incarnation.orig.port,
         resp_h: incarnation.resp.ip,
@@ -600,13 +1050,14 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         prev_uid: c.prev_first_index,
         uid: incarnation.first_index,
         first_syn_frame: c.first_syn_frame,
-        outcome,
-        first_reply,
-        syn_attempts: incarnation.syns,
-        cost_ns: incarnation
-            .syn_ack_ns
-            .zip(incarnation.first_syn_ns)
-            .map(|(syn_ack, syn)| syn_ack.saturating_sub(syn)),
+        inferred: observed.inferred || c.prev_inferred,
+        basis,
+        outcome: observed.outcome,
+        first_reply: observed.first_reply,
+        syn_attempts: incarnation.syns.max(1),
+        cost_ns: observed
+            .answered_ns
+            .map(|answered| answered.saturating_sub(c.syn_ts_ns)),
         prediction: c.prediction,
         prediction_agrees,
         isn_signature,

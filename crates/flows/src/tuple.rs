@@ -64,6 +64,12 @@ impl From<Endpoint> for PackedEndpoint {
     }
 }
 
+/// Is `a` the first of the two endpoints in [`TupleKey`]'s canonical order? Lets a compact
+/// record remember which endpoint was which with one bit.
+pub(crate) fn comes_first(a: Endpoint, b: Endpoint) -> bool {
+    PackedEndpoint::from(a) <= PackedEndpoint::from(b)
+}
+
 /// A 4-tuple with its endpoints in a canonical order, so both directions give the same key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TupleKey {

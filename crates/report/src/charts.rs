@@ -1924,6 +1924,10 @@ mod fixture_tests {
             policy: &config.time_wait,
             inputs: Vec::new(),
             evidence: Vec::new(),
+            completeness: &crate::limits::Completeness {
+                complete: true,
+                cannot_show: Vec::new(),
+            },
             tool_version: "test",
         };
         let context = ChartContext {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use twsleuth_flows::{ActiveCloser, Findings, LatencyMs, Outcome, Role, SECOND_NS, Summary};
 
 use crate::document::{Block, Document, Inline, Section};
+use crate::limits::{Completeness, missing_direction_words};
 use crate::tables::{Tables, label};
 use crate::time::{format_utc, format_utc_ms};
 use crate::{Evidence, ReportInput};
@@ -77,18 +78,68 @@ fn text(s: impl Into<String>) -> Inline {
     Inline::Text(s.into())
 }
 
-/// One sentence: what collided with whose TIME_WAIT and what it cost, or what was checked.
-pub fn verdict(summary: &Summary, findings: &Findings) -> String {
+/// The verdict: first what limits the evidence (a lower bound, one direction only), then what
+/// collided with whose TIME_WAIT and what it cost, or what was checked. Never an all-clear
+/// where [`Completeness`] says a collision could be hidden.
+pub fn verdict(summary: &Summary, findings: &Findings, completeness: &Completeness) -> String {
     let c = &summary.collisions;
-    if c.total == 0 {
-        return format!(
-            "No TIME_WAIT collision: {} connections and {} SYNs checked; {} port reuses, all after the TIME_WAIT ended or by an endpoint reusing its own ({}).",
-            count(summary.connections),
-            count(summary.syn),
-            count(summary.reused_tuples),
-            count(summary.client_side_reuse)
-        );
+    let mut sentences = Vec::new();
+    let evicted = findings.counters.time_wait_evictions;
+    if evicted > 0 {
+        sentences.push(format!(
+            "A lower bound: {} tuples still in TIME_WAIT were evicted to stay within --max-memory, and SYNs on them afterwards went unchecked.",
+            count(evicted)
+        ));
     }
+    if let Some(missing) = summary.directions.mostly_missing() {
+        let one_sided = summary.directions.originator_only + summary.directions.responder_only;
+        sentences.push(format!(
+            "This capture holds one direction only for {} of {} connections ({}): what follows is inferred from that direction.",
+            count(one_sided),
+            count(summary.directions.total()),
+            missing_direction_words(missing)
+        ));
+    }
+    if c.total == 0 {
+        if completeness.complete {
+            sentences.push(format!(
+                "No TIME_WAIT collision: {} connections and {} SYNs checked; {} port reuses, all after the TIME_WAIT ended or by an endpoint reusing its own ({}).",
+                count(summary.connections),
+                count(summary.syn),
+                count(summary.reused_tuples),
+                count(summary.client_side_reuse)
+            ));
+        } else {
+            // A capture of one direction is named in the first sentence already.
+            let mut reasons: Vec<&str> = completeness
+                .blocking()
+                .filter(|l| l.kind != "direction_missing")
+                .map(|l| l.text.as_str())
+                .collect();
+            match summary.directions.mostly_missing() {
+                Some(Role::Orig) if reasons.is_empty() => reasons.push(
+                    "a SYN the server ignored, or answered with a rate-limited silence, leaves no trace in the servers' segments.",
+                ),
+                Some(Role::Resp) if reasons.is_empty() => reasons.push(
+                    "the servers' answers are only inferred, and unknown where the originator sent nothing after its SYN.",
+                ),
+                _ => {}
+            }
+            sentences.push(format!(
+                "No TIME_WAIT collision was found in {} connections, but this is not an all-clear: {}",
+                count(summary.connections),
+                reasons.join(" ")
+            ));
+        }
+        return sentences.join(" ");
+    }
+    sentences.push(collisions_sentence(summary, findings));
+    sentences.join(" ")
+}
+
+/// What collided with whose TIME_WAIT and what it cost.
+fn collisions_sentence(summary: &Summary, findings: &Findings) -> String {
+    let c = &summary.collisions;
     let holder = summary
         .time_wait_holders
         .iter()
@@ -124,6 +175,12 @@ pub fn verdict(summary: &Summary, findings: &Findings) -> String {
         list(&servers),
         count(c.total)
     );
+    if c.inferred > 0 {
+        sentence.push_str(&format!(
+            " ({} inferred from one direction)",
+            count(c.inferred)
+        ));
+    }
     let slowed = c.rejected_recovered + c.unanswered;
     if slowed > 0 {
         let mut costs: Vec<i64> = findings
@@ -145,6 +202,12 @@ pub fn verdict(summary: &Summary, findings: &Findings) -> String {
     }
     if c.failed + c.reset > 0 {
         sentence.push_str(&format!("; {} never connected", count(c.failed + c.reset)));
+    }
+    if c.unknown > 0 {
+        sentence.push_str(&format!(
+            "; for {} the captured direction cannot tell what happened",
+            count(c.unknown)
+        ));
     }
     sentence.push('.');
     sentence
@@ -267,8 +330,10 @@ pub fn document(
             blocks: vec![Block::Paragraph(vec![Inline::Strong(verdict(
                 input.summary,
                 input.findings,
+                input.completeness,
             ))])],
         },
+        cannot_show(input.completeness),
         key_figures(input, tables),
         incident_timeline(input, tables, capacity),
         capacity_section(capacity),
@@ -301,6 +366,36 @@ pub fn document(
                 .join(", ")
         ),
         sections,
+    }
+}
+
+/// "What this evidence cannot show", filled from the inputs: every limit, the ones that forbid
+/// an all-clear first; on a complete capture, that nothing was missing.
+fn cannot_show(completeness: &Completeness) -> Section {
+    let blocks = if completeness.cannot_show.is_empty() {
+        vec![Block::Paragraph(vec![text(
+            "Nothing was missing: every connection was captured in both directions, no frame was cut or damaged, no state was evicted, and nothing was inferred.",
+        )])]
+    } else {
+        vec![Block::List(
+            completeness
+                .cannot_show
+                .iter()
+                .map(|limit| {
+                    let mut item = Vec::new();
+                    if limit.blocks_all_clear {
+                        item.push(Inline::Strong("Could hide a collision:".into()));
+                        item.push(text(" "));
+                    }
+                    item.push(text(limit.text.clone()));
+                    item
+                })
+                .collect(),
+        )]
+    };
+    Section {
+        title: "What this evidence cannot show".into(),
+        blocks,
     }
 }
 
@@ -933,6 +1028,10 @@ mod tests {
             policy: &policy,
             inputs: Vec::new(),
             evidence: Vec::new(),
+            completeness: &crate::limits::Completeness {
+                complete: true,
+                cannot_show: Vec::new(),
+            },
             tool_version: "test",
         };
         capacity(&input, &tables).remove(0)

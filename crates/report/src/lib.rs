@@ -14,6 +14,7 @@ pub mod content;
 pub mod document;
 pub mod export;
 pub mod files;
+pub mod limits;
 pub mod tables;
 pub mod time;
 mod write;
@@ -33,8 +34,13 @@ pub struct InputFile {
     pub sha256: Option<String>,
     /// Frames read.
     pub frames: u64,
+    /// Frames earlier than the frame before them in the file.
+    pub out_of_order_frames: u64,
     /// Where the file went bad, if it did.
     pub damage: Option<String>,
+    /// The damage only cut the last record short (a tcpdump killed, a full disk): nothing
+    /// after it was lost.
+    pub damage_cut_short: bool,
 }
 
 /// One segment of an evidence ladder.
@@ -83,6 +89,8 @@ pub struct ReportInput<'a> {
     pub inputs: Vec<InputFile>,
     /// Collisions to show packet by packet.
     pub evidence: Vec<Evidence>,
+    /// What the evidence cannot show.
+    pub completeness: &'a limits::Completeness,
     /// twsleuth's version (no wall-clock time: reports are deterministic).
     pub tool_version: &'a str,
 }

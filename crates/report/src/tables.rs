@@ -461,6 +461,8 @@ pub(crate) mod tests {
             time_wait_start_ns: closer.map(|_| ts_s * SECOND_NS),
             reuse_interval_ns: None,
             prev_uid: None,
+            client_side_reuse: false,
+            unseen_side: None,
             low_confidence: 0,
         }
     }
