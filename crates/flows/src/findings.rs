@@ -140,7 +140,16 @@ impl ShardedTracker {
     /// of it. The tuples chosen depend only on the tuples, not on how they are sharded: ties
     /// at the cut go together.
     fn keep_within_budget(&mut self, now: i64) {
-        let used: usize = self.shards.iter().map(FlowTracker::memory_bytes).sum();
+        let used = |shards: &[FlowTracker]| -> usize {
+            shards.iter().map(FlowTracker::memory_bytes).sum()
+        };
+        if used(&self.shards) <= self.table_budget {
+            return;
+        }
+        self.shards
+            .par_iter_mut()
+            .for_each(FlowTracker::compact_closed);
+        let used = used(&self.shards);
         if used <= self.table_budget {
             return;
         }
@@ -150,7 +159,7 @@ impl ShardedTracker {
             .par_iter()
             .map(|shard| shard.eviction_census(now, None).0)
             .reduce(
-                || [0; 4],
+                || [0; EvictionClass::ALL.len()],
                 |mut a, b| {
                     a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
                     a

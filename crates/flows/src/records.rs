@@ -224,8 +224,9 @@ pub enum Outcome {
     Unanswered,
     /// No SYN-ACK ever: the client gave up, or the capture ended.
     Failed,
-    /// The capture holds one direction only and what it shows cannot tell the outcome (a SYN
-    /// followed by nothing from its sender).
+    /// What the capture shows cannot tell the outcome: it holds one direction only and the
+    /// SYN's sender sent nothing after it, or the connection was evicted (`--max-memory`)
+    /// before any answer.
     Unknown,
 }
 

@@ -313,6 +313,7 @@ impl TupleState {
             {
                 EvictionClass::FailingAttempt
             }
+            TupleState::Open(current) if current.1.is_some() => EvictionClass::OpenCollided,
             TupleState::Open(_) => EvictionClass::Open,
             TupleState::Closed(closed) if closed.may_hold_time_wait(now_ns, longest_ns) => {
                 EvictionClass::TimeWait
@@ -322,32 +323,38 @@ impl TupleState {
     }
 }
 
-/// Eviction order under memory pressure, lowest first: attempts on a fresh tuple not answered
-/// by a SYN-ACK (yet), what a SYN flood or a scan is made of, the cheapest to lose (an answer
-/// that comes after all starts a midstream incarnation, marked as such); closed tuples
-/// remembered only for the reuse interval, their TIME_WAIT over; open connections (evicted,
-/// a later segment starts a midstream incarnation whose FIN order still names the TIME_WAIT
-/// holder); last, tuples within a TIME_WAIT window, the one thing the tool exists to remember.
+/// Eviction order under memory pressure, lowest first (closed incarnations are compacted
+/// before any eviction): attempts on a fresh tuple not answered by a SYN-ACK (yet), what a
+/// SYN flood or a scan is made of, the cheapest to lose (an answer that comes after all starts
+/// a midstream incarnation, marked as such); closed tuples remembered only for the reuse
+/// interval, their TIME_WAIT over; open connections (evicted, a later segment starts a
+/// midstream incarnation whose FIN order still names the TIME_WAIT holder), those whose SYN
+/// collided after the others (their collision is recorded with the outcome seen so far);
+/// last, tuples within a TIME_WAIT window, the one thing the tool exists to remember.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum EvictionClass {
     FailingAttempt,
     NoTimeWait,
     Open,
+    OpenCollided,
     TimeWait,
 }
 
 impl EvictionClass {
-    pub const ALL: [EvictionClass; 4] = [
+    pub const ALL: [EvictionClass; 5] = [
         EvictionClass::FailingAttempt,
         EvictionClass::NoTimeWait,
         EvictionClass::Open,
+        EvictionClass::OpenCollided,
         EvictionClass::TimeWait,
     ];
 
     /// Estimated bytes that evicting one tuple of this class frees.
     pub fn bytes(self) -> usize {
         match self {
-            EvictionClass::FailingAttempt | EvictionClass::Open => TUPLE_BYTES + OPEN_BYTES,
+            EvictionClass::FailingAttempt
+            | EvictionClass::Open
+            | EvictionClass::OpenCollided => TUPLE_BYTES + OPEN_BYTES,
             EvictionClass::NoTimeWait | EvictionClass::TimeWait => TUPLE_BYTES,
         }
     }
@@ -605,9 +612,9 @@ impl FlowTracker {
         &self,
         now_ns: i64,
         class_times: Option<EvictionClass>,
-    ) -> ([usize; 4], Vec<i64>) {
+    ) -> ([usize; EvictionClass::ALL.len()], Vec<i64>) {
         let longest = self.config.time_wait.longest_ns();
-        let mut counts = [0; 4];
+        let mut counts = [0; EvictionClass::ALL.len()];
         let mut times = Vec::new();
         for state in self.tuples.values() {
             let class = state.eviction_class(now_ns, longest);
@@ -617,6 +624,23 @@ impl FlowTracker {
             }
         }
         (counts, times)
+    }
+
+    /// Compacts every closed incarnation at once, however recently it was active: under
+    /// memory pressure, its late segments are counted as late rather than kept with it, and
+    /// its TIME_WAIT stays.
+    pub(crate) fn compact_closed(&mut self) {
+        let (config, out) = (&self.config, &mut self.out);
+        let mut compacted = 0;
+        for state in self.tuples.values_mut() {
+            if let TupleState::Open(current) = state {
+                if current.0.is_closed() {
+                    *state = TupleState::Closed(finish(current, None, config, out));
+                    compacted += 1;
+                }
+            }
+        }
+        self.open -= compacted;
     }
 
     /// Evicts, at `now_ns`, every tuple of a class below `class`, and those of `class` last
@@ -892,7 +916,7 @@ fn finish(
     let record = incarnation.record(forced, &holders);
     let collision_free = pending.is_none();
     if let Some(collision) = pending {
-        match collision_record(incarnation, &collision) {
+        match collision_record(incarnation, &collision, forced == Some(CloseKind::Evicted)) {
             Some(c) => out.collisions.push(c),
             None => out.counters.edge_cases_dismissed += 1,
         }
@@ -1004,15 +1028,23 @@ fn observed_orig_only(incarnation: &Incarnation, c: &PendingCollision) -> Observ
     }
 }
 
-/// The collision's record, now that the new incarnation's fate is known; `None` for an edge
-/// case that the holder's answer shows was outside TIME_WAIT.
-fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<CollisionRecord> {
+/// The collision's record, now that the new incarnation's fate is known (or that it was
+/// `evicted` before: what had not happened yet is then unknown, not a failure); `None` for an
+/// edge case that the holder's answer shows was outside TIME_WAIT.
+fn collision_record(
+    incarnation: &Incarnation,
+    c: &PendingCollision,
+    evicted: bool,
+) -> Option<CollisionRecord> {
     let holder = &c.holder;
-    let observed = match (c.unseen_syn, incarnation.seen()) {
+    let mut observed = match (c.unseen_syn, incarnation.seen()) {
         (Some(unseen), _) => observed_resp_only(incarnation, c, unseen),
         (None, Seen::OrigOnly) => observed_orig_only(incarnation, c),
         (None, _) => observed_both(incarnation, c),
     };
+    if evicted && observed.outcome == Outcome::Failed {
+        observed.outcome = Outcome::Unknown;
+    }
     // Linux's SYN-ACK from TIME_WAIT: ISN = tw_snd_nxt + 65535 + 2, never 0.
     let signature_isn = match holder.snd_nxt.plus(65_537) {
         SeqNumber(0) => SeqNumber(1),
@@ -1062,4 +1094,16 @@ fn collision_record(incarnation: &Incarnation, c: &PendingCollision) -> Option<C
         prediction_agrees,
         isn_signature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million tuples in TIME_WAIT (a balancer at ~16,000 new connections/s) must fit in a
+    /// budget of a few hundred megabytes.
+    #[test]
+    fn a_tuple_in_time_wait_takes_at_most_160_bytes() {
+        assert!(TUPLE_BYTES <= 160, "{TUPLE_BYTES}");
+    }
 }
