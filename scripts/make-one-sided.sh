@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-direction views of the lab captures (DESIGN.md section 10).
 #
-#   scripts/make-one-sided.sh [SCENARIO...]   (default: accepted rejected haproxy clean client-reuse)
+#   scripts/make-one-sided.sh [SCENARIO...]   (default: accepted rejected haproxy clean client-reuse paws)
 #
 # Filters fixtures/lab/<scenario>/server.pcap with tcpdump's BPF into
 #   one-sided-server.pcap  packets sent by the server:   src host <server ip> and src port <server port>
@@ -15,7 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE=$ROOT/fixtures/lab
-DEFAULT="accepted rejected haproxy clean client-reuse"
+DEFAULT="accepted rejected haproxy clean client-reuse paws"
 for t in tcpdump capinfos python3; do
     command -v $t >/dev/null || { echo "make-one-sided.sh: $t missing" >&2; exit 1; }
 done
