@@ -4,7 +4,7 @@
 # the captures).
 #
 #   sudo scripts/lab.sh [SCENARIO...]      (default: all)
-#   scenarios: accepted rejected haproxy clean client-reuse
+#   scenarios: accepted rejected haproxy clean client-reuse paws lb-exhaustion
 #
 # Writes fixtures/lab/<scenario>/{*.pcap,truth.json}. Uses only namespaces
 # named tws5* and addresses in 10.245.0.0/16; everything it creates is torn
@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=$ROOT/scripts/lab
 OUTBASE=$ROOT/fixtures/lab
-ALL="accepted rejected haproxy clean client-reuse"
+ALL="accepted rejected haproxy clean client-reuse paws lb-exhaustion"
 SNAPLEN=128
 SRV_PORT=18080
 FE_PORT=18000
@@ -50,7 +50,7 @@ trace_off() {
         [ -d "$d" ] || continue
         echo 0 > "$d/tracing_on" 2>/dev/null || true
         echo 0 > "$d/events/enable" 2>/dev/null || true
-        for e in sock/inet_sock_set_state tcp/tcp_receive_reset tcp/tcp_retransmit_skb; do
+        for e in sock/inet_sock_set_state tcp/tcp_receive_reset tcp/tcp_retransmit_skb syscalls/sys_exit_connect; do
             echo 0 > "$d/events/$e/filter" 2>/dev/null || true
         done
     done
@@ -168,6 +168,24 @@ start_bg() {  # start_bg OUTFILE cmd...   (pid -> LAST_PID, remembered for clean
     PIDS+=("$LAST_PID")
 }
 
+start_bg2() {  # start_bg2 OUTFILE ERRFILE cmd...   (stdout and stderr apart)
+    local out=$1 err=$2; shift 2
+    "$@" > "$out" 2> "$err" &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+trace_connect_exits() {  # pid work: every connect() return value of that process (lb-exhaustion)
+    if [ $TRACEFS = 1 ] && [ -d "$TRACE/events/syscalls/sys_exit_connect" ]; then
+        echo "common_pid == $1" > "$TRACE/events/syscalls/sys_exit_connect/filter"
+        echo 1 > "$TRACE/events/syscalls/sys_exit_connect/enable"
+        echo "connect_trace=1" >> "$2/meta.txt"
+    else
+        echo "connect_trace=0" >> "$2/meta.txt"
+    fi
+    echo "haproxy_pid=$1" >> "$2/meta.txt"
+}
+
 forget_pid() { local p keep=(); for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
 
 wait_file() {  # file, max 10 s
@@ -232,13 +250,19 @@ run_scenario() {
     log "== $sc"
 
     local cip sip lb=""
-    if [ "$sc" = haproxy ]; then
+    if [ "$sc" = haproxy ] || [ "$sc" = lb-exhaustion ]; then
         cip=10.245.3.1 sip=10.245.4.2
         mkns tws5cli; mkns tws5lb; mkns tws5srv
         link tws5cli tws5c0 $cip/24 tws5lb tws5lf0 10.245.3.2/24
         link tws5lb tws5lb0 10.245.4.1/24 tws5srv tws5s0 $sip/24
         lb=tws5lb
-        setsys tws5lb net.ipv4.ip_local_port_range "40000 40199" "$W"
+        if [ "$sc" = haproxy ]; then
+            setsys tws5lb net.ipv4.ip_local_port_range "40000 40199" "$W"
+        else
+            # 20 ports, no reuse of the balancer's own TIME_WAIT tuples
+            setsys tws5lb net.ipv4.ip_local_port_range "40000 40019" "$W"
+            setsys tws5lb net.ipv4.tcp_tw_reuse 0 "$W"
+        fi
     else
         cip=10.245.1.1 sip=10.245.1.2
         mkns tws5cli; mkns tws5srv
@@ -251,6 +275,10 @@ run_scenario() {
         client-reuse)
             setsys tws5cli net.ipv4.tcp_tw_reuse 1 "$W"
             setsys tws5cli net.ipv4.ip_local_port_range "40000 40019" "$W" ;;
+        paws)
+            # 1 = timestamps with a random offset per 4-tuple; the client switches it to 2 (no offset)
+            # before attempt 40 (client.py --ts-switch): the tuples whose offset was positive go back in time
+            setsys tws5cli net.ipv4.tcp_timestamps 1 "$W" ;;
     esac
     {
         echo "client_ns=tws5cli"; echo "server_ns=tws5srv"; [ -n "$lb" ] && echo "lb_ns=$lb"
@@ -263,9 +291,10 @@ run_scenario() {
 
     # server
     case $sc in
-        accepted|rejected) start_server tws5srv $sip:$SRV_PORT lab first "$W" ;;
+        accepted|rejected|paws) start_server tws5srv $sip:$SRV_PORT lab first "$W" ;;
         clean|client-reuse) start_server tws5srv $sip:$SRV_PORT lab client "$W" ;;
         haproxy) start_server tws5srv $sip:$SRV_PORT http10 first "$W" ;;
+        lb-exhaustion) start_server tws5srv $sip:$SRV_PORT http11 client "$W" ;;   # never closes first
     esac
     local HAPID="" WATCHPID=""
     if [ "$sc" = haproxy ]; then
@@ -298,11 +327,51 @@ EOF
         for i in $(seq 50); do
             ip netns exec tws5lb ss -ltn "sport = :$FE_PORT" | grep -q LISTEN && break; sleep 0.1
         done
+    elif [ "$sc" = lb-exhaustion ]; then
+        # mode tcp: in mode http HAProxy 2.6 ends every backend connection with an RST (measured with
+        # httpclose, http-server-close and keep-alive), so it never holds a TIME_WAIT there. In mode tcp
+        # it relays the client's FIN: the balancer's FIN comes first on the backend leg.
+        cat > "$W/haproxy.cfg" <<EOF
+global
+    log stdout format raw local0
+    maxconn 4000
+    nbthread 1
+
+defaults
+    mode tcp
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+    log-format "tws5 ts=%Ts.%ms ci=%ci cp=%cp bi=%bi bp=%bp si=%si sp=%sp Tw=%Tw Tc=%Tc Tt=%Tt rc=%rc tsc=%ts B=%B U=%U"
+
+frontend fe
+    bind 10.245.3.2:$FE_PORT
+    default_backend be
+
+backend be
+    source 10.245.4.1
+    server s1 $sip:$SRV_PORT
+EOF
+        ip netns exec tws5lb haproxy -c -q -f "$W/haproxy.cfg"
+        start_bg2 "$W/haproxy.log" "$W/haproxy.err" ip netns exec tws5lb haproxy -db -f "$W/haproxy.cfg"
+        HAPID=$LAST_PID
+        local i
+        for i in $(seq 50); do
+            ip netns exec tws5lb ss -ltn "sport = :$FE_PORT" | grep -q LISTEN && break; sleep 0.1
+        done
     fi
 
     trace_start
+    if [ "$sc" = lb-exhaustion ]; then trace_connect_exits "$HAPID" "$W"; fi
     for ns in tws5cli tws5srv $lb; do nstat_snap "$ns" "$W" before; done
-    if [ "$sc" = haproxy ]; then
+    if [ "$sc" = lb-exhaustion ]; then
+        capture_start tws5lb tws5lb0 lb-backend.pcap lb-backend "$W" "$OUT"
+        capture_start tws5lb tws5lf0 lb-frontend.pcap lb-frontend "$W" "$OUT"
+        start_bg "$W/twwatch.err" ip netns exec tws5lb python3 "$LAB/twwatch.py" --ss-src 10.245.4.1 \
+            --stop-file "$W/stop" --max-seconds 70 --out "$W/lbwatch.jsonl"
+        WATCHPID=$LAST_PID
+    elif [ "$sc" = haproxy ]; then
         capture_start tws5lb tws5lb0 lb-backend.pcap lb-backend "$W" "$OUT"
         capture_start tws5srv tws5s0 server.pcap server "$W" "$OUT"
         start_bg "$W/twwatch.err" python3 "$LAB/twwatch.py" --pid "$SERVER_NSPID" --local $sip:$SRV_PORT \
@@ -323,6 +392,9 @@ EOF
         rejected)
             "${C[@]}" --server $sip:$SRV_PORT --server-pid "$SERVER_NSPID" --ports 22000:5 --per-port 3 \
                 --count 15 --gap 0.02 --upload 3000000 --close server ;;
+        paws)
+            "${C[@]}" --server $sip:$SRV_PORT --server-pid "$SERVER_NSPID" --ports 23000:20 \
+                --count 80 --interval 0.25 --close server --tsval --ts-switch 40:2 --server-mib ;;
         clean)
             "${C[@]}" --server $sip:$SRV_PORT --server-pid "$SERVER_NSPID" \
                 --count 80 --interval 0.25 --close client ;;
@@ -331,6 +403,11 @@ EOF
                 --count 80 --interval 0.2 --close client ;;
         haproxy)
             "${C[@]}" --server 10.245.3.2:$FE_PORT --proto http --count 800 --interval 0.04 --close server ;;
+        lb-exhaustion)
+            # 600 distinct client ports (no reuse on the frontend leg, where HAProxy holds TIME_WAIT for the
+            # streams it closes first); the TIME_WAIT lookup before each connect() reads HAProxy's namespace
+            "${C[@]}" --server 10.245.3.2:$FE_PORT --server-pid "$HAPID" --ports 50000:600 --proto http \
+                --count 600 --interval 0.025 --close client ;;
     esac
 
     sleep 1    # let the last FIN/ACK exchanges finish

@@ -11,7 +11,9 @@ import argparse
 import socket
 import time
 
-from twlab import JsonlWriter, errname, tcp_info, time_wait_set
+from twlab import JsonlWriter, errname, read_netstat, tcp_info, tcp_tsval, time_wait_set
+
+SERVER_MIB = ["TcpExt.PAWSTimewait", "TcpExt.TCPACKSkippedTimeWait", "TcpExt.TW"]
 
 
 def main():
@@ -32,8 +34,15 @@ def main():
     ap.add_argument("--server-pid", type=int)
     ap.add_argument("--max-seconds", type=float, default=55)
     ap.add_argument("--connect-timeout", type=float, default=5)
+    ap.add_argument("--tsval", action="store_true",
+                    help="record the socket's TSval offset and the TSval at close (TCP_TIMESTAMP getsockopt)")
+    ap.add_argument("--ts-switch", metavar="I:VALUE",
+                    help="before attempt I, set this namespace's net.ipv4.tcp_timestamps to VALUE")
+    ap.add_argument("--server-mib", action="store_true",
+                    help="read the server namespace's /proc/<pid>/net/netstat before and after each connect()")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    ts_switch = tuple(int(x) for x in a.ts_switch.split(":")) if a.ts_switch else None
 
     dip, dport = a.server.rsplit(":", 1)
     dport = int(dport)
@@ -55,6 +64,14 @@ def main():
             if delay > 0:
                 time.sleep(delay)
         rec = {"i": i, "src_ip": a.src_ip, "dst_ip": dip, "dst_port": dport, "error": None}
+        if ts_switch and i == ts_switch[0]:
+            with open("/proc/sys/net/ipv4/tcp_timestamps") as f:
+                old = f.read().strip()
+            with open("/proc/sys/net/ipv4/tcp_timestamps", "w") as f:
+                f.write("%d\n" % ts_switch[1])
+            with open("/proc/sys/net/ipv4/tcp_timestamps") as f:
+                rec["ts_switch"] = {"sysctl": "net.ipv4.tcp_timestamps", "from": old, "to": f.read().strip(),
+                                    "t": time.time()}
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             if pool:
@@ -63,6 +80,7 @@ def main():
                 s.bind((a.src_ip, port))
             # else: no bind(); connect() picks the ephemeral port (parity rule applies)
             s.settimeout(a.connect_timeout)
+            mib0 = read_netstat("/proc/%d/net/netstat" % a.server_pid, SERVER_MIB) if a.server_mib else None
             srv_tw = time_wait_set(srv_tcp) if srv_tcp else None
             cli_tw = time_wait_set("/proc/self/net/tcp")
             rec["start"] = time.time()
@@ -71,6 +89,9 @@ def main():
                 s.connect((dip, dport))
             finally:
                 rec["connect_ms"] = round((time.monotonic() - m0) * 1000, 3)
+                if mib0 is not None:
+                    mib1 = read_netstat("/proc/%d/net/netstat" % a.server_pid, SERVER_MIB)
+                    rec["server_mib_delta"] = {k.split(".", 1)[1]: mib1[k] - mib0[k] for k in SERVER_MIB}
                 try:
                     rec["src_port"] = s.getsockname()[1]
                 except OSError:
@@ -85,6 +106,11 @@ def main():
                 rec["client_tw_left_s"] = cli_tw.get(k)
             ti = tcp_info(s)
             rec["syn_retrans"] = ti["total_retrans"]
+            if a.tsval and ti["timestamps"]:
+                _v, _mono, off = tcp_tsval(s)
+                # the first SYN left right after connect() began: TSval = monotonic ms then + offset
+                rec["ts_offset"] = off
+                rec["syn_tsval"] = (int(m0 * 1000) + off) % (1 << 32)
             rec["timestamps"] = ti["timestamps"]
             rec["rtt_us"] = ti["rtt_us"]
             s.settimeout(20)
@@ -99,6 +125,27 @@ def main():
                     if not d:
                         break
                     got += len(d)
+            elif a.proto == "http":
+                # read the whole answer (head + Content-Length body), then close first
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        raise ConnectionError("EOF before answer")
+                    buf += d
+                head, body = buf.split(b"\r\n\r\n", 1)
+                rec["status"] = head.split(b"\r\n", 1)[0].decode("latin1")
+                clen = 0
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        clen = int(v)
+                while len(body) < clen:
+                    d = s.recv(65536)
+                    if not d:
+                        raise ConnectionError("EOF in body")
+                    body += d
+                got = len(head) + 4 + len(body)
             else:
                 buf = b""
                 while buf.count(b"\n") < 2:
@@ -108,6 +155,10 @@ def main():
                     buf += d
                 got = len(buf)
             rec["bytes_in"] = got
+            if a.tsval and rec.get("timestamps"):
+                # the FIN that close() sends below carries this TSval (or 1 ms more): the server's
+                # ts_recent for this tuple once it is in TIME_WAIT
+                rec["close_tsval"] = tcp_tsval(s)[0]
         except Exception as e:  # noqa: BLE001 - every failure goes into the record
             if rec["error"] is None:
                 rec["error"] = errname(e)

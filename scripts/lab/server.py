@@ -9,6 +9,10 @@ Protocols:
   http10: read one HTTP request head, answer HTTP/1.0 without Content-Length
           and close (the close delimits the body, so the server always
           closes first).
+  http11: keep-alive server that never closes first: answer every request
+          head with HTTP/1.1 200 and a Content-Length (whatever its
+          Connection header says), close only after the peer's FIN. The peer
+          (a balancer) closes first and holds the TIME_WAIT.
 Logs one JSON line per connection. Stops after --max-seconds or when the
 --stop-file appears.
 """
@@ -57,10 +61,26 @@ def handle_http10(c, _close_mode):
     return {"request": line}
 
 
+def handle_http11(c, _close_mode):
+    buf = b""
+    n = 0
+    body = b"y" * RESP_PAD + b"\n"
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return {"requests": n, "peer_closed_first": True}
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        n += 1
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", required=True, help="ip:port")
-    ap.add_argument("--proto", choices=["lab", "http10"], default="lab")
+    ap.add_argument("--proto", choices=["lab", "http10", "http11"], default="lab")
     ap.add_argument("--close", choices=["first", "client"], default="first")
     ap.add_argument("--log", required=True)
     ap.add_argument("--ready-file", required=True)
@@ -76,7 +96,7 @@ def main():
     ls.settimeout(0.2)
     log = JsonlWriter(a.log)
     lock = threading.Lock()
-    handler = handle_lab if a.proto == "lab" else handle_http10
+    handler = {"lab": handle_lab, "http10": handle_http10, "http11": handle_http11}[a.proto]
 
     def serve(c, peer, t_acc):
         rec = {"peer_ip": peer[0], "peer_port": peer[1], "accept": t_acc}

@@ -33,6 +33,21 @@ DESCRIPTIONS = {
                "incident in miniature.",
     "clean": "Client closes first (it holds TIME_WAIT), wide default ephemeral range, no port reuse: "
              "no collision at the server.",
+    "paws": "Server closes first and holds TIME_WAIT; the client cycles a 20-port pool (SO_REUSEADDR bind, a "
+            "connection every 0.25 s, each port back every 5 s), timestamps on. Before attempt 40 the client "
+            "namespace's net.ipv4.tcp_timestamps goes from 1 (a random TSval offset per 4-tuple) to 2 (no "
+            "offset): on the tuples whose offset was positive the client's TSval jumps back, the next SYN is "
+            "older than the server's TIME_WAIT ts_recent and is rejected by PAWS (bare ACK with the old "
+            "numbers, client RST kills the TIME_WAIT, SYN retried ~10 ms later and accepted); on the others "
+            "it jumps forward and the SYN is accepted as usual.",
+    "lb-exhaustion": "Client -> HAProxy (mode tcp, backend source 10.245.4.1, ip_local_port_range of 20 ports "
+                     "and tcp_tw_reuse=0 in the balancer's namespace) -> HTTP/1.1 keep-alive server that never "
+                     "closes first. The client closes after each answer, HAProxy relays its FIN, so the "
+                     "BALANCER closes first on the backend leg and holds the TIME_WAIT (the server holds none). "
+                     "40 requests/s: after 20 connections every port is in the balancer's own TIME_WAIT and "
+                     "connect() fails with EADDRNOTAVAIL (HAProxy: 'no free ports', 3 retries, termination "
+                     "state SC); the client gets its connection closed without an answer. No SYN reaches the "
+                     "server for those: port exhaustion on the balancer, no collision on the wire.",
     "client-reuse": "Client closes first, tcp_tw_reuse=1 and a narrow ip_local_port_range in the client "
                     "namespace, timestamps on: the client's connect() reuses its OWN TIME_WAIT tuples. "
                     "The server holds nothing: client-side reuse, not a collision.",
@@ -204,6 +219,291 @@ def classify(att, model, cli_ns, srv_ns, have_trace):
     return "accepted"
 
 
+def s32(x):
+    x %= 1 << 32
+    return x - (1 << 32) if x >= 1 << 31 else x
+
+
+def paws_reasons(atts, expected, checks, truth):
+    """Per attempt: the server namespace's PAWSTimewait delta around its connect() (client.py
+    --server-mib), the SYN's TSval and the tuple's previous ts_recent (client.py --tsval, from
+    getsockopt TCP_TIMESTAMP, not from the capture); reason "paws" for a rejected collision the
+    server's counter attributes to PAWS."""
+    prev_close = {}
+    n_paws = n_other = mism = older_not_rejected = 0
+    for att in sorted(atts, key=lambda x: x["i"]):
+        if "ts_switch" in att:
+            truth["ts_switch"] = dict(att["ts_switch"], before_attempt=att["i"])
+        d = att.get("server_mib_delta") or {}
+        att["server_paws_timewait"] = d.get("PAWSTimewait")
+        port = att.get("src_port")
+        prev = prev_close.get(port)
+        att["prev_ts_recent"] = prev
+        older = None
+        if prev is not None and att.get("syn_tsval") is not None:
+            older = s32(att["syn_tsval"] - prev) < 0
+        att["syn_tsval_older_than_prev"] = older
+        if att.get("outcome") in ("rejected_recovered", "unanswered", "failed") and att.get("server_tw_before_connect"):
+            if (att["server_paws_timewait"] or 0) > 0:
+                att["reason"] = "paws"
+                n_paws += 1
+            else:
+                att["reason"] = "sequence"
+                n_other += 1
+            if (att["reason"] == "paws") != bool(older):
+                mism += 1
+        elif older and att.get("server_tw_before_connect"):
+            older_not_rejected += 1
+        if att.get("close_tsval") is not None:
+            prev_close[port] = att["close_tsval"]
+    expected["paws_rejections"] = n_paws
+    checks["rejections_not_paws"] = n_other
+    checks["paws_reason_vs_tsval_comparison_mismatches"] = mism
+    checks["older_tsval_collisions_not_rejected"] = older_not_rejected
+    checks["sum_per_attempt_server_PAWSTimewait"] = sum(a.get("server_paws_timewait") or 0 for a in atts)
+    offs = {}
+    sw = truth.get("ts_switch", {}).get("before_attempt")
+    for a in atts:
+        if a.get("ts_offset") is not None and (sw is None or a["i"] < sw):
+            offs[a["src_port"]] = a["ts_offset"]
+    truth["ts_offsets_before_switch"] = {
+        "note": "TSval offset per source port (getsockopt TCP_TIMESTAMP - CLOCK_MONOTONIC ms, +-1: 4294967295 is -1) while "
+                "tcp_timestamps=1; 0 after the switch to 2. A positive offset (as signed 32-bit) means the "
+                "switch moves that tuple's TSval back in time",
+        "by_port": {str(k): v for k, v in sorted(offs.items())},
+        "positive": sum(1 for v in offs.values() if 0 < s32(v)),
+        "negative": sum(1 for v in offs.values() if s32(v) < 0)}
+
+
+CONNECT_EXIT = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[\d+\]\s+\S+\s+(?P<ts>\d+\.\d+):\s+"
+                          r"sys_connect -> (?P<ret>0x[0-9a-f]+)")
+ERRNO = {0: "OK", -115: "EINPROGRESS", -99: "EADDRNOTAVAIL", -98: "EADDRINUSE", -111: "ECONNREFUSED",
+         -110: "ETIMEDOUT", -11: "EAGAIN"}
+
+
+def connect_exits(path, mono_offset, pid):
+    """(unix time, ret) of every connect() the process returned from (syscalls:sys_exit_connect)."""
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = CONNECT_EXIT.match(line)
+            if not m or int(m.group("pid")) != pid:
+                continue
+            ret = int(m.group("ret"), 16)
+            if ret >= 1 << 63:
+                ret -= 1 << 64
+            out.append((float(m.group("ts")) + mono_offset, ret))
+    out.sort()
+    return out
+
+
+def parse_haproxy_tcplog(path):
+    """HAProxy mode-tcp log lines (lb-exhaustion's log-format) and the count of 'no free ports' lines."""
+    reqs, nofree = [], 0
+    if not os.path.exists(path):
+        return reqs, nofree
+    with open(path, errors="replace") as f:
+        for line in f:
+            if "no free ports" in line:
+                nofree += 1
+                continue
+            m = HALOG.search(line)
+            if not m:
+                continue
+            kv = dict(tok.split("=", 1) for tok in m.group(1).split() if "=" in tok)
+
+            def num(k):
+                try:
+                    return int(kv.get(k, "-"))
+                except ValueError:
+                    return None
+            reqs.append({"accept": float(kv["ts"]), "client_port": num("cp"),
+                         "backend_src_port": num("bp"), "Tw": num("Tw"), "Tc": num("Tc"), "Tt": num("Tt"),
+                         "retries": num("rc"), "term": kv.get("tsc"), "bytes_down": num("B"),
+                         "bytes_up": num("U")})
+    return reqs, nofree
+
+
+def lb_exhaustion(truth, expected, checks, meta, model, events, W, have_trace, out_path):
+    """Truth of the balancer's port exhaustion: backend connect() attempts from the balancer kernel's
+    tracepoints (sock:inet_sock_set_state, syscalls:sys_exit_connect of the HAProxy process), its
+    TIME_WAIT sockets from `ss` every 100 ms, HAProxy's log. Nothing from the captures."""
+    lb_ns, srv_ns = meta["lb_ns"], meta["server_ns"]
+    lb_ip = meta["lb_back_ip"]
+    server_ip, server_port = meta["server_ip"], int(meta["server_port"])
+    srv = (server_ip, server_port)
+    reqs, nofree = parse_haproxy_tcplog(os.path.join(W, "haproxy.log"))
+    _r2, nofree_err = parse_haproxy_tcplog(os.path.join(W, "haproxy.err"))
+    hpid = int(meta.get("haproxy_pid", 0) or 0)
+    exits = connect_exits(os.path.join(W, "trace.txt"), float(meta.get("trace_mono_offset", 0)), hpid) \
+        if have_trace and meta.get("connect_trace") == "1" else []
+    rng = truth["namespaces"]["lb"]["sysctls"].get("net.ipv4.ip_local_port_range")
+    lo, hi = (int(x) for x in rng.split()) if rng else (None, None)
+
+    # backend connect() attempts: CLOSE -> SYN_SENT on the balancer's backend address, paired with the
+    # socket's next transition (SYN_SENT -> ESTABLISHED, or -> CLOSE with sport 0 when no port was free)
+    atts, pending = [], {}
+    for e in events:
+        if e["ev"] != "inet_sock_set_state" or e["ns"] != lb_ns or e["laddr"] != lb_ip \
+                or (e["raddr"], e["rport"]) != srv:
+            continue
+        if e["new"] == "SYN_SENT":
+            pending[e["sk"]] = e["t"]
+        elif e["old"] == "SYN_SENT" and e["sk"] in pending:
+            t0 = pending.pop(e["sk"])
+            ok = e["new"] == "ESTABLISHED"
+            att = {"src_ip": lb_ip, "src_port": e["lport"] or None, "dst_ip": server_ip,
+                   "dst_port": server_port, "start": t0, "end": e["t"],
+                   "error": None if ok else "FAILED_%s" % e["new"]}
+            if ok:
+                att["connect_ms"] = round((e["t"] - t0) * 1000, 3)
+            atts.append(att)
+    for sk, t0 in pending.items():
+        atts.append({"src_ip": lb_ip, "src_port": None, "dst_ip": server_ip, "dst_port": server_port,
+                     "start": t0, "error": "NO_ANSWER_BY_END"})
+    atts.sort(key=lambda x: x["start"])
+    # errno of each failed attempt: the HAProxy process's connect() return just after it
+    fail_exits = [x for x in exits if x[1] not in (0, -115)]
+    used = set()
+    et = [x[0] for x in fail_exits]
+    for att in atts:
+        if att["error"] and att.get("end"):
+            j = bisect.bisect_left(et, att["end"])
+            if j < len(et) and j not in used and et[j] - att["end"] < 0.002:
+                used.add(j)
+                att["error"] = ERRNO.get(fail_exits[j][1], str(fail_exits[j][1]))
+    # HAProxy log join: success by backend source port; failures to the SC line of the stream they belong
+    # to (accepted just before; HAProxy tries 1 + rc times)
+    by_port = {}
+    for i, r in enumerate(reqs):
+        r["i"] = i
+        if r["backend_src_port"] is not None:
+            by_port.setdefault(r["backend_src_port"], []).append(r)
+    sc_lines = sorted((r for r in reqs if r["term"] and r["term"].startswith("SC")), key=lambda r: r["accept"])
+    sc_t = [r["accept"] for r in sc_lines]
+    for att in atts:
+        att.pop("end", None)
+        if att["error"] is None:
+            c = [r for r in by_port.get(att["src_port"], []) if abs(r["accept"] - att["start"]) < 1.0]
+            if c:
+                r = min(c, key=lambda r: abs(r["accept"] - att["start"]))
+                att["haproxy"] = {"log_line": r["i"], "accept": r["accept"], "bp": r["backend_src_port"],
+                                  "Tc": r["Tc"], "Tt": r["Tt"], "term": r["term"]}
+        else:
+            # %Ts.%ms has ms resolution: the stream was accepted at most ~1 ms before (rounded down)
+            j = bisect.bisect_right(sc_t, att["start"] + 0.001) - 1
+            if j >= 0 and att["start"] - sc_t[j] < 1.0:
+                r = sc_lines[j]
+                r["_n"] = r.get("_n", 0) + 1
+                att["haproxy"] = {"log_line": r["i"]}
+    join_bad = sum(1 for r in sc_lines if r.get("_n", 0) != (r["retries"] or 0) + 1)
+    for r in reqs:
+        r.pop("_n", None)
+
+    # TIME_WAIT of each backend tuple: who entered it (kernel state transitions)
+    n_ok = n_fail = n_enoaddr = coll = reuse = 0
+    for i, att in enumerate(atts):
+        att["i"] = i
+        if att["error"] is None:
+            n_ok += 1
+            tup_s = (server_ip, server_port, lb_ip, att["src_port"])
+            held, age, _edge = model.tw_state_at(srv_ns, tup_s, att["start"], peer_ns=lb_ns)
+            heldc, _a, _e = model.tw_state_at(lb_ns, (lb_ip, att["src_port"], server_ip, server_port),
+                                              att["start"], peer_ns=srv_ns)
+            att["server_tw_before_connect"] = held
+            att["client_tw_before_connect"] = heldc
+            att["outcome"] = "no_collision"
+            if held:
+                coll += 1
+                att["outcome"] = "collision"
+            if heldc:
+                reuse += 1
+        else:
+            n_fail += 1
+            att["outcome"] = "connect_failed"
+            if att["error"] == "EADDRNOTAVAIL":
+                n_enoaddr += 1
+    backend_tw = {}
+    for (ns, tup), starts in model.tw.items():
+        if tup[0] == lb_ip and (tup[2], tup[3]) == srv:
+            backend_tw.setdefault(ns, 0)
+            backend_tw[ns] += len(starts)
+        elif tup[0] == server_ip and tup[1] == server_port:
+            backend_tw.setdefault(ns, 0)
+            backend_tw[ns] += len(starts)
+    snaps = read_jsonl(os.path.join(W, "lbwatch.jsonl"))
+    tw_max = max((s["n"] for s in snaps), default=None)
+    t_full = next((s["t"] for s in snaps if lo is not None and s["n"] >= hi - lo + 1), None)
+    first_fail = next((a["start"] for a in atts if a["error"]), None)
+
+    cli = read_jsonl(os.path.join(W, "client.jsonl"))
+    fe_conns = sum(1 for x in cli if not (x.get("error") and x.get("error_phase", "connect") == "connect"))
+    statuses = {}
+    for x in cli:
+        k = x.get("status") or x.get("error") or "?"
+        statuses[k] = statuses.get(k, 0) + 1
+
+    # frontend leg: the client program looked its tuple up in HAProxy's namespace (/proc/<haproxy-pid>/net/tcp)
+    # and in its own before each connect()
+    fe_coll = sum(1 for x in cli if x.get("server_tw_before_connect"))
+    fe_reuse = sum(1 for x in cli if x.get("client_tw_before_connect") and not x.get("server_tw_before_connect"))
+    checks["backend_collisions"] = coll
+    checks["frontend_collisions_balancer_tw_before_connect"] = fe_coll
+    checks["frontend_client_side_reuse"] = fe_reuse
+    checks["frontend_lookups"] = sum(1 for x in cli if x.get("server_tw_before_connect") is not None)
+    expected["connections"] = n_ok
+    expected["collisions"] = coll + fe_coll
+    expected["client_side_reuse"] = reuse + fe_reuse
+    expected["connect_failures"] = n_enoaddr
+    expected["balancer_time_wait_max"] = tw_max
+    expected["ports_in_pool"] = (hi - lo + 1) if lo is not None else None
+    expected["connections_by_capture"] = {"lb-backend.pcap": n_ok, "lb-frontend.pcap": fe_conns}
+
+    truth["method"] = (
+        "backend connect() attempts from the balancer namespace's sock:inet_sock_set_state (CLOSE->SYN_SENT "
+        "on 10.245.4.1 towards the server, paired with the socket's next transition: ESTABLISHED = a "
+        "connection, CLOSE with sport 0 = connect() found no free port); the errno of each failure from "
+        "syscalls:sys_exit_connect of the HAProxy process (ret -99 = EADDRNOTAVAIL) within 2 ms; "
+        "connect_failures = failed attempts with EADDRNOTAVAIL, cross-checked with HAProxy's 'Connect() "
+        "failed for backend be: no free ports.' lines and its log (SC lines, 1 + rc tries each). "
+        "TIME_WAIT: entries from FIN_WAIT2|CLOSING->CLOSE per namespace (who closed first); "
+        "balancer_time_wait_max = the most TIME_WAIT sockets on 10.245.4.1 in `ss -Htan state time-wait src "
+        "10.245.4.1` run in the balancer namespace every 100 ms. collisions / client_side_reuse: backend leg "
+        "from the TIME_WAIT entries (server / balancer held the tuple before connect()), frontend leg from the "
+        "client program's lookups of /proc/<haproxy-pid>/net/tcp and /proc/self/net/tcp before each connect() "
+        "(both legs counted; 0 by construction: distinct client ports, no backend port comes back within 60 s); "
+        "frontend connections from the client program's log")
+    checks["connect_exits_by_errno"] = {}
+    for _t, ret in exits:
+        k = ERRNO.get(ret, str(ret))
+        checks["connect_exits_by_errno"][k] = checks["connect_exits_by_errno"].get(k, 0) + 1
+    checks["failed_attempts_without_errno_match"] = sum(1 for a in atts if a["error"] and not a["error"].startswith("E"))
+    checks["haproxy_no_free_ports_log_lines"] = nofree
+    checks["haproxy_no_free_ports_stderr_alerts"] = nofree_err
+    checks["haproxy_SC_lines"] = len(sc_lines)
+    checks["haproxy_SC_tries_sum"] = sum((r["retries"] or 0) + 1 for r in sc_lines)
+    checks["haproxy_SC_lines_with_unmatched_tries"] = join_bad
+    checks["haproxy_log_lines"] = len(reqs)
+    checks["time_wait_entries_backend_by_ns"] = backend_tw
+    checks["balancer_tw_snapshots"] = {"count": len(snaps), "period_s": 0.1,
+                                       "first_full_pool": t_full, "first_connect_failure": first_fail}
+    checks["client_answers"] = statuses
+    checks["server_connections_logged"] = len(read_jsonl(os.path.join(W, "server.jsonl")))
+    truth["attempts"] = atts
+    truth["haproxy_log"] = {
+        "format": "tws5 ts=%Ts.%ms ci=%ci cp=%cp bi=%bi bp=%bp si=%si sp=%sp Tw=%Tw Tc=%Tc Tt=%Tt rc=%rc "
+                  "tsc=%ts B=%B U=%U (mode tcp)",
+        "requests": len(reqs),
+        "note": "one line per frontend connection; a failed attempt's 'haproxy.log_line' is the index of its "
+                "stream's line (the stream tries 1 + rc times)",
+        "lines": [{k: v for k, v in r.items() if v is not None and k != "i"} for r in reqs],
+    }
+    truth["client_requests"] = {"sent": len(cli), "frontend_connections": fe_conns, "answers": statuses}
+    truth["balancer_tw_samples"] = [{"t": s["t"], "n": s["n"]} for s in snaps]
+
+
 def port_summary(atts):
     by_port = {}
     for a in atts:
@@ -338,7 +638,9 @@ def main():
                 "client_side_reuse": 0}
     checks = {}
 
-    if sc != "haproxy":
+    if sc == "lb-exhaustion":
+        lb_exhaustion(truth, expected, checks, meta, model, events, W, have_trace, a.out)
+    elif sc != "haproxy":
         atts = read_jsonl(os.path.join(W, "client.jsonl"))
         mism = []
         for att in atts:
@@ -377,6 +679,8 @@ def main():
             "per attempt /proc/<pid>/net/tcp lookups right before connect() in both namespaces; outcome from "
             "TCP_INFO total_retrans and connect() duration (tracefs unavailable), cross-checked with nstat")
         checks["lookup_vs_tracepoints_mismatches"] = mism if have_trace else None
+        if any("server_mib_delta" in x for x in atts):
+            paws_reasons(atts, expected, checks, truth)
         truth["attempts"] = atts
         truth["server_log"] = {"connections": len(read_jsonl(os.path.join(W, "server.jsonl")))}
     else:

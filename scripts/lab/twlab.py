@@ -67,6 +67,33 @@ def tcp_info(sock):
     }
 
 
+TCP_TIMESTAMP = 24   # linux/tcp.h: getsockopt gives the TSval the socket would send now
+
+
+def tcp_tsval(sock):
+    """(TSval now, CLOCK_MONOTONIC ms now, offset) for a connected socket.
+
+    Linux: TCP_TIMESTAMP = tcp_clock_ts() + tp->tsoffset, tcp_clock_ts() being CLOCK_MONOTONIC in ms
+    (without usec timestamps), so offset = TSval - monotonic ms (mod 2^32, +-1 ms: the kernel TCP clock and CLOCK_MONOTONIC as read from user space).
+    """
+    m0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+    v = sock.getsockopt(socket.IPPROTO_TCP, TCP_TIMESTAMP) & 0xFFFFFFFF
+    mono_ms = int(m0 * 1000)   # the kernel reads its clock just after (+-1 ms)
+    return v, mono_ms, (v - mono_ms) % (1 << 32)
+
+
+def read_netstat(path, keys):
+    """Selected counters ("TcpExt.PAWSTimewait", ...) from /proc/<pid>/net/netstat or .../snmp."""
+    vals = {}
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[0::2], lines[1::2]):
+        pfx = names.split(":", 1)[0]
+        for k, v in zip(names.split()[1:], values.split()[1:]):
+            vals["%s.%s" % (pfx, k)] = int(v)
+    return {k: vals.get(k) for k in keys}
+
+
 def errname(exc):
     if isinstance(exc, socket.timeout):
         return "TIMEOUT"
