@@ -7,6 +7,7 @@ use twsleuth_decode::Accounting;
 use twsleuth_flows::{ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
 use twsleuth_report::InputFile;
 use twsleuth_report::content::{duration, verdict};
+use twsleuth_report::exhaustion::{self, PortExhaustion};
 use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::time::format_utc;
 
@@ -26,6 +27,8 @@ pub struct AnalysisJson<'a> {
     complete: bool,
     /// Everything the evidence cannot show.
     cannot_show: &'a [Limit],
+    /// Balancers whose ports were all held in their own TIME_WAIT.
+    port_exhaustion: &'a [PortExhaustion],
     /// Reading was interrupted (Ctrl-C): the results cover the frames read until then.
     partial: bool,
     #[serde(flatten)]
@@ -48,8 +51,10 @@ impl<'a> AnalysisJson<'a> {
                 &analysis.summary,
                 &analysis.tracked.findings,
                 &analysis.completeness,
+                &analysis.exhaustion,
             ),
             complete: analysis.completeness.complete,
+            port_exhaustion: &analysis.exhaustion,
             cannot_show: &analysis.completeness.cannot_show,
             partial: facts.interrupted,
             summary: &analysis.summary,
@@ -73,6 +78,8 @@ pub struct Analysis {
     pub inputs: Vec<InputFile>,
     /// What the evidence cannot show.
     pub completeness: Completeness,
+    /// Balancers whose ports were all held in their own TIME_WAIT.
+    pub exhaustion: Vec<PortExhaustion>,
 }
 
 impl Analysis {
@@ -94,17 +101,21 @@ impl Analysis {
             &inputs,
             &tracked.facts,
         );
+        let exhaustion = tracked.facts.last_frame_ns.map_or_else(Vec::new, |end| {
+            exhaustion::detect(&tracked.findings, &config.time_wait, end)
+        });
         Ok(Analysis {
             tracked,
             summary,
             inputs,
             completeness,
+            exhaustion,
         })
     }
 
     /// What the results say, as the exit status does.
     pub fn status(&self) -> Status {
-        Status::of(&self.summary, &self.completeness)
+        Status::of(&self.summary, &self.completeness, &self.exhaustion)
     }
 }
 
@@ -169,7 +180,12 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
     writeln!(
         out,
         "Verdict: {}",
-        verdict(summary, findings, &analysis.completeness)
+        verdict(
+            summary,
+            findings,
+            &analysis.completeness,
+            &analysis.exhaustion
+        )
     )?;
     writeln!(out)?;
     writeln!(out, "Connections:        {}", summary.connections)?;

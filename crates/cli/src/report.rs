@@ -48,6 +48,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         inputs: analysis.inputs.clone(),
         evidence,
         completeness: &analysis.completeness,
+        exhaustion: &analysis.exhaustion,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
     let written = twsleuth_report::write_report(&args.output, &input, &summary_json)
@@ -55,7 +56,12 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     writeln!(
         out,
         "{}",
-        twsleuth_report::content::verdict(&analysis.summary, findings, &analysis.completeness)
+        twsleuth_report::content::verdict(
+            &analysis.summary,
+            findings,
+            &analysis.completeness,
+            &analysis.exhaustion
+        )
     )?;
     writeln!(
         out,

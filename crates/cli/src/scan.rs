@@ -117,6 +117,7 @@ pub fn track(
         tracker.finish()
     });
     reading.facts.interrupted = twsleuth_reader::interrupted();
+    reading.facts.last_frame_ns = reading.previous_ts_ns;
     Ok(Tracked {
         findings,
         facts: reading.facts,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
 use twsleuth_flows::{
     ActiveCloser, CloseKind, Findings, FirstReply, Outcome, Partitioned, Prediction, Role,
-    SECOND_NS, ShardedTracker, TrackerConfig, ZeekState,
+    SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
 };
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -609,4 +609,308 @@ fn sharded_findings_do_not_depend_on_the_stretches() {
     }
     let f = Findings::of_segments(&TrackerConfig::default(), &segments);
     assert_eq!(format!("{:?}\n{:?}", f.connections, f.collisions), single);
+}
+
+/// The wire as a capture holding one direction only sees it.
+fn only(wire: &Wire, from: From) -> Vec<TcpSegment> {
+    let sender = match from {
+        From::Client => wire.client,
+        From::Server => wire.server,
+    };
+    wire.segments
+        .iter()
+        .filter(|s| (s.src, s.src_port) == sender)
+        .copied()
+        .collect()
+}
+
+fn findings_of(segments: &[TcpSegment]) -> Findings {
+    Findings::of_segments(&TrackerConfig::default(), segments)
+}
+
+#[test]
+fn server_only_syn_ack_on_a_tuple_the_server_closed_is_an_inferred_accepted_collision() {
+    let mut wire = Wire::new(40100);
+    wire.connection(100.0, 1000, 5000, From::Server, Some(10_000));
+    let isn = server_snd_nxt(5000) + 65_537;
+    wire.seg(120.0, From::Client, SYN, 500, 0, 0, Some(30_000))
+        .seg(120.0002, From::Server, SYN_ACK, isn, 501, 0, Some(1))
+        .seg(120.0004, From::Client, ACK, 501, isn + 1, 0, Some(30_001));
+    let f = findings_of(&only(&wire, From::Server));
+    assert_eq!(f.collisions.len(), 1);
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::Accepted);
+    assert!(col.inferred && col.syn_ts_estimated);
+    assert_eq!(col.holder_role, Role::Resp);
+    assert!(col.isn_signature, "Linux's ISN = old snd_nxt + 65537");
+    // The SYN's ISN (the SYN-ACK's ack - 1) and TSval (its TSecr: 1 here, older than the
+    // old connection's 10,003) are inferred: PAWS would have rejected it, yet it was accepted.
+    assert_eq!(col.prediction, Some(Prediction::Reject));
+    assert_eq!(col.prediction_agrees, Some(false));
+    assert_eq!(col.ts_ns, (120.0002 * 1e9) as i64);
+    // The basis: the server's ACK of the client's FIN (the close), then the SYN-ACK.
+    let frames: Vec<u64> = col.basis.iter().map(|f| f.number).collect();
+    assert_eq!(frames, [8, 10]);
+    assert_eq!(f.connections[0].unseen_side, Some(Role::Orig));
+    assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Resp));
+}
+
+#[test]
+fn server_only_bare_ack_with_old_numbers_then_syn_ack_is_rejected_then_recovered() {
+    let mut wire = Wire::new(40101);
+    wire.connection(100.0, 1_000_000, 5000, From::Server, None);
+    let old_rcv_nxt = server_rcv_nxt(1_000_000);
+    wire.seg(130.0, From::Client, SYN, 2000, 0, 0, None)
+        .seg(
+            130.0002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            old_rcv_nxt,
+            0,
+            None,
+        )
+        .seg(130.0003, From::Client, RST, old_rcv_nxt, 0, 0, None)
+        .seg(130.0103, From::Client, SYN, 2000, 0, 0, None)
+        .seg(130.0105, From::Server, SYN_ACK, 777, 2001, 0, None)
+        .seg(130.0107, From::Client, ACK, 2001, 778, 0, None);
+    let f = findings_of(&only(&wire, From::Server));
+    assert_eq!(f.collisions.len(), 1);
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::RejectedRecovered);
+    assert_eq!(col.first_reply, FirstReply::Ack);
+    // From the TIME_WAIT's answer to the SYN-ACK of the retry: the cost as far as the
+    // server's side shows it.
+    assert_eq!(col.ts_ns, (130.0002 * 1e9) as i64);
+    assert_eq!(col.cost_ns, Some(10_300_000));
+    assert_eq!(col.prediction, Some(Prediction::Reject));
+    assert_eq!(col.prediction_agrees, Some(true));
+    assert!(col.inferred);
+}
+
+#[test]
+fn a_lone_time_wait_ack_without_a_syn_ack_after_it_is_no_collision() {
+    let mut wire = Wire::new(40102);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    // The server re-acknowledges a retransmitted FIN: the same numbers, no SYN behind it.
+    wire.seg(
+        101.0,
+        From::Server,
+        ACK,
+        server_snd_nxt(5000),
+        server_rcv_nxt(1000),
+        0,
+        None,
+    );
+    let f = findings_of(&only(&wire, From::Server));
+    assert!(f.collisions.is_empty());
+}
+
+#[test]
+fn client_only_syn_then_handshake_ack_is_an_inferred_accepted_collision() {
+    let mut wire = Wire::new(40103);
+    wire.connection(100.0, 1000, 5000, From::Server, Some(10_000));
+    let isn = server_snd_nxt(5000) + 65_537;
+    wire.seg(120.0, From::Client, SYN, 500, 0, 0, Some(30_000))
+        .seg(120.0002, From::Server, SYN_ACK, isn, 501, 0, Some(1))
+        .seg(120.0004, From::Client, ACK, 501, isn + 1, 0, Some(30_001));
+    let f = findings_of(&only(&wire, From::Client));
+    assert_eq!(f.collisions.len(), 1);
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::Accepted);
+    assert!(col.inferred && !col.syn_ts_estimated);
+    assert!(
+        col.isn_signature,
+        "the handshake ACK acknowledges old snd_nxt + 65537 + 1"
+    );
+    assert_eq!(col.prediction, Some(Prediction::Accept));
+    assert_eq!(col.cost_ns, Some(400_000), "SYN to the handshake's ACK");
+    assert_eq!(f.connections[0].unseen_side, Some(Role::Resp));
+    assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Resp));
+}
+
+#[test]
+fn client_only_rst_with_the_old_numbers_then_the_same_syn_is_rejected_then_recovered() {
+    let mut wire = Wire::new(40104);
+    wire.connection(100.0, 1_000_000, 5000, From::Server, None);
+    let old_rcv_nxt = server_rcv_nxt(1_000_000);
+    wire.seg(130.0, From::Client, SYN, 2000, 0, 0, None)
+        .seg(
+            130.0002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            old_rcv_nxt,
+            0,
+            None,
+        )
+        .seg(130.0003, From::Client, RST, old_rcv_nxt, 0, 0, None)
+        .seg(130.0103, From::Client, SYN, 2000, 0, 0, None)
+        .seg(130.0105, From::Server, SYN_ACK, 777, 2001, 0, None)
+        .seg(130.0107, From::Client, ACK, 2001, 778, 0, None);
+    let f = findings_of(&only(&wire, From::Client));
+    let col = &f.collisions[0];
+    assert_eq!(col.outcome, Outcome::RejectedRecovered);
+    assert_eq!(col.syn_attempts, 2);
+    assert_eq!(col.prediction_agrees, Some(true));
+    let frames: Vec<u64> = col.basis.iter().map(|f| f.number).collect();
+    // The client's FIN (the close), the SYN, the RST, the handshake ACK.
+    assert_eq!(frames, [7, 9, 11, 14]);
+}
+
+#[test]
+fn client_only_syn_followed_by_nothing_has_an_unknown_outcome() {
+    let mut wire = Wire::new(40105);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.seg(130.0, From::Client, SYN, 2000, 0, 0, None);
+    let f = findings_of(&only(&wire, From::Client));
+    assert_eq!(f.collisions[0].outcome, Outcome::Unknown);
+    assert_eq!(f.collisions[0].prediction_agrees, None);
+}
+
+#[test]
+fn one_direction_of_a_client_that_closed_first_shows_its_own_reuse_not_a_collision() {
+    for from in [From::Client, From::Server] {
+        let mut wire = Wire::new(40106);
+        wire.connection(100.0, 1000, 5000, From::Client, Some(1));
+        wire.connection(101.0, 90_000, 7000, From::Client, Some(2000));
+        let f = findings_of(&only(&wire, from));
+        assert!(f.collisions.is_empty());
+        assert_eq!(f.counters.client_side_reuse, 1);
+        assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Orig));
+        assert!(f.connections[1].client_side_reuse);
+    }
+}
+
+#[test]
+fn a_late_rst_kills_time_wait_only_with_the_sequence_number_it_expects() {
+    // Ten seconds after the close (long compacted): a RST with a wrong sequence number is
+    // ignored, as Linux does; one with seq == rcv_nxt ends the TIME_WAIT (RFC 1337).
+    for (rst_seq, killed) in [
+        (server_rcv_nxt(1000) + 5, false),
+        (server_rcv_nxt(1000), true),
+    ] {
+        let mut wire = Wire::new(40107);
+        wire.connection(100.0, 1000, 5000, From::Server, None);
+        wire.seg(110.0, From::Client, RST, rst_seq, 0, 0, None);
+        wire.seg(115.0, From::Client, SYN, 9_000_000, 0, 0, None)
+            .seg(115.001, From::Server, SYN_ACK, 20, 9_000_001, 0, None);
+        let f = wire.findings();
+        assert_eq!(f.collisions.is_empty(), killed, "RST seq {rst_seq}");
+        assert_eq!(f.counters.time_wait_assassinations, u64::from(killed));
+    }
+}
+
+#[test]
+fn a_fast_open_syn_ack_acknowledging_the_syns_data_stays_one_connection() {
+    // RFC 7413: the SYN carries 50 bytes; the SYN-ACK acknowledges them (cookie accepted) or
+    // only the SYN (cookie refused, data sent again).
+    for ack in [1051, 1001] {
+        let mut wire = Wire::new(40108);
+        wire.seg(100.0, From::Client, SYN, 1000, 0, 50, None)
+            .seg(100.001, From::Server, SYN_ACK, 5000, ack, 0, None)
+            .seg(100.002, From::Client, ACK, 1051, 5001, 0, None);
+        let f = wire.findings();
+        assert_eq!(f.connections.len(), 1, "ack {ack}");
+        assert_eq!(f.connections[0].conn_state, ZeekState::S1);
+    }
+}
+
+#[test]
+fn the_linux_prediction_is_made_only_for_linux_servers() {
+    let mut wire = Wire::new(40109);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    wire.seg(120.0, From::Client, SYN, 500, 0, 0, None).seg(
+        120.0002,
+        From::Server,
+        SYN_ACK,
+        5,
+        501,
+        0,
+        None,
+    );
+    let config = TrackerConfig {
+        server_os: ServerOs::Windows,
+        ..TrackerConfig::default()
+    };
+    let col = &wire.findings_with(config).collisions[0];
+    assert_eq!((col.prediction, col.prediction_agrees), (None, None));
+}
+
+/// Random balancer traffic: a few ports cycled toward two servers, each connection closed by
+/// either side, some SYNs rejected, some never answered.
+fn random_wire(seed: u64, connections: u32) -> Vec<TcpSegment> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(n)) as u32
+    };
+    let mut all = Vec::new();
+    let mut at = 100.0;
+    for i in 0..connections {
+        at += f64::from(next(400)) / 1000.0;
+        let mut wire = Wire::new(41000 + next(1500) as u16);
+        wire.server.0 = IpAddr::from([10, 1, 0, 10 + next(2) as u8]);
+        let c = next(1 << 30);
+        match next(10) {
+            0 => {
+                wire.seg(at, From::Client, SYN, c, 0, 0, None);
+            }
+            1 => {
+                wire.seg(at, From::Client, SYN, c, 0, 0, None)
+                    .seg(
+                        at + 0.0001,
+                        From::Server,
+                        ACK,
+                        next(1 << 30),
+                        next(1 << 30),
+                        0,
+                        None,
+                    )
+                    .seg(at + 0.0002, From::Client, RST, c, 0, 0, None);
+            }
+            k => {
+                let closer = if k % 2 == 0 {
+                    From::Server
+                } else {
+                    From::Client
+                };
+                wire.connection(at, c, next(1 << 30), closer, Some(i * 10));
+            }
+        }
+        all.extend(wire.segments);
+    }
+    all.sort_by_key(|s| s.ts_ns);
+    all
+}
+
+/// Everything a run finds, as text: records and counters.
+fn everything(f: &Findings) -> String {
+    format!("{:?}\n{:?}\n{:?}", f.connections, f.collisions, f.counters)
+}
+
+/// With a budget far too small, so that sweeps and evictions of every class happen between
+/// stretches: 1, 2 and 7 shards find exactly the same.
+#[test]
+fn findings_under_memory_pressure_do_not_depend_on_the_number_of_shards() {
+    for seed in 1..=12 {
+        let segments = random_wire(seed, 3_000);
+        let config = TrackerConfig {
+            max_memory: 96 << 10,
+            idle_timeout_ns: 30 * SECOND_NS,
+            ..TrackerConfig::default()
+        };
+        let one = Findings::of_segments_in_stretches(&config, &segments, 1, 500);
+        assert!(
+            one.counters.memory_evictions > 0,
+            "seed {seed}: no pressure"
+        );
+        let expected = everything(&one);
+        for shards in [2, 7] {
+            let f = Findings::of_segments_in_stretches(&config, &segments, shards, 500);
+            assert_eq!(everything(&f), expected, "seed {seed}, {shards} shards");
+        }
+    }
 }

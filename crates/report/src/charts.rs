@@ -1928,6 +1928,7 @@ mod fixture_tests {
                 complete: true,
                 cannot_show: Vec::new(),
             },
+            exhaustion: &[],
             tool_version: "test",
         };
         let context = ChartContext {

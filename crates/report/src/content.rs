@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use twsleuth_flows::{ActiveCloser, Findings, LatencyMs, Outcome, Role, SECOND_NS, Summary};
 
 use crate::document::{Block, Document, Inline, Section};
+use crate::exhaustion::PortExhaustion;
 use crate::limits::{Completeness, missing_direction_words};
 use crate::tables::{Tables, label};
 use crate::time::{format_utc, format_utc_ms};
@@ -81,7 +82,12 @@ fn text(s: impl Into<String>) -> Inline {
 /// The verdict: first what limits the evidence (a lower bound, one direction only), then what
 /// collided with whose TIME_WAIT and what it cost, or what was checked. Never an all-clear
 /// where [`Completeness`] says a collision could be hidden.
-pub fn verdict(summary: &Summary, findings: &Findings, completeness: &Completeness) -> String {
+pub fn verdict(
+    summary: &Summary,
+    findings: &Findings,
+    completeness: &Completeness,
+    exhaustion: &[PortExhaustion],
+) -> String {
     let c = &summary.collisions;
     let mut sentences = Vec::new();
     let evicted = findings.counters.time_wait_evictions;
@@ -99,6 +105,14 @@ pub fn verdict(summary: &Summary, findings: &Findings, completeness: &Completene
             count(summary.directions.total()),
             missing_direction_words(missing)
         ));
+    }
+    sentences.extend(exhaustion.iter().map(exhaustion_sentence));
+    if c.total == 0 && !exhaustion.is_empty() {
+        sentences.push(format!(
+            "No SYN hit a TIME_WAIT held by a server ({} connections checked).",
+            count(summary.connections)
+        ));
+        return sentences.join(" ");
     }
     if c.total == 0 {
         if completeness.complete {
@@ -135,6 +149,26 @@ pub fn verdict(summary: &Summary, findings: &Findings, completeness: &Completene
     }
     sentences.push(collisions_sentence(summary, findings));
     sentences.join(" ")
+}
+
+/// A balancer that ran out of ports in its own TIME_WAIT, with what the capture cannot show.
+fn exhaustion_sentence(e: &PortExhaustion) -> String {
+    format!(
+        "Port exhaustion on the balancer: {} held every one of the {} ports it used toward {} ({}–{}) in its own TIME_WAIT from {}, after opening {} connections in {}, and opened none toward it in the {} that followed: it closed first, so the TIME_WAIT is its own, and its connect() most likely failed for want of a free port (EADDRNOTAVAIL on Linux), which a capture cannot show. Those ports sustain {} connections/s ({} ports ÷ {} of TIME_WAIT); it opened them at {}/s.",
+        e.source,
+        count(e.ports_in_use),
+        e.destination,
+        e.port_min,
+        e.port_max,
+        format_utc_ms(e.full_since_ns),
+        count(e.connections),
+        duration(e.filled_in_ns),
+        duration(e.quiet_ns),
+        rate(e.sustainable_per_s),
+        count(e.ports_in_use),
+        duration((e.ports_in_use as f64 / e.sustainable_per_s * 1e9) as i64),
+        rate(e.rate_per_s)
+    )
 }
 
 /// What collided with whose TIME_WAIT and what it cost.
@@ -331,6 +365,7 @@ pub fn document(
                 input.summary,
                 input.findings,
                 input.completeness,
+                input.exhaustion,
             ))])],
         },
         cannot_show(input.completeness),
@@ -1032,6 +1067,7 @@ mod tests {
                 complete: true,
                 cannot_show: Vec::new(),
             },
+            exhaustion: &[],
             tool_version: "test",
         };
         capacity(&input, &tables).remove(0)

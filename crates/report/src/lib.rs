@@ -12,6 +12,7 @@
 pub mod charts;
 pub mod content;
 pub mod document;
+pub mod exhaustion;
 pub mod export;
 pub mod files;
 pub mod limits;
@@ -91,6 +92,8 @@ pub struct ReportInput<'a> {
     pub evidence: Vec<Evidence>,
     /// What the evidence cannot show.
     pub completeness: &'a limits::Completeness,
+    /// Sources that ran out of ports in their own TIME_WAIT.
+    pub exhaustion: &'a [exhaustion::PortExhaustion],
     /// twsleuth's version (no wall-clock time: reports are deterministic).
     pub tool_version: &'a str,
 }

@@ -8,6 +8,7 @@ use twsleuth_flows::{Role, ServerOs, Summary, TrackerCounters};
 
 use crate::InputFile;
 use crate::content::{count, duration};
+use crate::exhaustion::PortExhaustion;
 use crate::time::format_utc;
 
 /// Time with no frame at all, in a capture with frames before and after, from which a gap is
@@ -41,6 +42,8 @@ pub struct CaptureFacts {
     pub longest_time_gap: Option<TimeGap>,
     /// The servers' stack assumed (`--server-os`).
     pub server_os: Option<ServerOs>,
+    /// The last frame's time, of any kind.
+    pub last_frame_ns: Option<i64>,
 }
 
 /// One thing the evidence cannot show.
@@ -345,7 +348,8 @@ pub fn missing_direction_words(missing: Role) -> &'static str {
 pub enum Status {
     /// No collision, and nothing that could hide one: exit status 0.
     Clear,
-    /// TIME_WAIT collisions found (possibly a lower bound): exit status 1.
+    /// TIME_WAIT collisions found (possibly a lower bound), or a balancer's ports all held in
+    /// its own TIME_WAIT: exit status 1.
     Found,
     /// No collision found, but the evidence could hide one: exit status 3.
     Incomplete,
@@ -353,8 +357,12 @@ pub enum Status {
 
 impl Status {
     /// The status of these results.
-    pub fn of(summary: &Summary, completeness: &Completeness) -> Status {
-        if summary.collisions.total > 0 {
+    pub fn of(
+        summary: &Summary,
+        completeness: &Completeness,
+        exhaustion: &[PortExhaustion],
+    ) -> Status {
+        if summary.collisions.total > 0 || !exhaustion.is_empty() {
             Status::Found
         } else if completeness.complete {
             Status::Clear

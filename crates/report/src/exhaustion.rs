@@ -1,0 +1,147 @@
+//! Port exhaustion on the balancer itself: when the balancer closes first, the TIME_WAIT is
+//! its own, no SYN ever hits the server's, and the wire shows no collision. What it shows
+//! instead: a source that opened connections quickly from a small, dense set of ports, then
+//! stopped, every one of those ports held in its own TIME_WAIT, while the capture went on.
+//! Its `connect()` then fails for want of a free port (EADDRNOTAVAIL on Linux), which the
+//! capture cannot show directly: the finding says so.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+use twsleuth_flows::{ActiveCloser, Endpoint, Findings, SECOND_NS, TimeWaitPolicy};
+
+/// Fewest distinct ports for a pool to count: a handful of connections that stop is no
+/// evidence of a pool running out.
+const MIN_PORTS: u64 = 8;
+/// The quiet after the pool filled must last this long at least...
+const MIN_QUIET_NS: i64 = SECOND_NS;
+/// ...and this many times the source's median interval between connections before it.
+const QUIET_INTERVALS: i64 = 10;
+
+/// A source whose ports toward one destination were all in its own TIME_WAIT while it stopped
+/// opening connections.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PortExhaustion {
+    /// The balancer's (SNAT) address.
+    pub source: IpAddr,
+    /// Where its connections went.
+    pub destination: Endpoint,
+    /// Distinct source ports it used toward the destination.
+    pub ports_in_use: u64,
+    /// Lowest and highest of them.
+    pub port_min: u16,
+    /// Highest port used.
+    pub port_max: u16,
+    /// Connections it opened toward the destination before the pool filled.
+    pub connections: u64,
+    /// From its first connection to the moment every port was in its own TIME_WAIT.
+    pub filled_in_ns: i64,
+    /// When every port was in its own TIME_WAIT.
+    pub full_since_ns: i64,
+    /// How long after that it opened nothing toward the destination, while the capture
+    /// went on (and the TIME_WAITs lasted).
+    pub quiet_ns: i64,
+    /// The connection rate it would have needed the ports for, per second.
+    pub rate_per_s: f64,
+    /// The rate its ports sustain when each is held for the TIME_WAIT: ports / TIME_WAIT.
+    pub sustainable_per_s: f64,
+}
+
+/// One source-destination pair's connections, in start order.
+struct Pair {
+    starts: Vec<i64>,
+    /// Per port: its last incarnation's own TIME_WAIT start, if the source closed it first.
+    last_own_time_wait: BTreeMap<u16, Option<i64>>,
+}
+
+/// The sources that ran out of ports in their own TIME_WAIT, by the evidence above;
+/// `capture_end_ns` is the last frame's time (of any kind: the capture went on).
+pub fn detect(
+    findings: &Findings,
+    policy: &TimeWaitPolicy,
+    capture_end_ns: i64,
+) -> Vec<PortExhaustion> {
+    let mut pairs: BTreeMap<(IpAddr, Endpoint), Pair> = BTreeMap::new();
+    for c in &findings.connections {
+        let pair = pairs
+            .entry((
+                c.orig_h,
+                Endpoint {
+                    ip: c.resp_h,
+                    port: c.resp_p,
+                },
+            ))
+            .or_insert_with(|| Pair {
+                starts: Vec::new(),
+                last_own_time_wait: BTreeMap::new(),
+            });
+        pair.starts.push(c.ts_ns);
+        let own = matches!(
+            c.active_closer,
+            Some(ActiveCloser::Orig | ActiveCloser::Both)
+        );
+        pair.last_own_time_wait
+            .insert(c.orig_p, c.time_wait_start_ns.filter(|_| own));
+    }
+    pairs
+        .into_iter()
+        .filter_map(|((source, destination), pair)| {
+            exhausted(source, destination, pair, policy, capture_end_ns)
+        })
+        .collect()
+}
+
+fn exhausted(
+    source: IpAddr,
+    destination: Endpoint,
+    pair: Pair,
+    policy: &TimeWaitPolicy,
+    capture_end_ns: i64,
+) -> Option<PortExhaustion> {
+    let ports = pair.last_own_time_wait.len() as u64;
+    let (&port_min, _) = pair.last_own_time_wait.first_key_value()?;
+    let (&port_max, _) = pair.last_own_time_wait.last_key_value()?;
+    // A small pool, densely used (Linux takes one parity first: twice the ports at most).
+    let span = u64::from(port_max - port_min) + 1;
+    if ports < MIN_PORTS || span > 2 * ports {
+        return None;
+    }
+    // Every port's last connection left the source in TIME_WAIT...
+    let starts: Vec<i64> = pair
+        .last_own_time_wait
+        .values()
+        .copied()
+        .collect::<Option<_>>()?;
+    let full_since_ns = *starts.iter().max()?;
+    let duration_ns = policy.duration_ns(source);
+    let first_end_ns = starts.iter().min()?.saturating_add(duration_ns);
+    // ...all at once (no connection comes after the last port's)...
+    if first_end_ns <= full_since_ns {
+        return None;
+    }
+    // ...for far longer than the source's rhythm before, while the capture went on.
+    let quiet_ns = first_end_ns.min(capture_end_ns) - full_since_ns;
+    let mut intervals: Vec<i64> = pair.starts.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let median = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
+    if quiet_ns < MIN_QUIET_NS.max(QUIET_INTERVALS.saturating_mul(median)) {
+        return None;
+    }
+    let first_start = *pair.starts.first()?;
+    let filled_in_ns = full_since_ns - first_start;
+    let connections = pair.starts.len() as u64;
+    Some(PortExhaustion {
+        source,
+        destination,
+        ports_in_use: ports,
+        port_min,
+        port_max,
+        connections,
+        filled_in_ns,
+        full_since_ns,
+        quiet_ns,
+        rate_per_s: connections as f64 / (filled_in_ns.max(1) as f64 / SECOND_NS as f64),
+        sustainable_per_s: ports as f64 / (duration_ns as f64 / SECOND_NS as f64),
+    })
+}
