@@ -98,7 +98,7 @@ pub fn track(
             server_os: Some(config.server_os),
             ..CaptureFacts::default()
         },
-        previous_ts_ns: None,
+        latest_ts_ns: i64::MIN,
         index: 0,
         progress,
     };
@@ -117,7 +117,8 @@ pub fn track(
         tracker.finish()
     });
     reading.facts.interrupted = twsleuth_reader::interrupted();
-    reading.facts.last_frame_ns = reading.previous_ts_ns;
+    reading.facts.last_frame_ns =
+        (reading.latest_ts_ns != i64::MIN).then_some(reading.latest_ts_ns);
     Ok(Tracked {
         findings,
         facts: reading.facts,
@@ -134,8 +135,8 @@ fn shards_for(threads: usize) -> usize {
 struct Reading<'a> {
     merged: &'a mut MergedCaptures,
     facts: CaptureFacts,
-    /// The time of the frame before, for gaps in time.
-    previous_ts_ns: Option<i64>,
+    /// The latest frame time so far (`i64::MIN` before the first), for gaps in time.
+    latest_ts_ns: i64,
     /// Position of the next frame in the merged input.
     index: u64,
     progress: Progress,
@@ -152,25 +153,22 @@ impl Reading<'_> {
             };
             let facts = &mut self.facts;
             facts.snaplen_cut_frames += u64::from(frame.data.len() < frame.orig_len as usize);
-            if let Some(previous) = self.previous_ts_ns {
-                let length_ns = frame.ts_ns.saturating_sub(previous);
-                if length_ns >= TIME_GAP_NS {
+            if frame.ts_ns > self.latest_ts_ns {
+                let length_ns = frame.ts_ns.saturating_sub(self.latest_ts_ns);
+                if length_ns >= TIME_GAP_NS && self.latest_ts_ns != i64::MIN {
                     facts.time_gaps += 1;
                     if facts
                         .longest_time_gap
                         .is_none_or(|g| g.length_ns < length_ns)
                     {
                         facts.longest_time_gap = Some(TimeGap {
-                            start_ns: previous,
+                            start_ns: self.latest_ts_ns,
                             length_ns,
                         });
                     }
                 }
+                self.latest_ts_ns = frame.ts_ns;
             }
-            self.previous_ts_ns = Some(
-                self.previous_ts_ns
-                    .map_or(frame.ts_ns, |p| p.max(frame.ts_ns)),
-            );
             match decode(&frame) {
                 Ok(segment) => {
                     facts.accounting.count(FrameClass::Tcp);

@@ -11,19 +11,31 @@ use crate::records::{
 use crate::seq::SeqNumber;
 use crate::tuple::{Endpoint, endpoints};
 
-/// What one side sent, as seen on the wire.
+/// What one side sent, as seen on the wire. In declaration order (`repr(C)`), the fields
+/// every segment updates first, so that following a segment touches few cache lines; what
+/// only the handshake and the close set comes after.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Side {
     pub pkts: u64,
     pub payload_bytes: u64,
-    /// Initial sequence number (from its SYN or SYN-ACK).
-    pub isn: Option<SeqNumber>,
     /// One past the highest sequence number sent: the peer's `rcv_nxt` once all arrived.
     pub snd_nxt: Option<SeqNumber>,
     /// The highest acknowledgment number sent: how far the peer's data had arrived, which
     /// shows the peer's sequence numbers even where the capture lacks its segments
     /// (DESIGN.md section 10).
     pub max_ack: Option<SeqNumber>,
+    /// The latest TSval this side sent (the peer's `ts_recent`).
+    pub last_tsval: Option<u32>,
+    /// The latest TSecr this side sent: the peer's TSval as this side last recorded it.
+    pub last_tsecr: Option<u32>,
+    /// Initial sequence number (from its SYN or SYN-ACK).
+    pub isn: Option<SeqNumber>,
+    /// History letters already recorded for this side.
+    history_letters: u8,
+    /// The last few segments with payload or SYN/FIN/RST, and when they were captured: a few,
+    /// since frames with equal timestamps in two merged files interleave file by file.
+    recent: [(i64, SegmentPrint); RECENT_PRINTS],
     /// First FIN: (time, global index, its sequence number, the ACK it carried).
     pub fin: Option<FinSent>,
     /// When the peer acknowledged this side's FIN.
@@ -36,15 +48,6 @@ pub(crate) struct Side {
     pub rst: Option<RstSent>,
     /// A RST during the handshake (before any SYN-ACK).
     pub handshake_rst: Option<RstSent>,
-    /// The latest TSval this side sent (the peer's `ts_recent`).
-    pub last_tsval: Option<u32>,
-    /// The latest TSecr this side sent: the peer's TSval as this side last recorded it.
-    pub last_tsecr: Option<u32>,
-    /// History letters already recorded for this side.
-    history_letters: u8,
-    /// The last few segments with payload or SYN/FIN/RST, and when they were captured: a few,
-    /// since frames with equal timestamps in two merged files interleave file by file.
-    recent: [(i64, SegmentPrint); RECENT_PRINTS],
 }
 
 /// Segments per side remembered to recognise a duplicate.
@@ -365,11 +368,17 @@ impl Incarnation {
         if let Some(ack) = ack {
             // After its own FIN, an ACK of exactly one more than the FIN acknowledged: the
             // peer's FIN, second.
-            let fin_ack = side.fin.and_then(|fin| fin.ack);
-            if side.acked_later_fin.is_none() && fin_ack.is_some_and(|a| ack == a.plus(1)) {
-                side.acked_later_fin = Some((seg.ts_ns, index, seg.frame));
+            if let Some(FinSent {
+                ack: Some(fin_ack), ..
+            }) = side.fin
+            {
+                if side.acked_later_fin.is_none() && ack == fin_ack.plus(1) {
+                    side.acked_later_fin = Some((seg.ts_ns, index, seg.frame));
+                }
             }
-            side.max_ack = Some(side.max_ack.map_or(ack, |m| m.max(ack)));
+            if side.max_ack.is_none_or(|m| ack.is_after(m)) {
+                side.max_ack = Some(ack);
+            }
         }
         if flags.contains(TcpFlags::FIN) && side.fin.is_none() {
             side.fin = Some(FinSent {
@@ -586,7 +595,6 @@ impl Incarnation {
                 continue;
             };
             *slot = Some(TimeWaitHolder {
-                endpoint,
                 role,
                 start_ns,
                 duration_ns: policy.duration_ns(endpoint.ip),
@@ -736,7 +744,6 @@ impl Incarnation {
 /// An endpoint holding a tuple in TIME_WAIT, with the old connection's numbers it keeps.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimeWaitHolder {
-    pub endpoint: Endpoint,
     /// Its role in the old incarnation.
     pub role: Role,
     pub start_ns: i64,

@@ -43,7 +43,7 @@ mod tuple;
 pub use config::{SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
 pub use findings::{Findings, IndexedSegment, Partitioned, ShardedTracker};
 pub use records::{
-    ActiveCloser, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
+    ActiveCloser, Basis, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
     Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;

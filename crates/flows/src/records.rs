@@ -242,6 +242,53 @@ impl Outcome {
     ];
 }
 
+/// The frames a finding rests on, in capture order: at most [`Basis::CAPACITY`], kept inline
+/// (a collision record is made for each of hundreds of thousands of collisions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Basis {
+    frames: [FrameRef; Basis::CAPACITY],
+    len: u8,
+}
+
+impl Basis {
+    /// Frames a basis holds at most.
+    pub const CAPACITY: usize = 4;
+
+    /// The basis of these frames, sorted and without repeats; frames beyond
+    /// [`Basis::CAPACITY`] are left out.
+    pub fn of(frames: impl IntoIterator<Item = FrameRef>) -> Basis {
+        let mut basis = Basis::default();
+        for frame in frames {
+            if let Some(slot) = basis.frames.get_mut(usize::from(basis.len)) {
+                *slot = frame;
+                basis.len += 1;
+            }
+        }
+        let held = &mut basis.frames[..usize::from(basis.len)];
+        held.sort_unstable();
+        let mut kept = 0;
+        for i in 0..held.len() {
+            if i == 0 || held[i] != held[kept - 1] {
+                held[kept] = held[i];
+                kept += 1;
+            }
+        }
+        basis.len = kept as u8;
+        basis
+    }
+
+    /// The frames.
+    pub fn frames(&self) -> &[FrameRef] {
+        &self.frames[..usize::from(self.len)]
+    }
+}
+
+impl Serialize for Basis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.frames())
+    }
+}
+
 /// What Linux would do with the SYN (`tcp_timewait_state_process`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,7 +350,7 @@ pub struct CollisionRecord {
     pub inferred: bool,
     /// The frames the finding rests on, in capture order: how the previous connection closed,
     /// and each segment that showed the SYN and its outcome.
-    pub basis: Vec<FrameRef>,
+    pub basis: Basis,
     /// What happened.
     pub outcome: Outcome,
     /// The holder's first answer.

@@ -18,7 +18,7 @@ use crate::config::{ServerOs, TrackerConfig};
 use crate::findings::IndexedSegment;
 use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
 use crate::records::{
-    CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction, Role,
+    Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction, Role,
 };
 use crate::seq::{SeqNumber, ts_newer};
 use crate::tuple::{Endpoint, TupleKey, comes_first, endpoints};
@@ -190,7 +190,6 @@ impl ClosedIncarnation {
         }
         let endpoint = if role == Role::Orig { orig } else { resp };
         Some(TimeWaitHolder {
-            endpoint,
             role,
             start_ns,
             duration_ns: config.time_wait.duration_ns(endpoint.ip),
@@ -693,6 +692,7 @@ fn idle_past_timeout(incarnation: &Incarnation, now_ns: i64, config: &TrackerCon
 /// timeout is evicted, and a closed tuple is forgotten once its TIME_WAIT and the idle timeout
 /// have both passed (remembered that long so that port reuse intervals longer than TIME_WAIT,
 /// the balancer's cycle, are measured too).
+#[inline]
 fn settle(
     state: &mut TupleState,
     now_ns: i64,
@@ -703,6 +703,10 @@ fn settle(
         TupleState::Open(current) => {
             let incarnation = &current.0;
             let idle_ns = now_ns.saturating_sub(incarnation.last_ns);
+            // What most segments find: their connection active a moment ago.
+            if idle_ns < COMPACT_AFTER_NS.min(config.idle_timeout_ns) {
+                return Settled::Unchanged;
+            }
             let forced = if incarnation.is_closed() {
                 if idle_ns < COMPACT_AFTER_NS {
                     return Settled::Unchanged;
@@ -737,10 +741,7 @@ fn placeholder_closed() -> ClosedIncarnation {
         time_wait_start_ns: [NO_TIME_WAIT; 2],
         snd_nxt: [SeqNumber(0); 2],
         last_tsval: [0; 2],
-        close_frame: FrameRef {
-            file_index: 0,
-            number: 0,
-        },
+        close_frame: FrameRef::default(),
         time_wait_answer: None,
         flags: 0,
     }
@@ -860,11 +861,15 @@ fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerCo
         }
     };
     let endpoints = closed.roles_of(syn.src, syn.dst);
-    let holders = [Role::Orig, Role::Resp].map(|role| closed.holder(role, endpoints, config));
-    if let Some(holder) = holders.iter().flatten().find(|h| h.endpoint == syn.dst) {
-        if let Some((age_ns, edge_case)) = in_window(holder) {
+    let syn_from = if endpoints.0 == syn.src {
+        Role::Orig
+    } else {
+        Role::Resp
+    };
+    if let Some(holder) = closed.holder(syn_from.peer(), endpoints, config) {
+        if let Some((age_ns, edge_case)) = in_window(&holder) {
             return Check::Collision(PendingCollision {
-                holder: *holder,
+                holder,
                 age_ns,
                 edge_case,
                 prev_first_index: closed.first_index,
@@ -873,13 +878,13 @@ fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerCo
                 syn_ts_ns: syn.ts_ns,
                 first_syn_frame: syn.frame,
                 prediction: (config.server_os == ServerOs::Linux)
-                    .then(|| predict_linux(holder, syn.seq, syn.tsval)),
+                    .then(|| predict_linux(&holder, syn.seq, syn.tsval)),
                 unseen_syn: syn.unseen,
             });
         }
     }
-    if let Some(holder) = holders.iter().flatten().find(|h| h.endpoint == syn.src) {
-        if in_window(holder).is_some_and(|(_, edge)| !edge) {
+    if let Some(holder) = closed.holder(syn_from, endpoints, config) {
+        if in_window(&holder).is_some_and(|(_, edge)| !edge) {
             return Check::ClientSideReuse;
         }
     }
@@ -946,7 +951,7 @@ struct Observed {
     /// client's RST answering one).
     old_numbers: bool,
     inferred: bool,
-    basis: Vec<FrameRef>,
+    basis: Basis,
 }
 
 /// The outcome of a collision from both directions (DESIGN.md section 3).
@@ -966,7 +971,7 @@ fn observed_both(incarnation: &Incarnation, c: &PendingCollision) -> Observed {
         server_isn: incarnation.resp_side.isn,
         old_numbers: incarnation.challenge_ack == Some(c.holder.rcv_nxt),
         inferred: false,
-        basis: vec![c.prev_close_frame, c.first_syn_frame],
+        basis: Basis::of([c.prev_close_frame, c.first_syn_frame]),
     }
 }
 
@@ -978,9 +983,15 @@ fn observed_resp_only(
     c: &PendingCollision,
     unseen: UnseenSyn,
 ) -> Observed {
-    let mut basis = vec![c.prev_close_frame];
-    basis.extend(unseen.rejected_by.map(|(_, frame)| frame));
-    basis.push(c.first_syn_frame);
+    let basis = Basis::of(
+        [
+            Some(c.prev_close_frame),
+            unseen.rejected_by.map(|(_, frame)| frame),
+            Some(c.first_syn_frame),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     let (outcome, first_reply) = match (incarnation.syn_ack_ns, unseen.rejected_by) {
         (None, _) => (Outcome::Reset, FirstReply::Rst),
         (Some(_), Some(_)) => (Outcome::RejectedRecovered, FirstReply::Ack),
@@ -1006,9 +1017,16 @@ fn observed_orig_only(incarnation: &Incarnation, c: &PendingCollision) -> Observ
         .orig_side
         .handshake_rst
         .filter(|rst| rst.seq == c.holder.rcv_nxt);
-    let mut basis = vec![c.prev_close_frame, c.first_syn_frame];
-    basis.extend(rejected.map(|rst| rst.frame));
-    basis.extend(incarnation.handshake_ack.map(|(_, _, frame)| frame));
+    let basis = Basis::of(
+        [
+            Some(c.prev_close_frame),
+            Some(c.first_syn_frame),
+            rejected.map(|rst| rst.frame),
+            incarnation.handshake_ack.map(|(_, _, frame)| frame),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     let (outcome, first_reply) = match (incarnation.handshake_ack, rejected) {
         (Some(_), Some(_)) => (Outcome::RejectedRecovered, FirstReply::Ack),
         (Some(_), None) if incarnation.syns > 1 => (Outcome::Unanswered, FirstReply::None),
@@ -1072,9 +1090,6 @@ fn collision_record(
             }
             FirstReply::None | FirstReply::Rst => None,
         });
-    let mut basis = observed.basis;
-    basis.sort_unstable();
-    basis.dedup();
     Some(CollisionRecord {
         ts_ns: c.syn_ts_ns,
         syn_ts_estimated: c.unseen_syn.is_some(),
@@ -1090,7 +1105,7 @@ fn collision_record(
         uid: incarnation.first_index,
         first_syn_frame: c.first_syn_frame,
         inferred: observed.inferred || c.prev_inferred,
-        basis,
+        basis: observed.basis,
         outcome: observed.outcome,
         first_reply: observed.first_reply,
         syn_attempts: incarnation.syns.max(1),

@@ -649,7 +649,7 @@ fn server_only_syn_ack_on_a_tuple_the_server_closed_is_an_inferred_accepted_coll
     assert_eq!(col.prediction_agrees, Some(false));
     assert_eq!(col.ts_ns, (120.0002 * 1e9) as i64);
     // The basis: the server's ACK of the client's FIN (the close), then the SYN-ACK.
-    let frames: Vec<u64> = col.basis.iter().map(|f| f.number).collect();
+    let frames: Vec<u64> = col.basis.frames().iter().map(|f| f.number).collect();
     assert_eq!(frames, [8, 10]);
     assert_eq!(f.connections[0].unseen_side, Some(Role::Orig));
     assert_eq!(f.connections[0].active_closer, Some(ActiveCloser::Resp));
@@ -753,7 +753,7 @@ fn client_only_rst_with_the_old_numbers_then_the_same_syn_is_rejected_then_recov
     assert_eq!(col.outcome, Outcome::RejectedRecovered);
     assert_eq!(col.syn_attempts, 2);
     assert_eq!(col.prediction_agrees, Some(true));
-    let frames: Vec<u64> = col.basis.iter().map(|f| f.number).collect();
+    let frames: Vec<u64> = col.basis.frames().iter().map(|f| f.number).collect();
     // The client's FIN (the close), the SYN, the RST, the handshake ACK.
     assert_eq!(frames, [7, 9, 11, 14]);
 }

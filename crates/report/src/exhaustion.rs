@@ -5,9 +5,9 @@
 //! Its `connect()` then fails for want of a free port (EADDRNOTAVAIL on Linux), which the
 //! capture cannot show directly: the finding says so.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use twsleuth_flows::{ActiveCloser, Endpoint, Findings, SECOND_NS, TimeWaitPolicy};
 
@@ -48,11 +48,12 @@ pub struct PortExhaustion {
     pub sustainable_per_s: f64,
 }
 
-/// One source-destination pair's connections, in start order.
+/// One source-destination pair's connections.
 struct Pair {
+    /// Connection starts, in order.
     starts: Vec<i64>,
     /// Per port: its last incarnation's own TIME_WAIT start, if the source closed it first.
-    last_own_time_wait: BTreeMap<u16, Option<i64>>,
+    last_own_time_wait: FxHashMap<u16, Option<i64>>,
 }
 
 /// The sources that ran out of ports in their own TIME_WAIT, by the evidence above;
@@ -62,20 +63,19 @@ pub fn detect(
     policy: &TimeWaitPolicy,
     capture_end_ns: i64,
 ) -> Vec<PortExhaustion> {
-    let mut pairs: BTreeMap<(IpAddr, Endpoint), Pair> = BTreeMap::new();
+    let mut pairs: FxHashMap<(IpAddr, Endpoint), Pair> = FxHashMap::default();
     for c in &findings.connections {
-        let pair = pairs
-            .entry((
-                c.orig_h,
-                Endpoint {
-                    ip: c.resp_h,
-                    port: c.resp_p,
-                },
-            ))
-            .or_insert_with(|| Pair {
-                starts: Vec::new(),
-                last_own_time_wait: BTreeMap::new(),
-            });
+        let key = (
+            c.orig_h,
+            Endpoint {
+                ip: c.resp_h,
+                port: c.resp_p,
+            },
+        );
+        let pair = pairs.entry(key).or_insert_with(|| Pair {
+            starts: Vec::new(),
+            last_own_time_wait: FxHashMap::default(),
+        });
         pair.starts.push(c.ts_ns);
         let own = matches!(
             c.active_closer,
@@ -84,12 +84,14 @@ pub fn detect(
         pair.last_own_time_wait
             .insert(c.orig_p, c.time_wait_start_ns.filter(|_| own));
     }
-    pairs
+    let mut found: Vec<PortExhaustion> = pairs
         .into_iter()
         .filter_map(|((source, destination), pair)| {
             exhausted(source, destination, pair, policy, capture_end_ns)
         })
-        .collect()
+        .collect();
+    found.sort_by_key(|e| (e.source, e.destination));
+    found
 }
 
 fn exhausted(
@@ -100,8 +102,8 @@ fn exhausted(
     capture_end_ns: i64,
 ) -> Option<PortExhaustion> {
     let ports = pair.last_own_time_wait.len() as u64;
-    let (&port_min, _) = pair.last_own_time_wait.first_key_value()?;
-    let (&port_max, _) = pair.last_own_time_wait.last_key_value()?;
+    let port_min = *pair.last_own_time_wait.keys().min()?;
+    let port_max = *pair.last_own_time_wait.keys().max()?;
     // A small pool, densely used (Linux takes one parity first: twice the ports at most).
     let span = u64::from(port_max - port_min) + 1;
     if ports < MIN_PORTS || span > 2 * ports {

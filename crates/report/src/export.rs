@@ -177,6 +177,8 @@ pub fn connections_columns(t: &ConnectionsTable) -> Vec<NamedColumn<'_>> {
         ),
         ("prev_uid", ColumnRef::OptionalU64(&t.prev_uid)),
         ("low_confidence", ColumnRef::U32(&t.low_confidence)),
+        ("client_side_reuse", ColumnRef::Bool(&t.client_side_reuse)),
+        ("unseen_side", ColumnRef::OptionalText(&t.unseen_side)),
         ("collision", ColumnRef::OptionalText(&t.collision)),
     ]
 }
@@ -204,12 +206,15 @@ pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
         ("first_reply", ColumnRef::Text(&t.first_reply)),
         ("syn_attempts", ColumnRef::U32(&t.syn_attempts)),
         ("cost_ms", ColumnRef::OptionalF64(&t.cost_ms)),
-        ("prediction", ColumnRef::Text(&t.prediction)),
+        ("prediction", ColumnRef::OptionalText(&t.prediction)),
         (
             "prediction_agrees",
             ColumnRef::OptionalBool(&t.prediction_agrees),
         ),
         ("isn_signature", ColumnRef::Bool(&t.isn_signature)),
+        ("inferred", ColumnRef::Bool(&t.inferred)),
+        ("syn_ts_estimated", ColumnRef::Bool(&t.syn_ts_estimated)),
+        ("basis", ColumnRef::Text(&t.basis)),
     ]
 }
 

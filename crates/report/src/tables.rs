@@ -92,6 +92,10 @@ pub struct ConnectionsTable {
     pub prev_uid: Vec<Option<u64>>,
     /// Doubt bits (0 = sure).
     pub low_confidence: Vec<u32>,
+    /// The originator reused a tuple it held in TIME_WAIT itself.
+    pub client_side_reuse: Vec<bool>,
+    /// The side whose segments the capture lacks (`orig`, `resp`).
+    pub unseen_side: Vec<Option<Text>>,
     /// Outcome when its first SYN collided with TIME_WAIT.
     pub collision: Vec<Option<Text>>,
 }
@@ -133,12 +137,18 @@ pub struct CollisionsTable {
     pub syn_attempts: Vec<u32>,
     /// First SYN → SYN-ACK, milliseconds.
     pub cost_ms: Vec<Option<f64>>,
-    /// What Linux would do.
-    pub prediction: Vec<Text>,
+    /// What Linux would do; none where the server is not Linux.
+    pub prediction: Vec<Option<Text>>,
     /// Observation agrees with the prediction.
     pub prediction_agrees: Vec<Option<bool>>,
     /// Linux's TIME_WAIT takeover ISN seen.
     pub isn_signature: Vec<bool>,
+    /// Partly inferred from a capture holding one direction.
+    pub inferred: Vec<bool>,
+    /// The SYN was not captured: its time is its answer's.
+    pub syn_ts_estimated: Vec<bool>,
+    /// The frames the finding rests on, `input:frame` separated by spaces.
+    pub basis: Vec<Text>,
 }
 
 /// One row per (second, source address) (`timeline.parquet`).
@@ -235,7 +245,7 @@ fn connections_table(
 ) -> ConnectionsTable {
     let mut t = ConnectionsTable::default();
     let ms = |ns: Option<i64>| ns.map(|v| v as f64 / 1e6);
-    let mut addresses = TextCache::new();
+    let (mut addresses, mut sides) = (TextCache::new(), TextCache::new());
     let (mut states, mut closes, mut closers, mut outcomes, mut histories) = (
         TextCache::new(),
         TextCache::new(),
@@ -272,6 +282,9 @@ fn connections_table(
             .push(c.reuse_interval_ns.map(|v| v as f64 / 1e9));
         t.prev_uid.push(c.prev_uid);
         t.low_confidence.push(u32::from(c.low_confidence));
+        t.client_side_reuse.push(c.client_side_reuse);
+        t.unseen_side
+            .push(c.unseen_side.map(|side| sides.get(side, label)));
         t.collision
             .push(outcome_of[i].map(|o| outcomes.get(o, label)));
     }
@@ -313,9 +326,21 @@ fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
         t.first_reply.push(replies.get(c.first_reply, label));
         t.syn_attempts.push(c.syn_attempts);
         t.cost_ms.push(c.cost_ns.map(|v| v as f64 / 1e6));
-        t.prediction.push(predictions.get(c.prediction, label));
+        t.prediction
+            .push(c.prediction.map(|p| predictions.get(p, label)));
         t.prediction_agrees.push(c.prediction_agrees);
         t.isn_signature.push(c.isn_signature);
+        t.inferred.push(c.inferred);
+        t.syn_ts_estimated.push(c.syn_ts_estimated);
+        t.basis.push(
+            c.basis
+                .frames()
+                .iter()
+                .map(|f| format!("{}:{}", f.file_index, f.number))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into(),
+        );
     }
     t
 }
