@@ -12,7 +12,8 @@ while read -r name captures; do
   # shellcheck disable=SC2086  # several captures are separate arguments
   # Exit status 1 (collisions found) and 3 (none found, evidence incomplete) are results.
   status=0
-  "$bin" report --quiet $captures -o "reports/$name" > /dev/null || status=$?
+  # A fixed --max-memory: the default follows the machine, and summary.json records it.
+  "$bin" report --quiet --max-memory 1GiB $captures -o "reports/$name" > /dev/null || status=$?
   case $status in 0 | 1 | 3) ;; *) exit "$status" ;; esac
   echo "reports/$name"
 done <<'LIST'

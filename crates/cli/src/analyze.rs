@@ -155,8 +155,30 @@ pub fn tracker_config(args: &TrackerArgs) -> TrackerConfig {
             ..TimeWaitPolicy::default()
         },
         idle_timeout_ns: args.idle_timeout,
-        max_memory: args.max_memory,
+        max_memory: args.max_memory.unwrap_or_else(default_max_memory),
     }
+}
+
+/// The default `--max-memory`: a quarter of the machine's memory, or of the cgroup's limit
+/// where one is set (a container), at least 256 MiB.
+fn default_max_memory() -> usize {
+    const AT_LEAST: usize = 256 << 20;
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| {
+            let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        });
+    // cgroup v2; "max" or no file where no limit is set.
+    let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|max| max.trim().parse::<usize>().ok());
+    let machine = match (total, limit) {
+        (Some(total), Some(limit)) => total.min(limit),
+        (total, limit) => total.or(limit).unwrap_or(4 * AT_LEAST),
+    };
+    (machine / 4).max(AT_LEAST)
 }
 
 /// Worker threads: as asked, or one per core.

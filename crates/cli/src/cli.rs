@@ -8,9 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes, as documented in `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit status:
-  0  success (for `analyze`: no TIME_WAIT collision found)
-  1  `analyze` found TIME_WAIT collisions
+  0  success; for `analyze` and `report`: no TIME_WAIT collision, and nothing the evidence
+     lacks could hide one
+  1  `analyze` or `report` found TIME_WAIT collisions (possibly a lower bound), or a
+     balancer's ports all held in its own TIME_WAIT
   2  error: bad arguments, an unreadable input, or a file that is not a capture
+  3  `analyze` or `report` found no collision, but the evidence could hide one (one direction
+     only, state evicted over --max-memory, damaged input, no TCP): not an all-clear
 
 Inputs may be pcap or pcapng, plain or gzip/zstd-compressed (detected by their first bytes,
 not their names); `-` reads standard input, e.g. `tcpdump -w - | twsleuth stats -`.";
@@ -46,7 +50,8 @@ pub enum Command {
         "  twsleuth analyze --json --collisions collisions.jsonl server.pcapng.zst | jq .collisions\n",
         "  twsleuth analyze --server-os windows --time-wait-for 10.1.0.10=60s a.pcap b.pcap\n",
         "\n",
-        "Exit status: 0 no collision found, 1 collisions found, 2 error."
+        "Exit status: 0 no collision and nothing that could hide one, 1 collisions (or a\n",
+        "balancer's own ports) found, 2 error, 3 no collision found but not an all-clear."
     ))]
     Analyze(AnalyzeArgs),
     /// Write the incident report for a postmortem: a verdict, key figures, the incident
@@ -58,7 +63,7 @@ pub enum Command {
         "  twsleuth report lb-backend.pcap -o incident-42\n",
         "  twsleuth report --server-os windows a.pcapng b.pcapng.zst -o report\n",
         "\n",
-        "Exit status: 0 report written, 2 error."
+        "Exit status: as for analyze (0, 1 or 3) once the report is written; 2 error."
     ))]
     Report(ReportArgs),
 }
@@ -118,11 +123,16 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration_ns)]
     pub idle_timeout: i64,
 
-    /// Memory the flow tracker may hold (e.g. `256MiB`, `2GiB`): beyond, failed connection
-    /// attempts (a SYN flood, a scan) are evicted first and only counted, then the tuples whose
-    /// TIME_WAIT is over; the records of established connections are always kept.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub max_memory: usize,
+    /// Memory the flow tracker may hold (e.g. `512MiB`, `2GiB`); by default a quarter of this
+    /// machine's memory (or of its cgroup's limit), at least 256MiB. Half of it bounds the
+    /// tuple table (open connections, and closed tuples remembered for their TIME_WAIT and
+    /// reuse interval), an eighth the records of failed connection attempts; the records of
+    /// established connections and collisions are kept beyond it. Under pressure, failed
+    /// attempts go first, then tuples past their TIME_WAIT, then open connections; tuples
+    /// still in TIME_WAIT go last, each counted, and the verdict then says that the collisions
+    /// are a lower bound and the run is never an all-clear.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<usize>,
 
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]

@@ -606,6 +606,9 @@ fn reports_match_the_committed_examples() {
             .args([
                 "report",
                 "--quiet",
+                // As scripts/make-reports.sh: the default follows the machine.
+                "--max-memory",
+                "1GiB",
                 capture,
                 "-o",
                 tmp.path().to_str().unwrap(),
