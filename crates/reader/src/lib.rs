@@ -25,15 +25,24 @@
 #![deny(missing_docs)]
 
 mod capture;
+mod coverage;
 mod error;
 mod input;
 mod interrupt;
 mod link;
 mod merge;
+mod set;
+mod sniff;
+mod source;
 
-pub use capture::{CaptureReader, Frame, INITIAL_BUFFER_BYTES, MAX_RECORD_BYTES, ReaderCounters};
+pub use capture::{
+    CaptureReader, Frame, INITIAL_BUFFER_BYTES, MAX_RECORD_BYTES, MIN_BUFFER_BYTES, ReaderCounters,
+};
+pub use coverage::{CaptureSetReport, FileSpan, GAP_FLOOR_NS, Meeting, Ring, RingWrap, Transition};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{CaptureFormat, Compression};
 pub use interrupt::{interrupt, interrupted};
 pub use link::LinkType;
-pub use merge::MergedCaptures;
+pub use merge::{KEEP_OPEN, MergedCaptures, SET_BUFFER_BUDGET_BYTES};
+pub use set::{CaptureSet, MAX_MEMBERS, SPILL_MEMORY_BYTES, Skipped, natural_cmp};
+pub use source::CaptureSource;
