@@ -520,6 +520,9 @@ impl CaptureReader {
                         }
                         self.last_ts_ns = span.ts_ns;
                         self.counters.last_ts_ns = Some(span.ts_ns);
+                        if !matches!(span.comment, CommentSpan::None) {
+                            self.counters.packet_comments += 1;
+                        }
                     }
                     self.counters.frames += 1;
                     return true;

@@ -31,6 +31,8 @@ use crate::source::{CaptureSource, Store, StretchReader};
 pub const SPILL_MEMORY_BYTES: usize = 64 << 20;
 /// The most captures one run reads: a frame reference names its file with 16 bits.
 pub const MAX_MEMBERS: usize = u16::MAX as usize;
+/// How much of a compressed file is read to see what it holds.
+const COMPRESSED_HEAD_BYTES: usize = 256 << 10;
 
 /// A file of a directory or archive that is not read, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +198,10 @@ impl CaptureSet {
         let mut members = if compressed {
             self.spill_tar(name, file)?
         } else {
-            self.index_tar(name, file)?
+            // Opened twice: a cloned descriptor would share the read position with the
+            // archive's own reading.
+            let store_file = File::open(path).map_err(ReadErrorKind::Io)?;
+            self.index_tar(name, file, store_file)?
         };
         members.sort_by(|a, b| natural_cmp(a.name(), b.name()));
         self.members.extend(members);
@@ -204,9 +209,13 @@ impl CaptureSet {
     }
 
     /// A plain tar: each member is read where it lies in the archive.
-    fn index_tar(&mut self, name: &str, file: File) -> Result<Vec<CaptureSource>, ReadErrorKind> {
-        let archive_file = file.try_clone().map_err(ReadErrorKind::Io)?;
-        let store = Arc::new(Store::File(Mutex::new(archive_file)));
+    fn index_tar(
+        &mut self,
+        name: &str,
+        file: File,
+        store_file: File,
+    ) -> Result<Vec<CaptureSource>, ReadErrorKind> {
+        let store = Arc::new(Store::File(Mutex::new(store_file)));
         let mut archive = tar::Archive::new(file);
         let entries = archive
             .entries_with_seek()
@@ -224,14 +233,13 @@ impl CaptureSet {
                 continue;
             };
             let (start, len) = (entry.raw_file_position(), entry.size());
-            let mut head = Vec::with_capacity(SNIFF_BYTES);
-            let read = StretchReader::new(Arc::clone(&store), start, len)
-                .take(SNIFF_BYTES as u64)
-                .read_to_end(&mut head);
-            if let Err(e) = read {
-                self.skip(member_name, format!("cannot read: {e}"));
-                continue;
-            }
+            let head = match sniff_head(&mut StretchReader::new(Arc::clone(&store), start, len)) {
+                Ok(head) => head,
+                Err(e) => {
+                    self.skip(member_name, format!("cannot read: {e}"));
+                    continue;
+                }
+            };
             match self.classify_member(member_name, &head) {
                 Some(member_name) => members.push(CaptureSource::stretch(
                     member_name,
@@ -275,12 +283,14 @@ impl CaptureSet {
             let Some(member_name) = self.regular_member(name, &entry) else {
                 continue;
             };
-            let mut head = Vec::with_capacity(SNIFF_BYTES);
-            if let Err(e) = (&mut entry).take(SNIFF_BYTES as u64).read_to_end(&mut head) {
-                let last = stretches.last().map(|s| s.0.as_str());
-                self.archive_damage(name, last, e);
-                break;
-            }
+            let head = match sniff_head(&mut entry) {
+                Ok(head) => head,
+                Err(e) => {
+                    let last = stretches.last().map(|s| s.0.as_str());
+                    self.archive_damage(name, last, e);
+                    break;
+                }
+            };
             let Some(member_name) = self.classify_member(member_name, &head) else {
                 continue;
             };
@@ -397,10 +407,20 @@ fn skipped_summary(skipped: &[Skipped]) -> String {
 
 /// The first bytes of a file, enough to tell what it is.
 fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    sniff_head(&mut File::open(path)?)
+}
+
+/// The first bytes of a stream, enough to tell what it is: [`SNIFF_BYTES`], or up to
+/// [`COMPRESSED_HEAD_BYTES`] of a compressed stream, whose first block must be whole to
+/// decompress (a zstd block holds up to 128 KiB).
+fn sniff_head(reader: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    File::open(path)?
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)?;
+    reader.take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
+    if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        reader
+            .take((COMPRESSED_HEAD_BYTES - SNIFF_BYTES) as u64)
+            .read_to_end(&mut head)?;
+    }
     Ok(head)
 }
 

@@ -55,16 +55,26 @@ fn decompress_head(head: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(SNIFF_BYTES);
     if head.starts_with(&GZIP_MAGIC) {
         let decoder = flate2::read::MultiGzDecoder::new(head);
-        let _ = decoder.take(SNIFF_BYTES as u64).read_to_end(&mut out);
+        read_what_comes(decoder, &mut out);
         (out, true)
     } else if head.starts_with(&ZSTD_MAGIC) {
         if let Ok(decoder) = zstd::stream::read::Decoder::new(head) {
-            let _ = decoder.take(SNIFF_BYTES as u64).read_to_end(&mut out);
+            read_what_comes(decoder, &mut out);
         }
         (out, true)
     } else {
         out.extend_from_slice(&head[..head.len().min(SNIFF_BYTES)]);
         (out, false)
+    }
+}
+
+/// Up to [`SNIFF_BYTES`] of a decoder's output: the head given to it is cut short, so it
+/// ends in an error after the bytes that matter.
+fn read_what_comes(decoder: impl Read, out: &mut Vec<u8>) {
+    let mut decoder = decoder.take(SNIFF_BYTES as u64);
+    let mut chunk = [0u8; 1024];
+    while let Ok(n @ 1..) = decoder.read(&mut chunk) {
+        out.extend_from_slice(&chunk[..n]);
     }
 }
 
