@@ -9,11 +9,12 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{TcpFlags, TcpSegment, decode};
 use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role, Summary};
+use twsleuth_reader::MergedCaptures;
 use twsleuth_report::{Evidence, InputFile, LadderStep, ReportInput};
 
 use crate::analyze::{AnalysisJson, TOP_SOURCES, threads, tracker_config};
-use crate::cli::{InputArgs, ReportArgs};
-use crate::scan::{Hashing, open_inputs, track, warn_damage};
+use crate::cli::ReportArgs;
+use crate::scan::{Hashing, open_inputs, open_set, track, warn_damage};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
 const LADDER_TAIL: usize = 4;
@@ -39,7 +40,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     let findings = &tracked.findings;
     let summary = Summary::new(findings, TOP_SOURCES);
-    let evidence = evidence(&args.input, findings)?;
+    let evidence = evidence(&merged, findings)?;
     let inputs: Vec<InputFile> = merged
         .readers()
         .iter()
@@ -142,7 +143,7 @@ fn pick(findings: &Findings) -> Vec<(String, &CollisionRecord)> {
 
 /// Reads the inputs again for the picked collisions' packets: the previous connection's
 /// closing exchange and the new handshake, in capture order.
-fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
+fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
     let picked = pick(findings);
     if picked.is_empty() {
         return Ok(Vec::new());
@@ -166,15 +167,11 @@ fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evide
             done: false,
         })
         .collect();
-    // Standard input was consumed by the analysis: no ladders then.
-    if !inputs.inputs.iter().any(|i| i == "-") {
-        let mut merged = open_inputs(
-            &InputArgs {
-                inputs: inputs.inputs.clone(),
-                quiet: true,
-            },
-            Hashing::Off,
-        )?;
+    // Standard input was consumed by the analysis: no ladders then. The set is not expanded
+    // again: a compressed archive's members are where its first reading put them.
+    let set = read.set();
+    if !set.members().iter().any(|m| m.name() == "-") {
+        let mut merged = open_set(set, Hashing::Off)?;
         while let Some(frame) = merged.next_frame() {
             let Ok(seg) = decode(&frame) else { continue };
             for p in pending.iter_mut().filter(|p| !p.done) {
