@@ -152,13 +152,18 @@ fn write_text(
     if let Some(first) = findings.collisions.first() {
         writeln!(
             out,
-            "First collision:    {} at {}:{} → {}:{} (input {}, frame {})",
+            "First collision:    {} at {}:{} → {}:{} ({}, frame {})",
             format_utc(first.ts_ns),
             first.orig_h,
             first.orig_p,
             first.resp_h,
             first.resp_p,
-            first.first_syn_frame.file_index,
+            // The capture's name (a member of a set: `dir/cap.pcap7`, `a.tgz:core3.pcap`),
+            // so that the frame number opens in Wireshark.
+            merged
+                .readers()
+                .get(usize::from(first.first_syn_frame.file_index))
+                .map_or("?", |r| r.input()),
             first.first_syn_frame.number
         )?;
     }

@@ -453,17 +453,18 @@ impl CaptureReader {
     }
 
     /// The frame the reader is positioned on, after [`CaptureReader::advance`] returned true.
+    #[inline]
     pub fn current(&self) -> Option<Frame<'_>> {
         let span = self.current?;
         let buffer = self.parser.data();
         let data = buffer.get(span.data_start..span.data_start + span.data_len)?;
-        let comment = match span.comment {
-            CommentSpan::None => None,
-            CommentSpan::Buffer { start, len } => buffer
-                .get(start..start + len)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok()),
-            CommentSpan::Owned => Some(self.owned_comment.as_str()),
-        };
+        // Called for every frame: the comments, rare, are looked up out of line.
+        let (comment, section_comment) =
+            if matches!(span.comment, CommentSpan::None) && self.section_comment.is_none() {
+                (None, None)
+            } else {
+                self.comments(span.comment, buffer)
+            };
         Some(Frame {
             file_index: self.file_index,
             number: span.number,
@@ -472,11 +473,30 @@ impl CaptureReader {
             orig_len: span.orig_len,
             data,
             comment,
-            section_comment: self
-                .section_comment
-                .and_then(|i| self.counters.section_comments.get(i))
-                .map(String::as_str),
+            section_comment,
         })
+    }
+
+    /// The current frame's comment and its section's.
+    #[cold]
+    #[inline(never)]
+    fn comments<'a>(
+        &'a self,
+        span: CommentSpan,
+        buffer: &'a [u8],
+    ) -> (Option<&'a str>, Option<&'a str>) {
+        let comment = match span {
+            CommentSpan::None => None,
+            CommentSpan::Buffer { start, len } => buffer
+                .get(start..start + len)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok()),
+            CommentSpan::Owned => Some(self.owned_comment.as_str()),
+        };
+        let section = self
+            .section_comment
+            .and_then(|i| self.counters.section_comments.get(i))
+            .map(String::as_str);
+        (comment, section)
     }
 
     /// Moves to the next frame. Returns false at the end of the input or where it went bad.
