@@ -76,6 +76,9 @@ pub struct GapJson {
     pub later_first_ts: f64,
     /// later_first_ts - earlier_last_ts: negative for an overlap.
     pub gap_s: f64,
+    pub earlier_last_ts_ns: i64,
+    pub later_first_ts_ns: i64,
+    pub gap_ns: i64,
 }
 
 /// A tcpdump ring.
@@ -90,6 +93,7 @@ pub struct RingJson {
     pub newest_file: Option<String>,
     /// The first frame left when the ring wrapped: nothing before it survives.
     pub lost_before_ts: Option<f64>,
+    pub lost_before_ts_ns: Option<i64>,
     /// File numbers missing between the lowest and the highest.
     pub missing_numbers: Vec<u64>,
 }
@@ -104,6 +108,9 @@ impl CaptureSetJson {
                 earlier_last_ts: seconds(a.last_ts_ns),
                 later_first_ts: seconds(b.first_ts_ns),
                 gap_s: seconds(t.gap_ns),
+                earlier_last_ts_ns: a.last_ts_ns,
+                later_first_ts_ns: b.first_ts_ns,
+                gap_ns: t.gap_ns,
             }
         };
         CaptureSetJson {
@@ -132,6 +139,10 @@ impl CaptureSetJson {
                         .wrapped
                         .as_ref()
                         .map(|w| seconds(report.spans[w.oldest].first_ts_ns)),
+                    lost_before_ts_ns: ring
+                        .wrapped
+                        .as_ref()
+                        .map(|w| report.spans[w.oldest].first_ts_ns),
                     missing_numbers: ring.missing.clone(),
                 })
                 .collect(),
@@ -377,7 +388,6 @@ fn write_set_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
         )?;
     }
     let set = &stats.capture_set;
-    let utc = |ts: f64| format_utc((ts * 1e9).round() as i64);
     for ring in &set.rings {
         if ring.wrapped {
             writeln!(
@@ -386,7 +396,8 @@ fn write_set_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
                 ring.name,
                 ring.files.len(),
                 ring.oldest_file.as_deref().unwrap_or("?"),
-                ring.lost_before_ts.map_or_else(|| "n/a".to_string(), utc),
+                ring.lost_before_ts_ns
+                    .map_or_else(|| "n/a".to_string(), format_utc),
                 ring.newest_file.as_deref().unwrap_or("?"),
             )?;
         }
@@ -406,9 +417,9 @@ fn write_set_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
             "Gap:              {:.3} s without a frame between {} (last frame {}) and {} (first frame {})",
             gap.gap_s,
             gap.earlier,
-            utc(gap.earlier_last_ts),
+            format_utc(gap.earlier_last_ts_ns),
             gap.later,
-            utc(gap.later_first_ts)
+            format_utc(gap.later_first_ts_ns)
         )?;
     }
     let pairs = stats.files.iter().filter(|f| f.frames > 0).count();

@@ -327,7 +327,8 @@ fn inputs_that_are_not_captures_fail_with_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("holds no capture") && stderr.contains("solaris.snoop"),
+        stderr.contains("holds no capture")
+            && stderr.contains("ascend.txt: a Lucent/Ascend router trace (text);"),
         "{stderr}"
     );
     let out = twsleuth(&["analyze", "--time-wait", "6O", "x.pcap"]);

@@ -44,7 +44,7 @@ pub enum ReadErrorKind {
         advice: String,
     },
     /// A directory or archive that holds no capture at all.
-    #[error("holds no capture{0}")]
+    #[error("holds no capture twsleuth reads{0}")]
     NoCapture(String),
     /// A tar archive whose structure cannot be read.
     #[error("cannot read the tar archive: {0}")]

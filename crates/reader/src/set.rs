@@ -272,6 +272,10 @@ impl CaptureSet {
         // (name, start, len) in the spill.
         let mut stretches: Vec<(String, u64, u64)> = Vec::new();
         for entry in entries {
+            // Ctrl-C: the run ends at its first frame anyway; no point unpacking the rest.
+            if crate::interrupted() {
+                break;
+            }
             let mut entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
@@ -383,23 +387,35 @@ impl CaptureSet {
     }
 }
 
-/// "(3 files skipped: a.txt: …; …)" for the error of a directory without captures.
+/// " (3 file(s): a.txt: not a capture; …)" for the error of a
+/// directory or archive without captures: each file's reason cut to what it is (naming one
+/// file alone gives the whole reason, with the command that converts it).
 fn skipped_summary(skipped: &[Skipped]) -> String {
     if skipped.is_empty() {
         return " (it is empty)".to_string();
     }
+    const LISTED: usize = 8;
     let listed: Vec<String> = skipped
         .iter()
-        .take(5)
-        .map(|s| format!("{}: {}", s.name, s.reason))
+        .take(LISTED)
+        .map(|s| {
+            let leaf = s.name.rsplit(['/', ':']).next().unwrap_or(&s.name);
+            let what = s
+                .reason
+                .split(", a format twsleuth does not read")
+                .next()
+                .and_then(|r| r.split(": ").next())
+                .unwrap_or(&s.reason);
+            format!("{leaf}: {what}")
+        })
         .collect();
-    let more = if skipped.len() > 5 {
-        format!("; and {} more", skipped.len() - 5)
+    let more = if skipped.len() > LISTED {
+        format!("; and {} more", skipped.len() - LISTED)
     } else {
         String::new()
     };
     format!(
-        " ({} file(s) skipped: {}{more})",
+        " ({} file(s): {}{more}; name one of them alone to see what to do with it)",
         skipped.len(),
         listed.join("; ")
     )

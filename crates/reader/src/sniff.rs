@@ -179,6 +179,11 @@ const NSTRACE_SIGNATURES: &[(usize, &[u8], &str)] = &[
 
 /// Explains why a file is not read, in the words of someone holding it.
 pub(crate) fn describe_unknown(head: &[u8], name: &str) -> ReadErrorKind {
+    if is_tar(head) {
+        return ReadErrorKind::NotACapture(
+            "a tar archive: give its file name (standard input is read as a single capture)".into(),
+        );
+    }
     if let Some(&(_, format, convert)) = FOREIGN_MAGIC
         .iter()
         .find(|(magic, _, _)| head.starts_with(magic))
@@ -243,12 +248,16 @@ pub(crate) fn describe_unknown(head: &[u8], name: &str) -> ReadErrorKind {
 
 /// Text traces that Wireshark reads (and tcpdump's own printout, which no tool reads back).
 fn describe_text(head: &[u8], name: &str) -> Option<ReadErrorKind> {
-    let text_bytes = head
-        .iter()
-        .take(512)
-        .filter(|&&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-        .count();
-    if text_bytes < head.len().min(512) {
+    // Text: UTF-8 (a character cut by the end of the head aside) without control characters.
+    let sample = &head[..head.len().min(512)];
+    let valid = match std::str::from_utf8(sample) {
+        Ok(text) => text,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&sample[..e.valid_up_to()]).ok()?
+        }
+        Err(_) => return None,
+    };
+    if valid.is_empty() || valid.chars().any(|c| c.is_control() && !c.is_whitespace()) {
         return None;
     }
     let text = String::from_utf8_lossy(head);
@@ -398,6 +407,17 @@ mod tests {
             message(b"Hello world\nsecond line\n"),
             "not a capture: it is text, starting with \"Hello world\""
         );
+    }
+
+    #[test]
+    fn text_in_any_language_is_text() {
+        assert_eq!(
+            message("Résumé du dépannage\n".as_bytes()),
+            "not a capture: it is text, starting with \"Résumé du dépannage\""
+        );
+        let mut tar = vec![0u8; 1024];
+        tar[257..263].copy_from_slice(b"ustar\0");
+        assert!(message(&tar).contains("a tar archive: give its file name"));
     }
 
     #[test]
