@@ -904,8 +904,9 @@ fn a_ring_as_a_directory_or_a_tar_gz_reads_as_the_original_capture() {
         .map(|i| i["input"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(inputs, names);
-    let mut frames_of_member: HashMap<String, HashMap<u64, (Option<u16>, Option<u16>)>> =
-        HashMap::new();
+    // Per member file: frame number -> TCP ports, as tshark shows them.
+    type Ports = (Option<u16>, Option<u16>);
+    let mut frames_of_member: HashMap<String, HashMap<u64, Ports>> = HashMap::new();
     let text = std::fs::read_to_string(&conns).unwrap();
     let mut checked_in = std::collections::BTreeSet::new();
     for line in text.lines().step_by(97) {

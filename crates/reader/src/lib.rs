@@ -5,8 +5,14 @@
 //!   number, nanosecond timestamp, link type, bytes). Damage after the first frame (a cut-short
 //!   or corrupt record) ends the input and is kept as [`CaptureReader::damage`]; the frames
 //!   before it are delivered.
-//! - [`MergedCaptures`] merges several inputs by timestamp, like `mergecap`.
-//! - [`ReadError`] names the input, the byte offset and the frames read before the error.
+//! - [`MergedCaptures`] merges several inputs by timestamp, like `mergecap`, opening the
+//!   captures of a large set only when their frames come due.
+//! - [`CaptureSet`] expands what the user named (files, directories, tar archives plain or
+//!   compressed) into captures, each an input of its own (`dir/cap.pcap7`,
+//!   `a10.tgz:core3.pcap`), and lists the files that are not captures; [`CaptureSetReport`]
+//!   says what their time ranges show (gaps, overlaps, a tcpdump ring that wrapped).
+//! - [`ReadError`] names the input, the byte offset and the frames read before the error; a
+//!   capture format of another tool is named with the command that converts it.
 //!
 //! ```
 //! use twsleuth_reader::{CaptureReader, MergedCaptures};

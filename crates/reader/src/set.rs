@@ -54,6 +54,23 @@ impl CaptureSet {
     /// Expands the inputs as named by the user: `-` (standard input), capture files,
     /// directories and tar archives (plain, gzip or zstd). A directory or archive without any
     /// capture is an error; so are more than [`MAX_MEMBERS`] captures in all.
+    ///
+    /// ```
+    /// use twsleuth_reader::{CaptureSet, MergedCaptures};
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/lab/haproxy");
+    /// let set = CaptureSet::expand(&[dir.to_string()]).unwrap();
+    /// // Two captures, in name order; the kernel's record beside them is not one.
+    /// let names: Vec<&str> = set.members().iter().map(|m| m.name()).collect();
+    /// assert_eq!(names, [format!("{dir}/lb-backend.pcap"), format!("{dir}/server.pcap")]);
+    /// assert!(set.skipped()[0].name.ends_with("/truth.json"));
+    /// assert!(set.skipped()[0].reason.starts_with("not a capture: it is text"));
+    /// let mut merged = MergedCaptures::from_set(&set, false).unwrap();
+    /// let mut frames = 0;
+    /// while merged.next_frame().is_some() {
+    ///     frames += 1;
+    /// }
+    /// assert_eq!(frames, 2 * 8015);
+    /// ```
     pub fn expand(inputs: &[String]) -> Result<CaptureSet, ReadError> {
         let mut set = CaptureSet::default();
         for input in inputs {
