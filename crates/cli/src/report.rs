@@ -170,6 +170,11 @@ fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Ev
     // Standard input was consumed by the analysis: no ladders then. The set is not expanded
     // again: a compressed archive's members are where its first reading put them.
     let set = read.set();
+    let names: Vec<String> = read
+        .readers()
+        .iter()
+        .map(|r| r.input().to_string())
+        .collect();
     if !set.members().iter().any(|m| m.name() == "-") {
         let mut merged = open_set(set, Hashing::Off)?;
         while let Some(frame) = merged.next_frame() {
@@ -212,8 +217,11 @@ fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Ev
         .into_iter()
         .map(|p| {
             let c = p.collision;
-            let mut steps: Vec<LadderStep> =
-                p.tail.iter().map(|s| step(s, c, Note::Previous)).collect();
+            let mut steps: Vec<LadderStep> = p
+                .tail
+                .iter()
+                .map(|s| step(s, c, Note::Previous, &names))
+                .collect();
             let mut syns = 0;
             for s in &p.head {
                 let note = if s.flags.is_syn_only() {
@@ -226,7 +234,7 @@ fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Ev
                 } else {
                     Note::New
                 };
-                steps.push(step(s, c, note));
+                steps.push(step(s, c, note, &names));
             }
             Evidence {
                 label: p.label,
@@ -245,14 +253,16 @@ enum Note {
     New,
 }
 
-fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
+/// `names`: the inputs' names, for a step in another file of a set than the first SYN (the
+/// previous connection ended in the file before).
+fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> LadderStep {
     let from = if s.src == c.orig_h && s.src_port == c.orig_p {
         Role::Orig
     } else {
         Role::Resp
     };
     let flags = s.flags;
-    let text = match (note, from) {
+    let mut text: String = match (note, from) {
         (Note::Previous, _) if flags.contains(TcpFlags::FIN) => "previous connection: FIN".into(),
         (Note::Previous, _) => "previous connection".into(),
         (Note::FirstSyn, _) => format!(
@@ -278,9 +288,16 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
         (_, Role::Orig) if flags == TcpFlags::ACK => "ACK: handshake complete".into(),
         _ => String::new(),
     };
+    if s.frame.file_index != c.first_syn_frame.file_index {
+        let name = names
+            .get(usize::from(s.frame.file_index))
+            .map_or("?", String::as_str);
+        text = format!("{text} (frame of {name})").trim_start().to_string();
+    }
     LadderStep {
         ts_ns: s.ts_ns,
         frame: s.frame.number,
+        file_index: s.frame.file_index,
         from,
         flags: flags.to_string(),
         seq: s.seq,

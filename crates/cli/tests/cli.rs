@@ -1049,3 +1049,68 @@ fn stats_shows_comments() {
         "capture comment: made by make_edge_fixtures.py with editcap -a"
     );
 }
+
+/// The report's evidence on a set (the HAProxy lab capture cut into 5 files by editcap, in a
+/// tar.gz) names the member file of each collision, its Wireshark filter covers frames of that
+/// file only, and a previous connection that ended in the file before says so.
+#[test]
+fn report_evidence_names_the_member_and_filters_within_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = fixture("lab/haproxy/lb-backend.pcap");
+    make(
+        "editcap",
+        &[
+            "-c",
+            "2000",
+            lab.to_str().unwrap(),
+            tmp.path().join("part.pcap").to_str().unwrap(),
+        ],
+    );
+    let mut parts: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    parts.sort();
+    let tgz = tmp.path().join("lab.tgz");
+    let mut args = vec![
+        "-czf",
+        tgz.to_str().unwrap(),
+        "-C",
+        tmp.path().to_str().unwrap(),
+    ];
+    args.extend(parts.iter().map(String::as_str));
+    make("tar", &args);
+    let out_dir = tmp.path().join("report");
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        tgz.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let t = tgz.to_str().unwrap();
+    assert!(md.contains(&format!("File `{t}:part_00000_")), "{md}");
+    let mut ranges = 0;
+    for filter in md.split("frame.number>=").skip(1) {
+        let first: u64 = filter.split(' ').next().unwrap().parse().unwrap();
+        let last: u64 = filter
+            .split("frame.number<=")
+            .nth(1)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(first <= last, "empty range {first}..{last}");
+        ranges += 1;
+    }
+    assert!(ranges >= 2, "{md}");
+    // The worst collision's previous connection ended in the first file.
+    assert!(
+        md.contains(&format!("previous connection (frame of {t}:part_00000_")),
+        "{md}"
+    );
+}

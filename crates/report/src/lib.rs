@@ -42,8 +42,11 @@ pub struct InputFile {
 pub struct LadderStep {
     /// Capture time, ns since the epoch.
     pub ts_ns: i64,
-    /// Wireshark frame number (in the collision's input).
+    /// Wireshark frame number, in input `file_index`.
     pub frame: u64,
+    /// The input the frame is in: the collision's (its first SYN's), but for the previous
+    /// connection's frames when it ended in the file before, in a set of files.
+    pub file_index: u16,
     /// Sender's role in the new connection.
     pub from: Role,
     /// Flags, Wireshark letters.
