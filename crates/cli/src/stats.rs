@@ -56,7 +56,7 @@ pub struct SkippedJson {
 /// The inputs' time ranges against each other.
 #[derive(Debug, Serialize)]
 pub struct CaptureSetJson {
-    /// Silences between two files consecutive in time, longer than 1 s and than any silence
+    /// Silences between two files consecutive in time, longer than 0.1 s and than any silence
     /// inside either file.
     pub gaps: Vec<GapJson>,
     /// Files consecutive in time that overlap (the later starts before the earlier ends).

@@ -6,8 +6,10 @@ use crate::capture::CaptureReader;
 use crate::set::natural_cmp;
 
 /// A silence between two consecutive files is a gap only when it is longer than this and than
-/// the longest silence inside either file: a quiet link is not a lost file.
-pub const GAP_FLOOR_NS: i64 = 1_000_000_000;
+/// the longest silence inside either file: a quiet link is not a lost file, and a busy one
+/// whose frames come every few microseconds does not fall silent for a tenth of a second
+/// between two files of a ring unless something is missing.
+pub const GAP_FLOOR_NS: i64 = 100_000_000;
 
 /// The time range of one capture that has frames.
 #[derive(Clone, Debug, PartialEq, Eq)]

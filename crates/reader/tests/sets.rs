@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use twsleuth_reader::{CaptureReader, CaptureSet, KEEP_OPEN, MergedCaptures, ReadErrorKind};
+use twsleuth_reader::{
+    CaptureReader, CaptureSet, KEEP_OPEN, MAX_MEMBERS, MergedCaptures, ReadErrorKind,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -325,4 +327,46 @@ fn a_set_larger_than_kept_open_is_merged_with_few_files_open() {
         captures.most_open()
     );
     assert!(captures.readers().iter().all(|r| !r.is_open()));
+}
+
+/// A ring with a file deleted: the number is missing, and the silence where its frames were
+/// is a gap between the files around it.
+#[test]
+fn a_ring_with_a_file_deleted_shows_the_hole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = load_capture(tmp.path());
+    let dir = tmp.path().join("ring");
+    ring(&source, &dir, None);
+    std::fs::remove_file(dir.join("cap.pcap2")).unwrap();
+    let (_, captures) = merge(&expand(&dir));
+    let report = captures.set_report();
+    assert_eq!(report.rings[0].missing, vec![2]);
+    let gaps: Vec<_> = report.gaps().collect();
+    assert_eq!(gaps.len(), 1, "{report:?}");
+    assert!(report.spans[gaps[0].from].name.ends_with("/cap.pcap1"));
+    assert!(report.spans[gaps[0].to].name.ends_with("/cap.pcap3"));
+    assert!(gaps[0].gap_ns > 100_000_000, "{:?}", gaps[0]);
+}
+
+/// Frame references number files with 16 bits: one capture more than that is refused, saying
+/// so, before anything is read.
+#[test]
+fn more_captures_than_frame_references_can_number_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header = std::fs::read(repo().join("fixtures/capture/empty.pcap")).unwrap();
+    for i in 0..=MAX_MEMBERS {
+        std::fs::write(tmp.path().join(format!("c{i}.pcap")), &header).unwrap();
+    }
+    let error = CaptureSet::expand(&[tmp.path().to_str().unwrap().to_string()]).unwrap_err();
+    assert!(
+        matches!(
+            error.kind,
+            ReadErrorKind::TooManyMembers {
+                members: 65_536,
+                limit: 65_535
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("mergecap"), "{error}");
 }
