@@ -1223,7 +1223,12 @@ fn describe_bad_block(data: &[u8], big_endian: bool, classic_pcap: bool) -> Stri
         6 => "Enhanced Packet Block",
         _ => "block",
     };
-    let what = format!("a {name} (type {block_type:#x})");
+    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    let what = format!("{article} {name} (type {block_type:#x})");
     if length < 12 || length % 4 != 0 {
         return format!(
             "{what} claims a length of {length} bytes, which no block can have (at least 12, a \

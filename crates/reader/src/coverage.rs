@@ -253,9 +253,9 @@ mod tests {
     fn a_wrapped_ring_names_its_oldest_and_newest_file() {
         // tcpdump -C 1 -W 3 after writing 4 files: slot 0 holds the 4th.
         let report = CaptureSetReport::from_spans(vec![
-            span(0, "d/cap.pcap0", 30, 39),
-            span(1, "d/cap.pcap1", 10, 19),
-            span(2, "d/cap.pcap2", 20, 29),
+            span(0, "d/cap.pcap0", 30, 40),
+            span(1, "d/cap.pcap1", 10, 20),
+            span(2, "d/cap.pcap2", 20, 30),
         ]);
         assert_eq!(report.rings.len(), 1);
         let ring = &report.rings[0];

@@ -357,14 +357,21 @@ fn is_erf(head: &[u8]) -> bool {
 fn foreign(format: String, convert: Convert, name: &str) -> ReadErrorKind {
     let base = name.rsplit(['/', ':']).next().unwrap_or(name);
     let out = output_name(base);
+    // A member of an archive (`a10.tgz:core3.cap`) has to come out of it first.
+    let first = if name.contains(':') {
+        "extract it from the archive and "
+    } else {
+        ""
+    };
     let advice = match convert {
         Convert::Editcap => format!(
-            "convert it with `editcap -F pcapng {} {}` and give twsleuth the .pcapng",
+            "{first}convert it with `editcap -F pcapng {} {}` and give twsleuth the .pcapng",
             shell_word(base),
             shell_word(&out)
         ),
         Convert::EditcapAs(encap) => format!(
-            "convert it with `editcap -T {encap} -F pcapng {} {}` and give twsleuth the .pcapng \
+            "{first}convert it with `editcap -T {encap} -F pcapng {} {}` and give twsleuth the \
+             .pcapng \
              (plain `-F pcapng` fails or keeps a link type twsleuth does not decode)",
             shell_word(base),
             shell_word(&out)
@@ -435,6 +442,15 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("not a capture"), "{m}");
+    }
+
+    #[test]
+    fn a_member_of_an_archive_is_extracted_first() {
+        let m = describe_unknown(b"snoop\0\0\0\0\0\0\x02", "bundle.tgz:dir/old.snoop").to_string();
+        assert!(
+            m.contains("extract it from the archive and convert it with `editcap -F pcapng old.snoop old.pcapng`"),
+            "{m}"
+        );
     }
 
     #[test]

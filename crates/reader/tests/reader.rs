@@ -572,7 +572,7 @@ fn a_corrupt_block_is_described_in_plain_words() {
     while reader.advance() {}
     let message = reader.damage().unwrap().to_string();
     assert!(
-        message.contains("Enhanced Packet Block (type 0x6) says it is 76 bytes long at its start but 84 at its end"),
+        message.contains("an Enhanced Packet Block (type 0x6) says it is 76 bytes long at its start but 84 at its end"),
         "{message}"
     );
     assert!(!message.contains("verification"), "{message}");
