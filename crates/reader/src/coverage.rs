@@ -100,7 +100,7 @@ impl CaptureSetReport {
                     name: reader.input().to_string(),
                     frames: c.frames,
                     first_ts_ns: c.first_ts_ns?,
-                    last_ts_ns: c.last_ts_ns?,
+                    last_ts_ns: reader.last_ts_ns()?,
                     max_gap_ns: c.max_gap_ns,
                 })
             })
