@@ -324,8 +324,11 @@ impl CaptureSet {
                 let len = spill.len() - start;
                 stretches.push((member_name.clone(), start, len));
                 self.skip(
-                    format!("{name}: after {member_name}"),
-                    format!("the rest of the archive cannot be read: {e}"),
+                    name.to_string(),
+                    format!(
+                        "the rest of the archive cannot be read, from inside {member_name} on \
+                         (read up to there): {e}"
+                    ),
                 );
                 break;
             }

@@ -370,3 +370,47 @@ fn more_captures_than_frame_references_can_number_are_refused() {
     );
     assert!(error.to_string().contains("mergecap"), "{error}");
 }
+
+/// A tar.gz cut short (a download that stopped): the members before the cut are read, the one
+/// it cut is read up to the cut and reported as cut short, and the archive's end is listed as
+/// unreadable; nothing panics.
+#[test]
+fn a_tar_gz_cut_short_keeps_what_came_before_the_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("fixtures/capture");
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, file) in [("a.pcap", "en10mb.pcap"), ("b.pcap", "en10mb-ns.pcap")] {
+        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let tar_bytes = builder.into_inner().unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, &tar_bytes).unwrap();
+    let gz = e.finish().unwrap();
+    let path = tmp.path().join("cut.tgz");
+    // Cut in the second member (en10mb.pcap is 290 kB of the ~480 kB).
+    std::fs::write(&path, &gz[..gz.len() * 4 / 5]).unwrap();
+    let set = expand(&path);
+    assert_eq!(set.members().len(), 2);
+    assert!(
+        set.skipped()
+            .iter()
+            .any(|s| s.reason.contains("the rest of the archive cannot be read")),
+        "{:?}",
+        set.skipped()
+    );
+    let mut merged = MergedCaptures::from_set(&set, false).unwrap();
+    while merged.next_frame().is_some() {}
+    let readers = merged.readers();
+    assert_eq!(readers[0].counters().frames, 613);
+    assert!(readers[0].damage().is_none());
+    let b = &readers[1];
+    assert!(b.counters().frames > 0 && b.counters().frames < 347);
+    let damage = b.damage().expect("the cut member is damaged");
+    assert!(matches!(damage.kind, ReadErrorKind::CutShort), "{damage}");
+    assert!(damage.to_string().contains("cut.tgz:b.pcap"), "{damage}");
+}
