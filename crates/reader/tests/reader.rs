@@ -601,3 +601,60 @@ fn an_unknown_format_version_is_a_warning_not_an_error() {
         reader.warnings()
     );
 }
+
+/// pcapng with obsolete Packet Blocks and commented EPBs, for the mutation test.
+fn sample_pcapng_with_comments() -> Vec<u8> {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    for i in 0..4u8 {
+        let mut body = Vec::new();
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&u32::from(i).to_le_bytes());
+        body.extend_from_slice(&5u32.to_le_bytes());
+        body.extend_from_slice(&5u32.to_le_bytes());
+        body.extend_from_slice(&[i; 8]);
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(b"abc\0");
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        bytes.extend(block(2, &body));
+    }
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn mutated_obsolete_packet_blocks_and_comments_never_panic(
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut bytes = sample_pcapng_with_comments();
+        for (at, value) in mutations {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let len = bytes.len();
+        bytes.truncate(cut.index(len + 1).max(1));
+        if let Ok(mut reader) = reader_over(bytes) {
+            while reader.advance() {
+                let frame = reader.current().expect("frame after advance");
+                std::hint::black_box(frame.comment.map(str::len));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_obsolete_packet_block_sample_reads_whole() {
+    let mut reader = reader_over(sample_pcapng_with_comments()).unwrap();
+    let mut comments = 0;
+    while reader.advance() {
+        let frame = reader.current().unwrap();
+        assert_eq!(frame.data.len(), 5);
+        comments += usize::from(frame.comment == Some("abc"));
+    }
+    assert!(reader.damage().is_none(), "{:?}", reader.damage());
+    assert_eq!(comments, 4);
+}
