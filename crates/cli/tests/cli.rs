@@ -986,8 +986,9 @@ fn files_that_are_not_captures_are_skipped_with_the_reason() {
 }
 
 /// More files than the open-file limit (64): a ring of 205 files reads whole, opening each
-/// when its frames come due; 100 captures that all overlap in time cannot all be open, and
-/// those that could not are reported with the limit to raise.
+/// when its frames come due; 100 captures that all overlap in time cannot all be open under a
+/// hard limit of 64, and those that could not are reported with the limit to raise; under a
+/// soft limit of 64 and a hard one of 4096, the soft one is raised and all are read.
 #[test]
 fn more_files_than_the_open_file_limit() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1003,13 +1004,16 @@ fn more_files_than_the_open_file_limit() {
             split.join("part.pcap").to_str().unwrap(),
         ],
     );
-    let limited = |args: &[&str]| {
+    // soft:hard open-file limits
+    let limited_to = |nofile: &str, args: &[&str]| {
         Command::new("prlimit")
-            .args(["--nofile=64", "--", env!("CARGO_BIN_EXE_twsleuth")])
+            .arg(format!("--nofile={nofile}"))
+            .args(["--", env!("CARGO_BIN_EXE_twsleuth")])
             .args(args)
             .output()
             .expect("prlimit (util-linux) runs")
     };
+    let limited = |args: &[&str]| limited_to("64:64", args);
     let out = limited(&["stats", "--json", split.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let s = json_of(&out);
@@ -1036,6 +1040,11 @@ fn more_files_than_the_open_file_limit() {
         stderr.contains("open-file limit (`ulimit -n`)") && stderr.contains("frames are missing"),
         "{stderr}"
     );
+    // With room under the hard limit, the soft one is raised and every capture is read.
+    let out = limited_to("64:4096", &["stats", "--json", cores.to_str().unwrap()]);
+    let s = json_of(&out);
+    assert_eq!(s["damaged_inputs"], 0, "{s}");
+    assert_eq!(s["frames"], 100 * 275);
 }
 
 /// Comments of pcapng files are shown (escaped) by stats.

@@ -7,9 +7,11 @@
 //! each is then closed, and opened again only when the merge reaches that timestamp: only the
 //! captures that overlap the merge's current time are open, so a ring of thousands of files
 //! reads with a few descriptors. A capture is closed as soon as it is done. If more captures
-//! overlap in time than the open-file limit (`ulimit -n`) allows, the ones that cannot be
-//! opened when their frames come due are reported as damaged (their frames are missing) with
-//! the advice to raise the limit. All members of one tar archive share one descriptor.
+//! overlap in time than the open-file limit (`ulimit -n`) allows, the soft limit is raised to
+//! the hard one (as Go's runtime does at start; Linux's hard limit is often far above the soft
+//! 1024); past the hard limit, the captures that cannot be opened when their frames come due
+//! are reported as damaged (their frames are missing) with the advice to raise the limit. All
+//! members of one tar archive share one descriptor.
 //!
 //! Memory: each open capture has a read buffer of [`crate::INITIAL_BUFFER_BYTES`], shrunk for
 //! large sets so that all buffers together stay within [`SET_BUFFER_BUDGET_BYTES`] (but never
@@ -170,12 +172,15 @@ impl MergedCaptures {
     fn bring_back(&mut self, index: usize, ts_ns: i64) -> bool {
         let open_now = self.readers.iter().filter(|r| r.is_open()).count();
         let reader = &mut self.readers[index];
-        if !reader.reopen() {
+        let mut reopened = reader.reopen();
+        if !reopened && is_emfile(reader) && raise_open_file_limit() {
+            reopened = reader.reopen();
+        }
+        if !reopened {
             if let Some(damage) = reader.damage_mut() {
-                if let ReadErrorKind::Io(e) = &damage.kind {
-                    if e.raw_os_error() == Some(EMFILE) {
-                        damage.kind = ReadErrorKind::TooManyOpen { open: open_now };
-                    }
+                if matches!(&damage.kind, ReadErrorKind::Io(e) if e.raw_os_error() == Some(EMFILE))
+                {
+                    damage.kind = ReadErrorKind::TooManyOpen { open: open_now };
                 }
             }
             return false;
@@ -227,4 +232,36 @@ impl MergedCaptures {
     pub fn raw_bytes_read(&self) -> u64 {
         self.readers.iter().map(CaptureReader::raw_bytes_read).sum()
     }
+}
+
+/// Whether the reader failed to open for want of file descriptors.
+fn is_emfile(reader: &CaptureReader) -> bool {
+    matches!(
+        reader.damage().map(|d| &d.kind),
+        Some(ReadErrorKind::Io(e)) if e.raw_os_error() == Some(EMFILE)
+    )
+}
+
+/// Raises the soft open-file limit to the hard one; false when it already was there or could
+/// not be raised.
+#[cfg(unix)]
+fn raise_open_file_limit() -> bool {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return false;
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    )
+    .is_ok()
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> bool {
+    false
 }
