@@ -30,6 +30,8 @@ echo "# F in messages = the fixture's own file name"
 echo "#"
 printf "%-24s %-26s %9s %9s %5s %8s %5s %5s %6s  %s\n" fixture caps_encap caps_pkts ts_frames tcp tcp_full syn nonip ipfrag "capinfos / tshark error"
 for f in $(ls | grep -vE '^(README\.md|oracle\.txt|edge-offsets\.txt)$' | sort); do
+    # foreign/ holds formats twsleuth does not read (see the README)
+    [ -f "$f" ] || continue
     cap=$(capinfos -M -c -E "$f" 2>"/tmp/oracle.$$.err")
     caperr=$(errmsg "$f" <"/tmp/oracle.$$.err")
     encap=$(echo "$cap" | sed -n 's/^File encapsulation: *//p')

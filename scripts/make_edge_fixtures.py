@@ -337,6 +337,13 @@ def main():
               for r in small]
         write("vlan-synthetic.pcap", pcap_bytes(1, vl))
 
+    # ---------------------------------------------------------- pcapng details
+    write("obsolete-pb.pcapng", build_obsolete_pb(en))
+    build_comments(os.path.join(DIR, "en10mb.pcap"), os.path.join(DIR, "comments.pcapng"))
+
+    # ---------------------------------------------------------- formats twsleuth does not read
+    build_foreign(en, os.path.join(DIR, "foreign"))
+
     with open(os.path.join(DIR, "edge-offsets.txt"), "w") as f:
         f.write("\n".join(OFFSETS) + "\n")
 
@@ -407,6 +414,120 @@ def build_multi(en, en_ns, sll, local_mac):
          f"{len(out[0]) + len(out[1])}, {len(src) - len(spb_idx)} EPBs + {len(spb_idx)} SPBs "
          f"(SPB = source frames {sorted(i + 1 for i in spb_idx)} of en10mb-ns.pcap)")
     return multi
+
+
+def build_obsolete_pb(en):
+    """The first 40 frames of en10mb.pcap in pcapng's obsolete Packet Block (type 2: 16-bit
+    interface id, 16-bit drops count, then as an EPB), as early ntar-based writers made them;
+    the 3rd carries an opt_comment."""
+    e = "<"
+    blocks = [ng_shb(e, -1, [(4, b"twsleuth make_edge_fixtures.py (obsolete Packet Blocks)")]),
+              ng_idb(e, 1, 262144, [(2, b"tws4a0")])]
+    for i, r in enumerate(en[:40]):
+        ts = r.ts // 1000
+        opts = [(1, b"third frame, in an obsolete Packet Block")] if i == 2 else []
+        body = (struct.pack(e + "HHIIII", 0, 0, ts >> 32, ts & 0xFFFFFFFF, len(r.data), r.orig)
+                + pad4(r.data) + ng_opts(e, opts))
+        blocks.append(ng_block(e, 2, body))
+    note("obsolete-pb.pcapng: SHB, IDB (EN10MB, µs), 40 obsolete Packet Blocks (type 2) = "
+         "frames 1-40 of en10mb.pcap; frame 3 has the comment "
+         "'third frame, in an obsolete Packet Block'")
+    return b"".join(blocks)
+
+
+COMMENTS = {2: "second frame's note", 5: '<b>bold</b> & "quoted"',
+            7: "r\u00e9sum\u00e9 \u2713 line one\nline two"}
+CAPTURE_COMMENT = "capture comment: made by make_edge_fixtures.py with editcap -a"
+
+
+def build_comments(src, out):
+    """Frames 1-12 of en10mb.pcap as pcapng with packet comments and a section comment, written
+    by Wireshark's own editcap (-a, --capture-comment)."""
+    args = ["editcap", "-r", "--capture-comment", CAPTURE_COMMENT]
+    for frame, text in COMMENTS.items():
+        args += ["-a", f"{frame}:{text}"]
+    subprocess.run(args + [src, out, "1-12"], check=True)
+    print(f"wrote {os.path.basename(out)} (editcap)")
+    note(f"comments.pcapng: frames 1-12 of en10mb.pcap; packet comments on frames "
+         f"{sorted(COMMENTS)}; section comment {CAPTURE_COMMENT!r}")
+
+
+def build_foreign(en, out_dir):
+    """Captures in formats twsleuth does not read: written by editcap where it writes the
+    format, else laid out as Wireshark's wiretap reads them (each checked with capinfos, which
+    names the format)."""
+    os.makedirs(out_dir, exist_ok=True)
+    small = os.path.join(out_dir, ".small.pcap")
+    open(small, "wb").write(pcap_bytes(1, en[:6]))
+    for fmt, name in [("ngsniffer", "sniffer-dos.cap"), ("ngwsniffer_2_0", "sniffer-windows.cap"),
+                      ("snoop", "solaris.snoop"), ("netmon2", "netmon2.cap"),
+                      ("k12text", "k12.txt")]:
+        subprocess.run(["editcap", "-F", fmt, small, os.path.join(out_dir, name)], check=True)
+        print(f"wrote foreign/{name} (editcap -F {fmt})")
+    os.remove(small)
+
+    def put(name, data):
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(data)
+        print(f"wrote foreign/{name} ({len(data)} bytes)")
+
+    # ERF (wiretap/erf.c): 16-byte record header, little-endian 32.32 fixed-point timestamp,
+    # type 2 (Ethernet), flags 0x04 (varying length), rlen/lctr/wlen big-endian; an Ethernet
+    # record has 2 bytes (offset, pad) before the frame; records padded to 8 bytes.
+    erf = []
+    for r in en[:6]:
+        sec, ns = divmod(r.ts, 1_000_000_000)
+        body = b"\0\0" + r.data
+        rlen = 16 + len(body)
+        pad = -rlen % 8
+        erf.append(struct.pack("<Q", (sec << 32) | ((ns << 32) // 1_000_000_000))
+                   + struct.pack(">BBHHH", 2, 0x04, rlen + pad, 0, r.orig + 4) + body + b"\0" * pad)
+    put("ethernet.erf", b"".join(erf))
+    # btsnoop (wiretap/btsnoop.c): "btsnoop\0", version 1, datalink 1002 (HCI UART); records
+    # with big-endian lengths, flags, drops and µs since year 0: an HCI Reset and its Command
+    # Complete.
+    delta = 0x00DCDDB30F2F8000
+    t0 = en[0].ts // 1000
+
+    def bts(ts_us, flags, data):
+        return struct.pack(">IIIIq", len(data), len(data), flags, 0, ts_us + delta) + data
+    put("hci.btsnoop", b"btsnoop\0" + struct.pack(">II", 1, 1002)
+        + bts(t0, 2, bytes.fromhex("01030c00")) + bts(t0 + 1500, 3, bytes.fromhex("040e0401030c00")))
+    # AIX iptrace: the 11-byte magic alone (no packet).
+    put("iptrace-1.0.bin", b"iptrace 1.0")
+    put("iptrace-2.0.bin", b"iptrace 2.0")
+    # NetScaler nstrace (wiretap/netscaler.c): the signature record that opens a trace; 1.0 has
+    # a 2-byte type 0x0101 and the text at byte 8, later versions a 1-byte type 0x01 and the
+    # text at byte 3. 64 bytes: the rest of the page is unused (zero).
+    sig10 = struct.pack("<HH", 0x0101, 64) + b"\0" * 4 + b"NetScaler Performance Data"
+    put("nstrace-1.0.cap", sig10.ljust(64, b"\0"))
+    for version, text in [("2.0", b"NetScaler V20 Performance Data"),
+                          ("3.0", b"Netscaler V30 Performance Data"),
+                          ("3.5", b"Netscaler V35 Performance Data")]:
+        put(f"nstrace-{version}.cap", (struct.pack("<BBB", 1, 34, 0) + text.ljust(31, b"\0")).ljust(64, b"\0"))
+    # Text traces: Lucent/Ascend (wiretap/ascend_parser.y) and NetScreen snoop
+    # (wiretap/netscreen.c), the IPv4 frames of a handshake.
+    ipv4 = [r for r in en if r.data[12:14] == b"\x08\x00"][:3]
+    lines = []
+    for i, r in enumerate(ipv4):
+        ip = r.data[14:]
+        lines.append(f"{'RECV' if i % 2 else 'XMIT'}-iguana:241:(task: B02614C0, time: "
+                     f"{r.ts // 10_000_000 / 100:.2f}) {len(ip)} octets @ 8003BD94")
+        lines += [f"  [{o:04x}]: " + " ".join(f"{b:02X}" for b in ip[o:o + 16])
+                  for o in range(0, len(ip), 16)]
+        lines.append("")
+    put("ascend.txt", ("\n".join(lines) + "\n").encode())
+    lines = []
+    for i, r in enumerate(ipv4):
+        d = r.data
+        lines.append(f"{r.ts // 1_000_000_000}.0: ethernet1/1({'io'[i % 2]}) len={len(d)}:"
+                     f"{d[6:12].hex()}->{d[0:6].hex()}/0800")
+        for o in range(0, len(d), 16):
+            chunk = d[o:o + 16]
+            text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+            lines.append("               " + f"{' '.join(f'{b:02x}' for b in chunk):<48s}  {text}")
+        lines.append("")
+    put("netscreen.txt", ("\n".join(lines) + "\n").encode())
 
 
 def build_corrupt_ng(en):

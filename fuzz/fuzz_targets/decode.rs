@@ -29,6 +29,8 @@ fn frame<'a>(link_type: LinkType, orig_len: u32, data: &'a [u8]) -> Frame<'a> {
         link_type,
         orig_len,
         data,
+        comment: None,
+        section_comment: None,
     }
 }
 

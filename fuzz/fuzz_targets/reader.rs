@@ -38,6 +38,8 @@ fuzz_target!(|data: &[u8]| {
         );
         // Touch every byte: the span must lie inside the buffer.
         std::hint::black_box(frame.data.iter().fold(0u8, |a, b| a ^ b));
+        std::hint::black_box(frame.comment.map(str::len));
+        std::hint::black_box(frame.section_comment.map(str::len));
     }
     assert!(reader.current().is_none(), "current() after the end");
     assert!(!reader.advance(), "advance() after the end");

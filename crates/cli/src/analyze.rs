@@ -5,6 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 use twsleuth_decode::Accounting;
 use twsleuth_flows::{ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
+use twsleuth_reader::MergedCaptures;
 use twsleuth_report::InputFile;
 use twsleuth_report::content::{duration, verdict};
 use twsleuth_report::exhaustion::{self, PortExhaustion};
@@ -70,6 +71,8 @@ impl<'a> AnalysisJson<'a> {
 
 /// An analysis: the findings, their figures, the inputs and what the evidence cannot show.
 pub struct Analysis {
+    /// The inputs as read (a report reads some frames again).
+    pub merged: MergedCaptures,
     /// What the pipeline produced.
     pub tracked: Tracked,
     /// Key figures.
@@ -105,6 +108,7 @@ impl Analysis {
             exhaustion::detect(&tracked.findings, &config.time_wait, end)
         });
         Ok(Analysis {
+            merged,
             tracked,
             summary,
             inputs,
@@ -227,7 +231,7 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
     if let Some(first) = findings.collisions.first() {
         writeln!(
             out,
-            "First collision:    {}{} at {}:{} → {}:{} (input {}, frame {})",
+            "First collision:    {}{} at {}:{} → {}:{} ({}, frame {})",
             format_utc(first.ts_ns),
             if first.syn_ts_estimated {
                 " (estimated from the answer)"
@@ -238,7 +242,12 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
             first.orig_p,
             first.resp_h,
             first.resp_p,
-            first.first_syn_frame.file_index,
+            // The capture's name (a member of a set: `dir/cap.pcap7`, `a.tgz:core3.pcap`),
+            // so that the frame number opens in Wireshark.
+            analysis
+                .inputs
+                .get(usize::from(first.first_syn_frame.file_index))
+                .map_or("?", |input| input.name.as_str()),
             first.first_syn_frame.number
         )?;
     }

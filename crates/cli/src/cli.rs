@@ -17,7 +17,12 @@ Exit status:
      only, state evicted over --max-memory, damaged input, no TCP): not an all-clear
 
 Inputs may be pcap or pcapng, plain or gzip/zstd-compressed (detected by their first bytes,
-not their names); `-` reads standard input, e.g. `tcpdump -w - | twsleuth stats -`.";
+not their names); `-` reads standard input, e.g. `tcpdump -w - | twsleuth stats -`.
+A directory or a tar archive (plain, .tar.gz, .tar.zst) is read as a set: each capture in it
+(recognised by its first bytes) is an input of its own, named `dir/cap.pcap7` or
+`a10.tgz:core3.pcap` in frame references; other files are listed as skipped. All inputs are
+merged by timestamp. Formats of other tools (snoop, Sniffer, NetMon, ERF, nstrace, …) are named
+with the command that converts them.";
 
 /// twsleuth finds the TCP connection attempts that collided with a 4-tuple still in TIME_WAIT,
 /// in the packet captures you already have, and says what each one cost.
@@ -38,6 +43,8 @@ pub enum Command {
         "Examples:\n",
         "  twsleuth stats capture.pcap\n",
         "  twsleuth stats --json lb.pcapng.zst server.pcap.gz | jq .tcp_segments\n",
+        "  twsleuth stats /var/tmp/ring/            # tcpdump -C/-W ring: gaps, wrap\n",
+        "  twsleuth stats a10-support.tar.gz        # one capture per CPU core\n",
         "  tcpdump -i eth0 -w - | twsleuth stats -"
     ))]
     Stats(StatsArgs),
@@ -71,7 +78,8 @@ pub enum Command {
 /// Options shared by every command that reads captures.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Capture files to read, merged by timestamp; `-` reads standard input (once).
+    /// Capture files, directories of captures or tar archives of captures (a tcpdump ring,
+    /// one capture per CPU core), merged by timestamp; `-` reads standard input (once).
     #[arg(value_name = "FILE", required = true)]
     pub inputs: Vec<String>,
 

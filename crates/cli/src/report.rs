@@ -9,12 +9,13 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{TcpFlags, TcpSegment, decode};
 use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role};
+use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
 use twsleuth_report::{Evidence, LadderStep, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, tracker_config};
-use crate::cli::{InputArgs, ReportArgs};
-use crate::scan::{Hashing, open_inputs};
+use crate::cli::ReportArgs;
+use crate::scan::{Hashing, open_set};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
 const LADDER_TAIL: usize = 4;
@@ -38,7 +39,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         }
     }
     let findings = &analysis.tracked.findings;
-    let evidence = evidence(&args.input, findings)?;
+    let evidence = evidence(&analysis.merged, findings)?;
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
         findings,
@@ -133,7 +134,7 @@ fn pick(findings: &Findings) -> Vec<(String, &CollisionRecord)> {
 
 /// Reads the inputs again for the picked collisions' packets: the previous connection's
 /// closing exchange and the new handshake, in capture order.
-fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
+fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
     let picked = pick(findings);
     if picked.is_empty() {
         return Ok(Vec::new());
@@ -157,15 +158,16 @@ fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evide
             done: false,
         })
         .collect();
-    // Standard input was consumed by the analysis: no ladders then.
-    if !inputs.inputs.iter().any(|i| i == "-") {
-        let mut merged = open_inputs(
-            &InputArgs {
-                inputs: inputs.inputs.clone(),
-                quiet: true,
-            },
-            Hashing::Off,
-        )?;
+    // Standard input was consumed by the analysis: no ladders then. The set is not expanded
+    // again: a compressed archive's members are where its first reading put them.
+    let set = read.set();
+    let names: Vec<String> = read
+        .readers()
+        .iter()
+        .map(|r| r.input().to_string())
+        .collect();
+    if !set.members().iter().any(|m| m.name() == "-") {
+        let mut merged = open_set(set, Hashing::Off)?;
         while let Some(frame) = merged.next_frame() {
             let Ok(seg) = decode(&frame) else { continue };
             for p in pending.iter_mut().filter(|p| !p.done) {
@@ -206,8 +208,11 @@ fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evide
         .into_iter()
         .map(|p| {
             let c = p.collision;
-            let mut steps: Vec<LadderStep> =
-                p.tail.iter().map(|s| step(s, c, Note::Previous)).collect();
+            let mut steps: Vec<LadderStep> = p
+                .tail
+                .iter()
+                .map(|s| step(s, c, Note::Previous, &names))
+                .collect();
             let mut syns = 0;
             for s in &p.head {
                 let note = if s.flags.is_syn_only() {
@@ -220,7 +225,7 @@ fn evidence(inputs: &InputArgs, findings: &Findings) -> anyhow::Result<Vec<Evide
                 } else {
                     Note::New
                 };
-                steps.push(step(s, c, note));
+                steps.push(step(s, c, note, &names));
             }
             Evidence {
                 label: p.label,
@@ -239,14 +244,16 @@ enum Note {
     New,
 }
 
-fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
+/// `names`: the inputs' names, for a step in another file of a set than the first SYN (the
+/// previous connection ended in the file before).
+fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> LadderStep {
     let from = if s.src == c.orig_h && s.src_port == c.orig_p {
         Role::Orig
     } else {
         Role::Resp
     };
     let flags = s.flags;
-    let text = match (note, from) {
+    let mut text: String = match (note, from) {
         (Note::Previous, _) if flags.contains(TcpFlags::FIN) => "previous connection: FIN".into(),
         (Note::Previous, _) => "previous connection".into(),
         (Note::FirstSyn, _) => format!(
@@ -272,9 +279,16 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
         (_, Role::Orig) if flags == TcpFlags::ACK => "ACK: handshake complete".into(),
         _ => String::new(),
     };
+    if s.frame.file_index != c.first_syn_frame.file_index {
+        let name = names
+            .get(usize::from(s.frame.file_index))
+            .map_or("?", String::as_str);
+        text = format!("{text} (frame of {name})").trim_start().to_string();
+    }
     LadderStep {
         ts_ns: s.ts_ns,
         frame: s.frame.number,
+        file_index: s.frame.file_index,
         from,
         flags: flags.to_string(),
         seq: s.seq,

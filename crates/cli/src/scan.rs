@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use twsleuth_decode::{FrameClass, NotTcp, TcpSegment, decode};
 use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TrackerConfig};
-use twsleuth_reader::{CaptureReader, Frame, MergedCaptures, ReadErrorKind};
+use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
 use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
 
@@ -29,27 +29,28 @@ pub enum Hashing {
     Sha256,
 }
 
-/// Opens every input; any that cannot be read as a capture ends the run.
+/// Opens every input: files, directories and tar archives, each capture in them an input of
+/// its own. A named file that cannot be read as a capture ends the run, as does a directory or
+/// archive without any capture; the other files of directories and archives are listed on
+/// stderr as skipped, with the reason.
 pub fn open_inputs(args: &InputArgs, hashing: Hashing) -> anyhow::Result<MergedCaptures> {
     if args.inputs.iter().filter(|i| *i == "-").count() > 1 {
         bail!("standard input (`-`) can be read only once");
     }
-    if args.inputs.len() > usize::from(u16::MAX) {
-        bail!("at most {} inputs can be read in one run", u16::MAX);
+    let set = CaptureSet::expand(&args.inputs).context("cannot read the capture")?;
+    let merged = open_set(&set, hashing)?;
+    for skipped in merged.skipped() {
+        eprintln!(
+            "twsleuth: note: skipped {}: {}",
+            skipped.name, skipped.reason
+        );
     }
-    let readers = args
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(index, input)| {
-            match hashing {
-                Hashing::Off => CaptureReader::open(input, index as u16),
-                Hashing::Sha256 => CaptureReader::open_hashing(input, index as u16),
-            }
-            .context("cannot read the capture")
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(MergedCaptures::new(readers))
+    Ok(merged)
+}
+
+/// Opens the captures of a set that was expanded before (to read some frames again).
+pub fn open_set(set: &CaptureSet, hashing: Hashing) -> anyhow::Result<MergedCaptures> {
+    MergedCaptures::from_set(set, hashing == Hashing::Sha256).context("cannot read the capture")
 }
 
 /// Walks every frame, decoded, in timestamp order; shows progress on stderr.
@@ -204,9 +205,13 @@ pub fn input_files(merged: &MergedCaptures) -> Vec<InputFile> {
         .collect()
 }
 
-/// Prints each damaged input to stderr; the frames before the damage were analysed.
+/// Prints each damaged input to stderr (the frames before the damage were analysed), and
+/// what the reader warned about (an unknown format version).
 pub fn warn_damage(merged: &MergedCaptures) {
     for reader in merged.readers() {
+        for warning in reader.warnings() {
+            eprintln!("twsleuth: warning: {}: {warning}", reader.input());
+        }
         if let Some(damage) = reader.damage() {
             eprintln!("twsleuth: warning: {damage}");
         }

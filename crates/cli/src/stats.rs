@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use twsleuth_decode::{Accounting, FrameClass};
-use twsleuth_reader::{CaptureFormat, Compression, MergedCaptures};
+use twsleuth_reader::{CaptureFormat, CaptureSetReport, Compression, MergedCaptures};
 
 use crate::cli::StatsArgs;
 use crate::scan::{Hashing, open_inputs, scan, warn_damage};
@@ -40,6 +40,114 @@ pub struct Stats {
     /// Why frames were malformed or truncated, with counts.
     pub reasons: BTreeMap<&'static str, u64>,
     pub damaged_inputs: u64,
+    /// Files of directories and archives that were not read, with the reason.
+    pub skipped: Vec<SkippedJson>,
+    /// What the inputs' time ranges show: gaps, overlaps, tcpdump rings that wrapped.
+    pub capture_set: CaptureSetJson,
+}
+
+/// A file not read.
+#[derive(Debug, Serialize)]
+pub struct SkippedJson {
+    pub name: String,
+    pub reason: String,
+}
+
+/// The inputs' time ranges against each other.
+#[derive(Debug, Serialize)]
+pub struct CaptureSetJson {
+    /// Silences between two files consecutive in time, longer than 0.1 s and than any silence
+    /// inside either file.
+    pub gaps: Vec<GapJson>,
+    /// Files consecutive in time that overlap (the later starts before the earlier ends).
+    pub overlaps: Vec<GapJson>,
+    /// tcpdump rings (`-C`/`-W` names) found among the files.
+    pub rings: Vec<RingJson>,
+}
+
+/// Two files consecutive in time.
+#[derive(Debug, Serialize)]
+pub struct GapJson {
+    pub earlier: String,
+    pub later: String,
+    /// Last frame of the earlier file.
+    pub earlier_last_ts: f64,
+    /// First frame of the later file.
+    pub later_first_ts: f64,
+    /// later_first_ts - earlier_last_ts: negative for an overlap.
+    pub gap_s: f64,
+    pub earlier_last_ts_ns: i64,
+    pub later_first_ts_ns: i64,
+    pub gap_ns: i64,
+}
+
+/// A tcpdump ring.
+#[derive(Debug, Serialize)]
+pub struct RingJson {
+    pub name: String,
+    pub files: Vec<String>,
+    /// The ring wrapped: its oldest files were overwritten, so what was captured before
+    /// `oldest_file`'s first frame is lost.
+    pub wrapped: bool,
+    pub oldest_file: Option<String>,
+    pub newest_file: Option<String>,
+    /// The first frame left when the ring wrapped: nothing before it survives.
+    pub lost_before_ts: Option<f64>,
+    pub lost_before_ts_ns: Option<i64>,
+    /// File numbers missing between the lowest and the highest.
+    pub missing_numbers: Vec<u64>,
+}
+
+impl CaptureSetJson {
+    fn new(report: &CaptureSetReport) -> CaptureSetJson {
+        let pair = |t: &twsleuth_reader::Transition| {
+            let (a, b) = (&report.spans[t.from], &report.spans[t.to]);
+            GapJson {
+                earlier: a.name.clone(),
+                later: b.name.clone(),
+                earlier_last_ts: seconds(a.last_ts_ns),
+                later_first_ts: seconds(b.first_ts_ns),
+                gap_s: seconds(t.gap_ns),
+                earlier_last_ts_ns: a.last_ts_ns,
+                later_first_ts_ns: b.first_ts_ns,
+                gap_ns: t.gap_ns,
+            }
+        };
+        CaptureSetJson {
+            gaps: report.gaps().map(pair).collect(),
+            overlaps: report.overlaps().map(pair).collect(),
+            rings: report
+                .rings
+                .iter()
+                .map(|ring| RingJson {
+                    name: ring.name.clone(),
+                    files: ring
+                        .files
+                        .iter()
+                        .map(|&i| report.spans[i].name.clone())
+                        .collect(),
+                    wrapped: ring.wrapped.is_some(),
+                    oldest_file: ring
+                        .wrapped
+                        .as_ref()
+                        .map(|w| report.spans[w.oldest].name.clone()),
+                    newest_file: ring
+                        .wrapped
+                        .as_ref()
+                        .map(|w| report.spans[w.newest].name.clone()),
+                    lost_before_ts: ring
+                        .wrapped
+                        .as_ref()
+                        .map(|w| seconds(report.spans[w.oldest].first_ts_ns)),
+                    lost_before_ts_ns: ring
+                        .wrapped
+                        .as_ref()
+                        .map(|w| report.spans[w.oldest].first_ts_ns),
+                    missing_numbers: ring.missing.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Per-input figures.
@@ -62,6 +170,12 @@ pub struct FileStats {
     pub out_of_order_frames: u64,
     /// Where the input went bad, if it did.
     pub damage: Option<String>,
+    /// What did not stop the reading but may matter (an unknown format version).
+    pub warnings: Vec<String>,
+    /// Frames with a pcapng packet comment.
+    pub packet_comments: u64,
+    /// pcapng section comments (the capturing tool's notes on the whole capture).
+    pub section_comments: Vec<String>,
 }
 
 #[derive(Default)]
@@ -148,6 +262,9 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
                 last_ts: tally.last_ts_ns.map(seconds),
                 out_of_order_frames: counters.out_of_order_frames,
                 damage: reader.damage().map(ToString::to_string),
+                warnings: reader.warnings().to_vec(),
+                packet_comments: counters.packet_comments,
+                section_comments: counters.section_comments.clone(),
             }
         })
         .collect();
@@ -176,6 +293,15 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
         truncated: accounting.truncated,
         fragments: accounting.fragments,
         damaged_inputs: files.iter().filter(|f| f.damage.is_some()).count() as u64,
+        skipped: merged
+            .skipped()
+            .iter()
+            .map(|s| SkippedJson {
+                name: s.name.clone(),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+        capture_set: CaptureSetJson::new(&merged.set_report()),
         files,
         accounting,
         reasons,
@@ -211,10 +337,20 @@ fn write_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
         if file.out_of_order_frames > 0 {
             writeln!(out, "  Out of order:   {} frames", file.out_of_order_frames)?;
         }
+        if file.packet_comments > 0 {
+            writeln!(out, "  Comments:       {} frames", file.packet_comments)?;
+        }
+        for comment in &file.section_comments {
+            writeln!(out, "  Section note:   {}", comment.escape_debug())?;
+        }
+        for warning in &file.warnings {
+            writeln!(out, "  WARNING:        {warning}")?;
+        }
         if let Some(damage) = &file.damage {
             writeln!(out, "  DAMAGED:        {damage}")?;
         }
     }
+    write_set_text(stats, out)?;
     if stats.files.len() > 1 {
         writeln!(
             out,
@@ -238,6 +374,68 @@ fn write_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "    fragments:    {}", stats.fragments)?;
     for (reason, count) in &stats.reasons {
         writeln!(out, "      {count:>8}  {reason}")?;
+    }
+    Ok(())
+}
+
+/// The capture set's findings: skipped files, rings, gaps, overlaps.
+fn write_set_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
+    for skipped in &stats.skipped {
+        writeln!(
+            out,
+            "Skipped:          {}: {}",
+            skipped.name, skipped.reason
+        )?;
+    }
+    let set = &stats.capture_set;
+    for ring in &set.rings {
+        if ring.wrapped {
+            writeln!(
+                out,
+                "Ring {} ({} files) WRAPPED: the oldest file left is {} (first frame {}), the newest {}; what the ring held before was overwritten, so the capture's start is missing",
+                ring.name,
+                ring.files.len(),
+                ring.oldest_file.as_deref().unwrap_or("?"),
+                ring.lost_before_ts_ns
+                    .map_or_else(|| "n/a".to_string(), format_utc),
+                ring.newest_file.as_deref().unwrap_or("?"),
+            )?;
+        }
+        if !ring.missing_numbers.is_empty() {
+            let numbers: Vec<String> = ring.missing_numbers.iter().map(u64::to_string).collect();
+            writeln!(
+                out,
+                "Ring {}: file number(s) {} missing",
+                ring.name,
+                numbers.join(", ")
+            )?;
+        }
+    }
+    for gap in &set.gaps {
+        writeln!(
+            out,
+            "Gap:              {:.3} s without a frame between {} (last frame {}) and {} (first frame {})",
+            gap.gap_s,
+            gap.earlier,
+            format_utc(gap.earlier_last_ts_ns),
+            gap.later,
+            format_utc(gap.later_first_ts_ns)
+        )?;
+    }
+    let pairs = stats.files.iter().filter(|f| f.frames > 0).count();
+    if pairs > 2 && set.overlaps.len() == pairs - 1 {
+        writeln!(
+            out,
+            "Overlap:          all {pairs} files overlap in time (captured side by side, e.g. one per CPU core or vantage point); merged by timestamp"
+        )?;
+    } else {
+        for overlap in &set.overlaps {
+            writeln!(
+                out,
+                "Overlap:          {} and {} overlap by {:.3} s; merged by timestamp",
+                overlap.earlier, overlap.later, -overlap.gap_s
+            )?;
+        }
     }
     Ok(())
 }

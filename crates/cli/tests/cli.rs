@@ -173,6 +173,8 @@ const CAPTURES: &[&str] = &[
     "ipv4-fragments.pcap",
     "ipv6-exthdr.pcap",
     "empty.pcap",
+    "obsolete-pb.pcapng",
+    "comments.pcapng",
 ];
 
 #[test]
@@ -297,9 +299,18 @@ fn damaged_files_keep_the_frames_before_the_damage_and_name_the_offset() {
 fn inputs_that_are_not_captures_fail_with_one_line_and_exit_2() {
     for (name, says) in [
         ("not-a-capture.txt", "it is text"),
-        ("header-only-garbage.bin", "unknown magic bytes"),
+        (
+            "header-only-garbage.bin",
+            "starts with the bytes 5c 17 9e 03",
+        ),
         ("zero-length.pcap", "empty"),
         ("does-not-exist.pcap", "cannot read"),
+        (
+            "foreign/solaris.snoop",
+            "editcap -F pcapng solaris.snoop solaris.pcapng",
+        ),
+        ("foreign/nstrace-2.0.cap", "NetScaler"),
+        ("foreign/ethernet.erf", "editcap -T ether -F pcapng"),
     ] {
         let path = fixture(&format!("capture/{name}"));
         let out = twsleuth(&["stats", path.to_str().unwrap()]);
@@ -311,9 +322,15 @@ fn inputs_that_are_not_captures_fail_with_one_line_and_exit_2() {
             "{name}: {stderr}"
         );
     }
-    let out = twsleuth(&["stats", fixture("capture").to_str().unwrap()]);
+    // A directory of files none of which is a capture.
+    let out = twsleuth(&["stats", fixture("capture/foreign").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("directory"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("holds no capture")
+            && stderr.contains("ascend.txt: a Lucent/Ascend router trace (text);"),
+        "{stderr}"
+    );
     let out = twsleuth(&["analyze", "--time-wait", "6O", "x.pcap"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -918,4 +935,344 @@ fn a_capture_damaged_before_its_first_frame_is_not_an_all_clear() {
     let verdict = a["verdict"].as_str().unwrap();
     assert!(verdict.contains("not an all-clear"), "{verdict}");
     assert!(verdict.contains("No frame could be read"), "{verdict}");
+}
+
+/// Runs a command that makes test inputs; the tools are Debian packages (.ci/run installs
+/// them).
+fn make(tool: &str, args: &[&str]) {
+    let out = oracle(tool, args);
+    assert!(out.status.success(), "{tool} {args:?}: {out:?}");
+}
+
+/// A ~3.5 MB capture (4,000 connections of the synthetic balancer, scripts/gen_load_capture.py)
+/// and the ring tcpdump cuts it into with `-C 1` (4 files), or `-C 1 -W 3` (wrapped: the first
+/// file overwritten by the fourth).
+fn ring_of_load(dir: &Path, files: Option<&str>) -> (PathBuf, PathBuf) {
+    let source = dir.join("load.pcap");
+    if !source.exists() {
+        make(
+            "python3",
+            &[
+                repo_root()
+                    .join("scripts/gen_load_capture.py")
+                    .to_str()
+                    .unwrap(),
+                "--connections",
+                "4000",
+                "-o",
+                source.to_str().unwrap(),
+            ],
+        );
+    }
+    let ring = dir.join(format!("ring{}", files.unwrap_or("")));
+    std::fs::create_dir_all(&ring).unwrap();
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let out = ring.join("cap.pcap");
+    let mut args = vec![
+        "-r",
+        source.to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+        "-C",
+        "1",
+        "-Z",
+        user.trim(),
+    ];
+    if let Some(n) = files {
+        args.extend(["-W", n]);
+    }
+    make("tcpdump", &args);
+    (source, ring)
+}
+
+/// A tcpdump ring as a directory and as a tar.gz gives the frames of the capture it was cut
+/// from (capinfos' count, tshark's SYNs); every frame reference names the member file, and the
+/// frame is the one Wireshark shows under that number in that file.
+#[test]
+fn a_ring_as_a_directory_or_a_tar_gz_reads_as_the_original_capture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, ring) = ring_of_load(tmp.path(), None);
+    let tgz = tmp.path().join("ring.tgz");
+    make(
+        "tar",
+        &[
+            "-czf",
+            tgz.to_str().unwrap(),
+            "-C",
+            ring.to_str().unwrap(),
+            "cap.pcap",
+            "cap.pcap1",
+            "cap.pcap2",
+            "cap.pcap3",
+        ],
+    );
+    let (original, _) = stats(&source);
+    assert_eq!(original["frames"], capinfos_packets(&source));
+    for input in [&ring, &tgz] {
+        let (s, stderr) = stats(input);
+        assert_eq!(s["frames"], original["frames"], "{}", input.display());
+        assert_eq!(s["syn"], original["syn"]);
+        assert_eq!(s["first_ts_ns"], original["first_ts_ns"]);
+        assert_eq!(s["last_ts_ns"], original["last_ts_ns"]);
+        accounting_closes(&s);
+        assert_eq!(s["files"].as_array().unwrap().len(), 4, "{stderr}");
+        let set = &s["capture_set"];
+        assert_eq!(set["gaps"].as_array().unwrap().len(), 0, "{set}");
+        assert_eq!(set["overlaps"].as_array().unwrap().len(), 0, "{set}");
+        assert_eq!(set["rings"][0]["wrapped"], false, "{set}");
+    }
+    let (s, _) = stats(&tgz);
+    let names: Vec<&str> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["input"].as_str().unwrap())
+        .collect();
+    let t = tgz.to_str().unwrap();
+    assert_eq!(
+        names,
+        [
+            format!("{t}:cap.pcap"),
+            format!("{t}:cap.pcap1"),
+            format!("{t}:cap.pcap2"),
+            format!("{t}:cap.pcap3"),
+        ]
+    );
+
+    // Connections found in the archive point at (member, frame) as Wireshark numbers them.
+    let conns = tmp.path().join("conns.jsonl");
+    let out = twsleuth(&[
+        "analyze",
+        "--json",
+        "--quiet",
+        "--connections",
+        conns.to_str().unwrap(),
+        t,
+    ]);
+    let analysis = json_of(&out);
+    let inputs: Vec<String> = analysis["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["input"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(inputs, names);
+    // Per member file: frame number -> TCP ports, as tshark shows them.
+    type Ports = (Option<u16>, Option<u16>);
+    let mut frames_of_member: HashMap<String, HashMap<u64, Ports>> = HashMap::new();
+    let text = std::fs::read_to_string(&conns).unwrap();
+    let mut checked_in = std::collections::BTreeSet::new();
+    for line in text.lines().step_by(97) {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let (op, rp) = (
+            c["orig_p"].as_u64().unwrap() as u16,
+            c["resp_p"].as_u64().unwrap() as u16,
+        );
+        for key in ["first_frame", "last_frame"] {
+            let member = &inputs[c[key]["file_index"].as_u64().unwrap() as usize];
+            let file = member.rsplit(':').next().unwrap().to_string();
+            checked_in.insert(file.clone());
+            let by_number = frames_of_member.entry(file.clone()).or_insert_with(|| {
+                tshark_frames(&ring.join(&file))
+                    .into_iter()
+                    .map(|f| (f.0, (f.4, f.5)))
+                    .collect()
+            });
+            let number = c[key]["number"].as_u64().unwrap();
+            let ports = by_number[&number];
+            assert!(
+                ports == (Some(op), Some(rp)) || ports == (Some(rp), Some(op)),
+                "{key}: frame {number} of {file} is not of {op}<->{rp}: {ports:?}"
+            );
+        }
+    }
+    assert!(checked_in.len() >= 3, "{checked_in:?}");
+}
+
+#[test]
+fn a_wrapped_ring_says_its_start_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, ring) = ring_of_load(tmp.path(), Some("3"));
+    let (s, _) = stats(&ring);
+    let r = &s["capture_set"]["rings"][0];
+    assert_eq!(r["wrapped"], true, "{s}");
+    assert!(r["oldest_file"].as_str().unwrap().ends_with("/cap.pcap1"));
+    assert!(r["newest_file"].as_str().unwrap().ends_with("/cap.pcap0"));
+    assert_eq!(r["lost_before_ts"], s["first_ts"]);
+    let out = twsleuth(&["stats", ring.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("WRAPPED") && text.contains("the capture's start is missing"),
+        "{text}"
+    );
+}
+
+/// Directories and archives list what they skip; an empty capture is read (0 frames).
+#[test]
+fn files_that_are_not_captures_are_skipped_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("capture/en10mb.pcap.zst"), dir.join("core0")).unwrap();
+    std::fs::copy(fixture("capture/empty.pcap"), dir.join("core1.pcap")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "Hello from the balancer\n").unwrap();
+    std::fs::copy(
+        fixture("capture/foreign/solaris.snoop"),
+        dir.join("old.snoop"),
+    )
+    .unwrap();
+    let out = twsleuth(&["stats", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for says in [
+        "notes.txt: not a capture: it is text, starting with \"Hello from the balancer\"",
+        "old.snoop: a Solaris snoop capture, a format twsleuth does not read: convert it with `editcap -F pcapng old.snoop old.pcapng`",
+    ] {
+        assert!(text.contains(says), "{text}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    let (s, _) = stats(&dir);
+    assert_eq!(s["frames"], 613);
+    assert_eq!(s["files"].as_array().unwrap().len(), 2);
+    assert_eq!(s["skipped"].as_array().unwrap().len(), 2);
+}
+
+/// More files than the open-file limit (64): a ring of 205 files reads whole, opening each
+/// when its frames come due; 100 captures that all overlap in time cannot all be open under a
+/// hard limit of 64, and those that could not are reported with the limit to raise; under a
+/// soft limit of 64 and a hard one of 4096, the soft one is raised and all are read.
+#[test]
+fn more_files_than_the_open_file_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let split = tmp.path().join("split");
+    std::fs::create_dir(&split).unwrap();
+    let source = fixture("capture/en10mb.pcap");
+    make(
+        "editcap",
+        &[
+            "-c",
+            "3",
+            source.to_str().unwrap(),
+            split.join("part.pcap").to_str().unwrap(),
+        ],
+    );
+    // soft:hard open-file limits
+    let limited_to = |nofile: &str, args: &[&str]| {
+        Command::new("prlimit")
+            .arg(format!("--nofile={nofile}"))
+            .args(["--", env!("CARGO_BIN_EXE_twsleuth")])
+            .args(args)
+            .output()
+            .expect("prlimit (util-linux) runs")
+    };
+    let limited = |args: &[&str]| limited_to("64:64", args);
+    let out = limited(&["stats", "--json", split.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let s = json_of(&out);
+    assert_eq!(s["files"].as_array().unwrap().len(), 205);
+    assert_eq!(s["frames"], 613);
+    assert_eq!(s["damaged_inputs"], 0);
+
+    let cores = tmp.path().join("cores");
+    std::fs::create_dir(&cores).unwrap();
+    for core in 0..100 {
+        std::fs::copy(
+            fixture("capture/ipv4.pcap"),
+            cores.join(format!("core{core}.pcap")),
+        )
+        .unwrap();
+    }
+    let out = limited(&["stats", "--json", cores.to_str().unwrap()]);
+    let s = json_of(&out);
+    let damaged = s["damaged_inputs"].as_u64().unwrap();
+    assert!(damaged > 0 && damaged < 100, "{s}");
+    assert_eq!(s["frames"].as_u64().unwrap(), (100 - damaged) * 275);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("open-file limit (`ulimit -n`)") && stderr.contains("frames are missing"),
+        "{stderr}"
+    );
+    // With room under the hard limit, the soft one is raised and every capture is read.
+    let out = limited_to("64:4096", &["stats", "--json", cores.to_str().unwrap()]);
+    let s = json_of(&out);
+    assert_eq!(s["damaged_inputs"], 0, "{s}");
+    assert_eq!(s["frames"], 100 * 275);
+}
+
+/// Comments of pcapng files are shown (escaped) by stats.
+#[test]
+fn stats_shows_comments() {
+    let path = fixture("capture/comments.pcapng");
+    let (s, _) = stats(&path);
+    assert_eq!(s["files"][0]["packet_comments"], 3);
+    assert_eq!(
+        s["files"][0]["section_comments"][0],
+        "capture comment: made by make_edge_fixtures.py with editcap -a"
+    );
+}
+
+/// The report's evidence on a set (the HAProxy lab capture cut into 5 files by editcap, in a
+/// tar.gz) names the member file of each collision, its Wireshark filter covers frames of that
+/// file only, and a previous connection that ended in the file before says so.
+#[test]
+fn report_evidence_names_the_member_and_filters_within_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = fixture("lab/haproxy/lb-backend.pcap");
+    make(
+        "editcap",
+        &[
+            "-c",
+            "2000",
+            lab.to_str().unwrap(),
+            tmp.path().join("part.pcap").to_str().unwrap(),
+        ],
+    );
+    let mut parts: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    parts.sort();
+    let tgz = tmp.path().join("lab.tgz");
+    let mut args = vec![
+        "-czf",
+        tgz.to_str().unwrap(),
+        "-C",
+        tmp.path().to_str().unwrap(),
+    ];
+    args.extend(parts.iter().map(String::as_str));
+    make("tar", &args);
+    let out_dir = tmp.path().join("report");
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        tgz.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "collisions found: {out:?}");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let t = tgz.to_str().unwrap();
+    assert!(md.contains(&format!("File `{t}:part_00000_")), "{md}");
+    let mut ranges = 0;
+    for filter in md.split("frame.number>=").skip(1) {
+        let first: u64 = filter.split(' ').next().unwrap().parse().unwrap();
+        let last: u64 = filter
+            .split("frame.number<=")
+            .nth(1)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(first <= last, "empty range {first}..{last}");
+        ranges += 1;
+    }
+    assert!(ranges >= 2, "{md}");
+    // The worst collision's previous connection ended in the first file.
+    assert!(
+        md.contains(&format!("previous connection (frame of {t}:part_00000_")),
+        "{md}"
+    );
 }

@@ -8,7 +8,11 @@ use serde::Serialize;
 /// Where a frame is in the inputs: enough to open it in Wireshark.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FrameRef {
-    /// Index of the input in the order the inputs were named.
+    /// Index of the input in the order the inputs were named; every capture found in a
+    /// directory or tar archive is an input of its own (`dir/cap.pcap7`,
+    /// `a10.tgz:core3.pcap`), so that the frame number is the one Wireshark shows for that
+    /// file. 16 bits: a run reads at most 65,535 captures (more than any ring or per-core set
+    /// seen; `CaptureSet::expand` refuses more, saying so) and a segment record stays small.
     pub file_index: u16,
     /// 1-based frame number within that input (Wireshark's `frame.number`).
     pub number: u64,

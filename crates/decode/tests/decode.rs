@@ -73,6 +73,8 @@ fn frame(link_type: LinkType, data: &[u8]) -> Frame<'_> {
         link_type,
         orig_len: data.len() as u32,
         data,
+        comment: None,
+        section_comment: None,
     }
 }
 

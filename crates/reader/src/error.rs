@@ -30,9 +30,48 @@ pub enum ReadErrorKind {
     /// The input holds no bytes at all.
     #[error("the file is empty (0 bytes), not a capture")]
     Empty,
-    /// The input is not pcap or pcapng (possibly after decompression).
-    #[error("not a pcap or pcapng capture ({0})")]
+    /// The input is not pcap or pcapng (possibly after decompression), nor a capture format
+    /// that twsleuth can name.
+    #[error("not a capture: {0}")]
     NotACapture(String),
+    /// The input is a capture in a format twsleuth does not read; `advice` says how to convert
+    /// it (or why that would not help).
+    #[error("{format}, a format twsleuth does not read: {advice}")]
+    ForeignFormat {
+        /// The format, as its tool names it ("a Solaris snoop capture").
+        format: String,
+        /// The command that converts it, or what to do instead.
+        advice: String,
+    },
+    /// A directory or archive that holds no capture at all.
+    #[error("holds no capture twsleuth reads{0}")]
+    NoCapture(String),
+    /// A tar archive whose structure cannot be read.
+    #[error("cannot read the tar archive: {0}")]
+    Archive(String),
+    /// A capture of a large set could not be opened when its frames came due: the open-file
+    /// limit was reached.
+    #[error(
+        "could not be opened when its frames came due: {open} captures of the set overlap in \
+         time and are open already, and the open-file limit (`ulimit -n`) allows no more; its \
+         frames are missing from the results: raise the limit (e.g. `ulimit -n 65536`) or \
+         merge fewer files at once"
+    )]
+    TooManyOpen {
+        /// Captures open at that moment.
+        open: usize,
+    },
+    /// More captures than frame references can number.
+    #[error(
+        "the inputs hold {members} captures, but at most {limit} can be read in one run (frames \
+         name their file with 16 bits): merge some first, e.g. `mergecap -w part1.pcapng FILES...`"
+    )]
+    TooManyMembers {
+        /// Captures found.
+        members: usize,
+        /// The most that can be read.
+        limit: usize,
+    },
     /// The file header is present but unusable.
     #[error("bad capture header: {0}")]
     BadHeader(String),

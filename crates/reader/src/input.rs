@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ReadErrorKind;
 use crate::interrupt::PumpedReader;
+use crate::sniff::{SNIFF_BYTES, describe_unknown};
 
 /// How an input was compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +147,7 @@ const PCAP_HEADER_BYTES: usize = 24;
 pub(crate) fn open_input(input: &str, sha256: bool) -> Result<OpenedInput, ReadErrorKind> {
     if input == "-" {
         return open_stream(
+            input,
             Box::new(PumpedReader::new(Box::new(io::stdin()))),
             None,
             sha256,
@@ -160,15 +162,22 @@ pub(crate) fn open_input(input: &str, sha256: bool) -> Result<OpenedInput, ReadE
         )));
     }
     if meta.is_file() {
-        open_stream(Box::new(file), Some(meta.len()), sha256)
+        open_stream(input, Box::new(file), Some(meta.len()), sha256)
     } else {
         // A named pipe or a device: it may block with no data.
-        open_stream(Box::new(PumpedReader::new(Box::new(file))), None, sha256)
+        open_stream(
+            input,
+            Box::new(PumpedReader::new(Box::new(file))),
+            None,
+            sha256,
+        )
     }
 }
 
-/// Like [`open_input`], for a stream that is already open (standard input, a file, bytes).
+/// Like [`open_input`], for a stream that is already open (standard input, a file, bytes);
+/// `name` stands for it in the advice given for a foreign format.
 pub(crate) fn open_stream(
+    name: &str,
     raw: Box<dyn Read + Send>,
     file_size_bytes: Option<u64>,
     sha256: bool,
@@ -241,8 +250,8 @@ pub(crate) fn open_stream(
         }
         format
     } else {
-        read_up_to(&mut stream, &mut header, 64).map_err(decompress_error)?;
-        return Err(ReadErrorKind::NotACapture(describe_unknown(&header)));
+        read_up_to(&mut stream, &mut header, SNIFF_BYTES).map_err(decompress_error)?;
+        return Err(describe_unknown(&header, name));
     };
     Ok(OpenedInput {
         stream: Box::new(Cursor::new(header).chain(stream)),
@@ -292,67 +301,9 @@ fn pcap_format(magic: &[u8]) -> Option<CaptureFormat> {
     })
 }
 
-/// Names the formats that people mistake for pcap, so that the message says what to do.
-fn describe_unknown(head: &[u8]) -> String {
-    let known: &[(&[u8], &str)] = &[
-        (
-            b"snoop\0\0\0",
-            "a Solaris snoop capture: convert it with `editcap -F pcap`",
-        ),
-        (
-            b"GMBU",
-            "a Microsoft Network Monitor capture: convert it with `editcap -F pcap`",
-        ),
-        (
-            b"NSTRACE",
-            "a NetScaler nstrace file: convert it with `editcap -F pcap`",
-        ),
-        (b"\x7fELF", "an executable, not a capture"),
-        (b"PK\x03\x04", "a zip archive: extract the capture first"),
-        (
-            b"BZh",
-            "bzip2-compressed: decompress it first (only gzip and zstd are read directly)",
-        ),
-        (
-            b"\xfd7zXZ",
-            "xz-compressed: decompress it first (only gzip and zstd are read directly)",
-        ),
-    ];
-    if let Some((_, what)) = known.iter().find(|(magic, _)| head.starts_with(magic)) {
-        return (*what).to_string();
-    }
-    let printable = head
-        .iter()
-        .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
-    if printable {
-        return "it is text: was the capture written with `tcpdump -w FILE` rather than printed?"
-            .to_string();
-    }
-    let hex: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("unknown magic bytes {}", hex.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn describe_unknown_recognises_text() {
-        assert!(describe_unknown(b"15:04:05.123 IP 10.0.0.1 > 10.0.0.2").contains("text"));
-    }
-
-    #[test]
-    fn describe_unknown_names_snoop() {
-        assert!(describe_unknown(b"snoop\0\0\0\0\0\0\x02").contains("snoop"));
-    }
-
-    #[test]
-    fn describe_unknown_shows_magic_of_binary() {
-        assert_eq!(
-            describe_unknown(&[0xde, 0xad, 0xbe, 0xef, 0x00]),
-            "unknown magic bytes de ad be ef"
-        );
-    }
 
     #[test]
     fn read_up_to_collects_short_reads() {

@@ -5,8 +5,14 @@
 //!   number, nanosecond timestamp, link type, bytes). Damage after the first frame (a cut-short
 //!   or corrupt record) ends the input and is kept as [`CaptureReader::damage`]; the frames
 //!   before it are delivered.
-//! - [`MergedCaptures`] merges several inputs by timestamp, like `mergecap`.
-//! - [`ReadError`] names the input, the byte offset and the frames read before the error.
+//! - [`MergedCaptures`] merges several inputs by timestamp, like `mergecap`, opening the
+//!   captures of a large set only when their frames come due.
+//! - [`CaptureSet`] expands what the user named (files, directories, tar archives plain or
+//!   compressed) into captures, each an input of its own (`dir/cap.pcap7`,
+//!   `a10.tgz:core3.pcap`), and lists the files that are not captures; [`CaptureSetReport`]
+//!   says what their time ranges show (gaps, overlaps, a tcpdump ring that wrapped).
+//! - [`ReadError`] names the input, the byte offset and the frames read before the error; a
+//!   capture format of another tool is named with the command that converts it.
 //!
 //! ```
 //! use twsleuth_reader::{CaptureReader, MergedCaptures};
@@ -25,15 +31,24 @@
 #![deny(missing_docs)]
 
 mod capture;
+mod coverage;
 mod error;
 mod input;
 mod interrupt;
 mod link;
 mod merge;
+mod set;
+mod sniff;
+mod source;
 
-pub use capture::{CaptureReader, Frame, INITIAL_BUFFER_BYTES, MAX_RECORD_BYTES, ReaderCounters};
+pub use capture::{
+    CaptureReader, Frame, INITIAL_BUFFER_BYTES, MAX_RECORD_BYTES, MIN_BUFFER_BYTES, ReaderCounters,
+};
+pub use coverage::{CaptureSetReport, FileSpan, GAP_FLOOR_NS, Meeting, Ring, RingWrap, Transition};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{CaptureFormat, Compression};
 pub use interrupt::{interrupt, interrupted};
 pub use link::LinkType;
-pub use merge::MergedCaptures;
+pub use merge::{KEEP_OPEN, MergedCaptures, SET_BUFFER_BUDGET_BYTES};
+pub use set::{CaptureSet, MAX_MEMBERS, SPILL_MEMORY_BYTES, Skipped, natural_cmp};
+pub use source::CaptureSource;

@@ -322,7 +322,8 @@ fn drain(bytes: Vec<u8>) -> u64 {
             let mut n = 0;
             while reader.advance() {
                 let frame = reader.current().expect("frame after advance");
-                assert_eq!(frame.number, n + 1);
+                // Blocks Wireshark numbers as frames (custom, systemd journal) take a number.
+                assert_eq!(frame.number, n + 1 + reader.counters().numbered_blocks);
                 n += 1;
             }
             assert_eq!(reader.counters().frames, n);
@@ -412,4 +413,249 @@ fn the_hash_is_of_the_whole_file_and_only_once_read_to_its_end() {
     while reader.advance() {}
     assert!(reader.damage().is_some());
     assert_eq!(reader.sha256(), None);
+}
+
+fn fixture_path(name: &str) -> String {
+    format!(
+        "{}/../../fixtures/capture/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Every file of fixtures/capture/foreign (formats Wireshark reads and twsleuth does not) is
+/// named as its format, with what to do, never as "not a capture" or by its magic bytes.
+#[test]
+fn foreign_formats_are_named_with_what_to_do() {
+    let expected = [
+        (
+            "sniffer-dos.cap",
+            "Sniffer (DOS)",
+            "editcap -F pcapng sniffer-dos.cap sniffer-dos.pcapng",
+        ),
+        (
+            "sniffer-windows.cap",
+            "Sniffer (Windows)",
+            "editcap -F pcapng",
+        ),
+        ("solaris.snoop", "Solaris snoop", "editcap -F pcapng"),
+        ("netmon2.cap", "Network Monitor 2.x", "editcap -F pcapng"),
+        (
+            "k12.txt",
+            "K12 text",
+            "editcap -T ether -F pcapng k12.txt k12.pcapng",
+        ),
+        ("ethernet.erf", "Endace ERF", "editcap -T ether -F pcapng"),
+        ("hci.btsnoop", "btsnoop", "Bluetooth HCI"),
+        ("iptrace-1.0.bin", "iptrace 1.0", "editcap -F pcapng"),
+        ("iptrace-2.0.bin", "iptrace 2.0", "editcap -F pcapng"),
+        ("nstrace-1.0.cap", "nstrace 1.0", "-traceFormat PCAP"),
+        ("nstrace-2.0.cap", "nstrace 2.0", "-traceFormat PCAP"),
+        ("nstrace-3.0.cap", "nstrace 3.0", "-traceFormat PCAP"),
+        ("nstrace-3.5.cap", "nstrace 3.5", "-traceFormat PCAP"),
+        ("ascend.txt", "Ascend", "editcap -T rawip -F pcapng"),
+        ("netscreen.txt", "NetScreen", "editcap -T ether -F pcapng"),
+    ];
+    let dir = fixture_path("foreign");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        expected.len(),
+        "a fixture in foreign/ without an expectation here"
+    );
+    for (name, format, advice) in expected {
+        let error = CaptureReader::open(&format!("{dir}/{name}"), 0)
+            .err()
+            .unwrap_or_else(|| panic!("{name} was read"));
+        let message = error.to_string();
+        assert!(
+            matches!(error.kind, ReadErrorKind::ForeignFormat { .. }),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(format) && message.contains(advice),
+            "{name}: {message}"
+        );
+        for never in ["not a capture", "magic", "tcpdump -w"] {
+            assert!(!message.contains(never), "{name}: {message}");
+        }
+    }
+}
+
+/// Obsolete pcapng Packet Blocks (type 2) are frames like EPBs: the same 40 frames as the
+/// classic pcap they were written from, with the one comment.
+#[test]
+fn obsolete_packet_blocks_give_the_frames_of_their_source() {
+    let mut pb = CaptureReader::open(&fixture_path("obsolete-pb.pcapng"), 0).unwrap();
+    let mut en = CaptureReader::open(&fixture_path("en10mb.pcap"), 0).unwrap();
+    let mut comments = Vec::new();
+    while pb.advance() {
+        assert!(en.advance());
+        let (a, b) = (pb.current().unwrap(), en.current().unwrap());
+        assert_eq!(
+            (a.number, a.ts_ns, a.data, a.orig_len),
+            (b.number, b.ts_ns, b.data, b.orig_len)
+        );
+        if let Some(c) = a.comment {
+            comments.push((a.number, c.to_string()));
+        }
+    }
+    assert!(pb.damage().is_none());
+    assert_eq!(pb.counters().frames, 40);
+    assert_eq!(pb.counters().obsolete_packet_blocks, 40);
+    assert_eq!(
+        comments,
+        [(3, "third frame, in an obsolete Packet Block".to_string())]
+    );
+}
+
+/// Comments written by editcap stay with their frames; the section comment with every frame.
+#[test]
+fn packet_and_section_comments_stay_with_their_frames() {
+    let mut reader = CaptureReader::open(&fixture_path("comments.pcapng"), 0).unwrap();
+    let mut comments = Vec::new();
+    while reader.advance() {
+        let frame = reader.current().unwrap();
+        assert_eq!(
+            frame.section_comment,
+            Some("capture comment: made by make_edge_fixtures.py with editcap -a")
+        );
+        if let Some(c) = frame.comment {
+            comments.push((frame.number, c.to_string()));
+        }
+    }
+    assert_eq!(
+        comments,
+        [
+            (2, "second frame's note".to_string()),
+            (5, "<b>bold</b> & \"quoted\"".to_string()),
+            (7, "résumé ✓ line one\nline two".to_string()),
+        ]
+    );
+    assert_eq!(reader.counters().packet_comments, 3);
+    assert_eq!(reader.counters().section_comments.len(), 1);
+}
+
+/// Several comments on one packet are joined; one that is not UTF-8 is shown with U+FFFD.
+#[test]
+fn several_and_invalid_comments_are_kept() {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    let mut with_options = epb(0, 5, b"frame");
+    // Replace the trailing length with options: two comments, one not UTF-8.
+    with_options.truncate(with_options.len() - 4);
+    for value in [&b"first"[..], &b"bad \xff byte"[..]] {
+        with_options.extend_from_slice(&1u16.to_le_bytes());
+        with_options.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        with_options.extend_from_slice(value);
+        with_options.resize(with_options.len().div_ceil(4) * 4, 0);
+    }
+    with_options.extend_from_slice(&[0, 0, 0, 0]);
+    let total = (with_options.len() + 4) as u32;
+    with_options[4..8].copy_from_slice(&total.to_le_bytes());
+    with_options.extend_from_slice(&total.to_le_bytes());
+    bytes.extend(with_options);
+    bytes.extend(epb(0, 6, b"plain"));
+    let mut reader = reader_over(bytes).unwrap();
+    assert!(reader.advance());
+    assert_eq!(
+        reader.current().unwrap().comment,
+        Some("first\nbad \u{fffd} byte")
+    );
+    assert!(reader.advance());
+    assert_eq!(reader.current().unwrap().comment, None);
+    assert!(reader.damage().is_none());
+}
+
+/// A pcapng block whose two length fields disagree is described by its fields, not by the
+/// parser's internals.
+#[test]
+fn a_corrupt_block_is_described_in_plain_words() {
+    let mut reader = CaptureReader::open(&fixture_path("corrupt.pcapng"), 0).unwrap();
+    while reader.advance() {}
+    let message = reader.damage().unwrap().to_string();
+    assert!(
+        message.contains("an Enhanced Packet Block (type 0x6) says it is 76 bytes long at its start but 84 at its end"),
+        "{message}"
+    );
+    assert!(!message.contains("verification"), "{message}");
+}
+
+#[test]
+fn an_unknown_format_version_is_a_warning_not_an_error() {
+    let mut pcap = Pcap::new(false, false, 1, 65535).record(1, 0, b"x", 1);
+    pcap.bytes[4..6].copy_from_slice(&3u16.to_le_bytes());
+    let mut reader = reader_over(pcap.bytes).unwrap();
+    assert_eq!(frames(&mut reader).len(), 1);
+    assert!(
+        reader.warnings()[0].contains("pcap version 3.4"),
+        "{:?}",
+        reader.warnings()
+    );
+    let mut bytes = shb();
+    bytes[12..14].copy_from_slice(&2u16.to_le_bytes());
+    bytes.extend(idb(1, 0, None));
+    bytes.extend(epb(0, 1, b"y"));
+    let mut reader = reader_over(bytes).unwrap();
+    assert_eq!(frames(&mut reader).len(), 1);
+    assert!(
+        reader.warnings()[0].contains("pcapng version 2.0"),
+        "{:?}",
+        reader.warnings()
+    );
+}
+
+/// pcapng with obsolete Packet Blocks and commented EPBs, for the mutation test.
+fn sample_pcapng_with_comments() -> Vec<u8> {
+    let mut bytes = shb();
+    bytes.extend(idb(1, 0, None));
+    for i in 0..4u8 {
+        let mut body = Vec::new();
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&u32::from(i).to_le_bytes());
+        body.extend_from_slice(&5u32.to_le_bytes());
+        body.extend_from_slice(&5u32.to_le_bytes());
+        body.extend_from_slice(&[i; 8]);
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(b"abc\0");
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        bytes.extend(block(2, &body));
+    }
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn mutated_obsolete_packet_blocks_and_comments_never_panic(
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut bytes = sample_pcapng_with_comments();
+        for (at, value) in mutations {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let len = bytes.len();
+        bytes.truncate(cut.index(len + 1).max(1));
+        if let Ok(mut reader) = reader_over(bytes) {
+            while reader.advance() {
+                let frame = reader.current().expect("frame after advance");
+                std::hint::black_box(frame.comment.map(str::len));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_obsolete_packet_block_sample_reads_whole() {
+    let mut reader = reader_over(sample_pcapng_with_comments()).unwrap();
+    let mut comments = 0;
+    while reader.advance() {
+        let frame = reader.current().unwrap();
+        assert_eq!(frame.data.len(), 5);
+        comments += usize::from(frame.comment == Some("abc"));
+    }
+    assert!(reader.damage().is_none(), "{:?}", reader.damage());
+    assert_eq!(comments, 4);
 }

@@ -712,11 +712,17 @@ pub fn display_filter(e: &Evidence) -> String {
     } else {
         "ipv6.addr"
     };
-    let first = e
-        .steps
-        .first()
-        .map_or(c.first_syn_frame.number, |s| s.frame);
-    let last = e.steps.last().map_or(c.first_syn_frame.number, |s| s.frame);
+    // Frame numbers count within one file: the range covers the steps in the first SYN's file
+    // (the previous connection may have ended in the file before, in a set of files).
+    let syn = c.first_syn_frame;
+    let in_file = || {
+        e.steps
+            .iter()
+            .filter(move |s| s.file_index == syn.file_index)
+            .map(|s| s.frame)
+    };
+    let first = in_file().min().unwrap_or(syn.number);
+    let last = in_file().max().unwrap_or(syn.number);
     format!(
         "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={} && frame.number>={first} && frame.number<={last}",
         c.orig_h, c.resp_h, c.orig_p, c.resp_p
@@ -725,11 +731,13 @@ pub fn display_filter(e: &Evidence) -> String {
 
 /// The packet ladder as fixed-width text: time offset, direction, flags, numbers, note.
 pub fn ladder(e: &Evidence) -> String {
-    let Some(start) = e
-        .steps
-        .iter()
-        .find(|s| s.frame == e.collision.first_syn_frame.number)
-    else {
+    let Some(start) = e.steps.iter().find(|s| {
+        (s.file_index, s.frame)
+            == (
+                e.collision.first_syn_frame.file_index,
+                e.collision.first_syn_frame.number,
+            )
+    }) else {
         return String::new();
     };
     let t0 = start.ts_ns;

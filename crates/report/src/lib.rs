@@ -29,7 +29,8 @@ use twsleuth_flows::{CollisionRecord, Findings, Role, Summary, TimeWaitPolicy};
 /// One input capture, as the method section lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct InputFile {
-    /// The name the user gave.
+    /// The name the user gave (a member of a set: `dir/cap.pcap7`, `a.tgz:core3.pcap`).
+    #[serde(rename = "input")]
     pub name: String,
     /// SHA-256 of the file's bytes, hex; `None` for standard input.
     pub sha256: Option<String>,
@@ -49,8 +50,11 @@ pub struct InputFile {
 pub struct LadderStep {
     /// Capture time, ns since the epoch.
     pub ts_ns: i64,
-    /// Wireshark frame number (in the collision's input).
+    /// Wireshark frame number, in input `file_index`.
     pub frame: u64,
+    /// The input the frame is in: the collision's (its first SYN's), but for the previous
+    /// connection's frames when it ended in the file before, in a set of files.
+    pub file_index: u16,
     /// Sender's role in the new connection.
     pub from: Role,
     /// Flags, Wireshark letters.
