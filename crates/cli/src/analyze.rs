@@ -4,17 +4,21 @@ use std::io::Write;
 
 use serde::Serialize;
 use twsleuth_decode::Accounting;
-use twsleuth_flows::{ServerOs, Summary, TimeWaitPolicy, TrackerConfig, TrackerCounters};
+use twsleuth_flows::{
+    CollisionRecord, ConnectionRecord, Finished, ServerOs, Summary, TimeWaitPolicy, TrackerConfig,
+    TrackerCounters,
+};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::InputFile;
 use twsleuth_report::content::{duration, verdict};
-use twsleuth_report::exhaustion::{self, PortExhaustion};
+use twsleuth_report::exhaustion::PortExhaustion;
 use twsleuth_report::limits::{Completeness, Limit, Status};
+use twsleuth_report::spill::SortedSpill;
 use twsleuth_report::time::format_utc;
 
 use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
-use crate::scan::{Hashing, Tracked, input_files, open_inputs, track, warn_damage};
+use crate::scan::{Hashing, Sinks, Tracked, input_files, open_inputs, track, warn_damage};
 
 /// How many source addresses the summary lists.
 pub const TOP_SOURCES: usize = 10;
@@ -50,7 +54,7 @@ impl<'a> AnalysisJson<'a> {
         AnalysisJson {
             verdict: verdict(
                 &analysis.summary,
-                &analysis.tracked.findings,
+                &analysis.tracked.counters,
                 &analysis.completeness,
                 &analysis.exhaustion,
             ),
@@ -62,18 +66,19 @@ impl<'a> AnalysisJson<'a> {
             accounting: facts.accounting,
             snaplen_cut_frames: facts.snaplen_cut_frames,
             time_gaps: facts.time_gaps,
-            tracker: analysis.tracked.findings.counters,
+            tracker: analysis.tracked.counters,
             config,
             inputs: &analysis.inputs,
         }
     }
 }
 
-/// An analysis: the findings, their figures, the inputs and what the evidence cannot show.
+/// An analysis: the key figures, the inputs, what the evidence cannot show, and the records
+/// its sinks kept.
 pub struct Analysis {
     /// The inputs as read (a report reads some frames again).
     pub merged: MergedCaptures,
-    /// What the pipeline produced.
+    /// What the pipeline counted and saw.
     pub tracked: Tracked,
     /// Key figures.
     pub summary: Summary,
@@ -83,29 +88,44 @@ pub struct Analysis {
     pub completeness: Completeness,
     /// Balancers whose ports were all held in their own TIME_WAIT.
     pub exhaustion: Vec<PortExhaustion>,
+    /// The records kept for exports.
+    pub records: Kept,
+}
+
+/// The records an analysis kept.
+pub struct Kept {
+    /// Connection records, to be read in order.
+    pub connections: Option<SortedSpill<ConnectionRecord>>,
+    /// Collision records, to be read in order.
+    pub collisions: Option<SortedSpill<CollisionRecord>>,
+    /// All of them, in memory.
+    pub all: Option<Finished>,
 }
 
 impl Analysis {
-    /// Reads, decodes and tracks the inputs, and weighs the evidence.
+    /// Reads, decodes and tracks the inputs, and weighs the evidence; `sinks` says which
+    /// records to keep.
     pub fn run(
         input: &InputArgs,
         tracker: &TrackerArgs,
         config: &TrackerConfig,
         hashing: Hashing,
+        mut sinks: Sinks,
     ) -> anyhow::Result<Analysis> {
         let mut merged = open_inputs(input, hashing)?;
-        let tracked = track(&mut merged, config, threads(tracker), input.quiet)?;
+        let tracked = track(
+            &mut merged,
+            config,
+            threads(tracker),
+            input.quiet,
+            &mut sinks,
+        )?;
         warn_damage(&merged);
-        let summary = Summary::new(&tracked.findings, TOP_SOURCES);
+        let summary = sinks.summary.finish(&tracked.counters, TOP_SOURCES);
         let inputs = input_files(&merged);
-        let completeness = Completeness::of(
-            &summary,
-            &tracked.findings.counters,
-            &inputs,
-            &tracked.facts,
-        );
+        let completeness = Completeness::of(&summary, &tracked.counters, &inputs, &tracked.facts);
         let exhaustion = tracked.facts.last_frame_ns.map_or_else(Vec::new, |end| {
-            exhaustion::detect(&tracked.findings, &config.time_wait, end)
+            sinks.exhaustion.finish(&config.time_wait, end)
         });
         Ok(Analysis {
             merged,
@@ -114,6 +134,11 @@ impl Analysis {
             inputs,
             completeness,
             exhaustion,
+            records: Kept {
+                connections: sinks.connections,
+                collisions: sinks.collisions,
+                all: sinks.all,
+            },
         })
     }
 
@@ -126,13 +151,13 @@ impl Analysis {
 /// Runs `twsleuth analyze`.
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    let analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Off)?;
-    let findings = &analysis.tracked.findings;
-    if let Some(path) = &args.connections {
-        write_jsonl(path, &findings.connections)?;
+    let sinks = Sinks::new(args.connections.is_some(), args.collisions.is_some(), false);
+    let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Off, sinks)?;
+    if let (Some(path), Some(spill)) = (&args.connections, analysis.records.connections.take()) {
+        write_jsonl(path, spill.into_sorted()?)?;
     }
-    if let Some(path) = &args.collisions {
-        write_jsonl(path, &findings.collisions)?;
+    if let (Some(path), Some(spill)) = (&args.collisions, analysis.records.collisions.take()) {
+        write_jsonl(path, spill.into_sorted()?)?;
     }
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &AnalysisJson::new(&analysis, &config))?;
@@ -193,7 +218,7 @@ pub fn threads(args: &TrackerArgs) -> usize {
 }
 
 fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> {
-    let (summary, findings) = (&analysis.summary, &analysis.tracked.findings);
+    let summary = &analysis.summary;
     let accounting = &analysis.tracked.facts.accounting;
     let c = &summary.collisions;
     if analysis.tracked.facts.interrupted {
@@ -208,7 +233,7 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
         "Verdict: {}",
         verdict(
             summary,
-            findings,
+            &analysis.tracked.counters,
             &analysis.completeness,
             &analysis.exhaustion
         )
@@ -228,7 +253,7 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
         c.unknown,
         c.inferred
     )?;
-    if let Some(first) = findings.collisions.first() {
+    if let Some(first) = &summary.first_collision {
         writeln!(
             out,
             "First collision:    {}{} at {}:{} → {}:{} ({}, frame {})",
@@ -290,10 +315,10 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
         }
     }
     writeln!(out)?;
-    let t = &findings.counters;
+    let t = &analysis.tracked.counters;
     writeln!(
         out,
-        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory ({} in TIME_WAIT); failed attempts: {} ({} only counted); duplicates: {}; edge cases dismissed: {}",
+        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory ({} in TIME_WAIT); failed attempts: {}; duplicates: {}; edge cases dismissed: {}",
         accounting.frames,
         accounting.tcp_segments,
         accounting.other_ip,
@@ -305,7 +330,6 @@ fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> 
         t.memory_evictions,
         t.time_wait_evictions,
         t.failed_attempts,
-        t.failed_attempts_unrecorded,
         t.duplicate_segments,
         t.edge_cases_dismissed
     )?;

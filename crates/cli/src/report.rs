@@ -15,7 +15,7 @@ use twsleuth_report::{Evidence, LadderStep, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, tracker_config};
 use crate::cli::ReportArgs;
-use crate::scan::{Hashing, open_set};
+use crate::scan::{Hashing, Sinks, open_set};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
 const LADDER_TAIL: usize = 4;
@@ -25,7 +25,9 @@ const LADDER_HEAD: usize = 12;
 /// Runs `twsleuth report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256)?;
+    // The report still builds its tables from every record in memory.
+    let sinks = Sinks::new(false, false, true);
+    let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256, sinks)?;
     if analysis.tracked.facts.interrupted {
         anyhow::bail!(
             "interrupted after {} frames: no report written (a report covers whole captures; `twsleuth analyze` prints partial results)",
@@ -38,7 +40,8 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
             input.sha256 = sha256_of(&input.name);
         }
     }
-    let findings = &analysis.tracked.findings;
+    let all = analysis.records.all.take().unwrap_or_default();
+    let findings = &Findings::new(all, analysis.tracked.counters);
     let evidence = evidence(&analysis.merged, findings)?;
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
@@ -59,7 +62,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         "{}",
         twsleuth_report::content::verdict(
             &analysis.summary,
-            findings,
+            &analysis.tracked.counters,
             &analysis.completeness,
             &analysis.exhaustion
         )

@@ -7,10 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use twsleuth_decode::{FrameClass, NotTcp, TcpSegment, decode};
-use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TrackerConfig};
+use twsleuth_flows::{
+    CollisionRecord, ConnectionRecord, Finished, Partitioned, ShardedTracker, SummaryBuilder,
+    TrackerConfig, TrackerCounters,
+};
 use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
+use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
+use twsleuth_report::spill::{DEFAULT_BUFFER_BYTES, SortedSpill};
 
 use crate::cli::InputArgs;
 
@@ -68,23 +73,89 @@ pub fn scan(
     progress.finish();
 }
 
-/// What the tracking pipeline produced.
+/// What becomes of the records as they leave the tracker: the key figures and the search for
+/// a balancer's exhaustion take each one as it comes; exports keep them, put in order in
+/// bounded memory ([`SortedSpill`]); a report still keeps them all.
+pub struct Sinks {
+    /// The key figures.
+    pub summary: SummaryBuilder,
+    /// A balancer running out of its own ports.
+    pub exhaustion: ExhaustionDetector,
+    /// Connection records for an export.
+    pub connections: Option<SortedSpill<ConnectionRecord>>,
+    /// Collision records for an export.
+    pub collisions: Option<SortedSpill<CollisionRecord>>,
+    /// Every record, in memory.
+    pub all: Option<Finished>,
+    /// The first error of a spill (a full disk).
+    error: Option<std::io::Error>,
+}
+
+impl Sinks {
+    /// Sinks that keep the records for these exports (`all`: every record in memory).
+    pub fn new(connections: bool, collisions: bool, all: bool) -> Sinks {
+        Sinks {
+            summary: SummaryBuilder::default(),
+            exhaustion: ExhaustionDetector::default(),
+            connections: connections
+                .then(|| SortedSpill::new(|c: &ConnectionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
+            collisions: collisions
+                .then(|| SortedSpill::new(|c: &CollisionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
+            all: all.then(Finished::default),
+            error: None,
+        }
+    }
+
+    /// Takes a batch of records.
+    fn take(&mut self, batch: Finished) {
+        for c in &batch.connections {
+            self.summary.connection(c);
+            self.exhaustion.connection(c);
+        }
+        batch
+            .collisions
+            .iter()
+            .for_each(|c| self.summary.collision(c));
+        if let Some(all) = &mut self.all {
+            all.append(batch);
+            return;
+        }
+        let Finished {
+            connections,
+            collisions,
+        } = batch;
+        if let Some(spill) = &mut self.connections {
+            if let Err(error) = spill.extend(connections) {
+                self.error.get_or_insert(error);
+            }
+        }
+        if let Some(spill) = &mut self.collisions {
+            if let Err(error) = spill.extend(collisions) {
+                self.error.get_or_insert(error);
+            }
+        }
+    }
+}
+
+/// What the tracking pipeline produced, besides what its sinks made of the records.
 pub struct Tracked {
-    /// The tracker's findings.
-    pub findings: Findings,
+    /// What the tracker counted.
+    pub counters: TrackerCounters,
     /// Where every frame went, and what else the reading showed.
     pub facts: CaptureFacts,
 }
 
-/// Reads, decodes and tracks every frame. The next stretch of input is read and decoded while
-/// the tracker's shards work on the previous one, all on one pool of `threads` threads: a
-/// thread done reading takes shards still waiting, so neither stage leaves a core idle while
-/// the other has work. With one thread, the same steps run in turn.
+/// Reads, decodes and tracks every frame, and hands the records to `sinks` as they come.
+/// The next stretch of input is read and decoded while the tracker's shards work on the
+/// previous one and the sinks take the records of the one before, all on one pool of
+/// `threads` threads: a thread done with its part takes shards still waiting, so no stage
+/// leaves a core idle while another has work. With one thread, the same steps run in turn.
 pub fn track(
     merged: &mut MergedCaptures,
     config: &TrackerConfig,
     threads: usize,
     quiet: bool,
+    sinks: &mut Sinks,
 ) -> anyhow::Result<Tracked> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -103,25 +174,34 @@ pub fn track(
         index: 0,
         progress,
     };
-    let findings = pool.install(|| {
+    let counters = pool.install(|| {
         let (mut current, mut next) = (Partitioned::new(shards), Partitioned::new(shards));
+        let mut finished = Finished::default();
         reading.read_stretch(&mut current);
         while !current.is_empty() {
             next.clear();
+            let batch = std::mem::take(&mut finished);
             rayon::join(
                 || reading.read_stretch(&mut next),
-                || tracker.process(&current),
+                || rayon::join(|| tracker.process(&current), || sinks.take(batch)),
             );
+            finished = tracker.take_finished();
             std::mem::swap(&mut current, &mut next);
         }
         reading.progress.finish();
-        tracker.finish()
+        sinks.take(finished);
+        let (last, counters) = tracker.finish();
+        sinks.take(last);
+        counters
     });
+    if let Some(error) = sinks.error.take() {
+        return Err(error).context("cannot keep the records in order on the temporary disk");
+    }
     reading.facts.interrupted = twsleuth_reader::interrupted();
     reading.facts.last_frame_ns =
         (reading.latest_ts_ns != i64::MIN).then_some(reading.latest_ts_ns);
     Ok(Tracked {
-        findings,
+        counters,
         facts: reading.facts,
     })
 }

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a frame is in the inputs: enough to open it in Wireshark.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct FrameRef {
     /// Index of the input in the order the inputs were named; every capture found in a
     /// directory or tar archive is an input of its own (`dir/cap.pcap7`,

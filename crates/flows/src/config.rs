@@ -86,15 +86,12 @@ pub struct TrackerConfig {
     /// An open connection with no segment for this long (capture time) is evicted.
     pub idle_timeout_ns: i64,
     /// Memory the tracker may hold, in bytes, over all shards, shared by them: its tuple
-    /// table takes at most half, the records of failed attempts (SYNs never answered by a
-    /// SYN-ACK on a tuple with no history: a SYN flood, a port scan) an eighth. Beyond, tuples
-    /// are evicted in this order: failing attempts, tuples whose TIME_WAIT is over, open
-    /// connections (least recently active first), and only then tuples still in TIME_WAIT,
-    /// each of which is counted (`time_wait_evictions`: the collisions found are then a lower
-    /// bound); further failed attempts are only counted. The budget is checked between
-    /// stretches of input, on the capture's clock, so the findings do not depend on the number
-    /// of shards. The records of connections that were established are never dropped: they
-    /// are the findings.
+    /// table takes at most half. Beyond, tuples are evicted in this order: failing attempts,
+    /// tuples whose TIME_WAIT is over, open connections (least recently active first), and
+    /// only then tuples still in TIME_WAIT, each of which is counted (`time_wait_evictions`:
+    /// the collisions found are then a lower bound). The budget is checked between stretches
+    /// of input, on the capture's clock, so the findings do not depend on the number of
+    /// shards. Records leave the tracker as their incarnations end, so they take none of it.
     pub max_memory: usize,
 }
 

@@ -1,4 +1,5 @@
-//! Running the tracker over shards in parallel, and the numbered findings it produces.
+//! Running the tracker over shards in parallel, and the records it produces as the input
+//! goes.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -6,7 +7,7 @@ use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{ATTEMPT_RECORD_BYTES, EvictionClass, FlowTracker, TrackerCounters};
+use crate::tracker::{EvictionClass, FlowTracker, TrackerCounters};
 use crate::tuple::{TupleKey, endpoints};
 
 /// A segment with its position in the merged input.
@@ -56,12 +57,12 @@ const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
 ///
 /// The findings do not depend on the number of shards: each tuple's segments reach one shard
 /// in input order, every decision about a tuple comes from its own segments' times, records
-/// are numbered by global input position, and what depends on all tuples at once (sweeps,
-/// the memory budget, the records of failed attempts kept) is decided between stretches, on
-/// the capture's global clock, over all shards together.
+/// are named by global input position, and what depends on all tuples at once (sweeps, the
+/// memory budget) is decided between stretches, on the capture's global clock, over all shards
+/// together. Records leave as their incarnations end ([`ShardedTracker::take_finished`]): the
+/// tracker's memory is its live state, whatever the capture's length.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
-    gathered: Gathered,
     /// Bytes the tuple tables may take together: half of `max_memory`.
     table_budget: usize,
     /// The capture's clock: the latest segment time of the stretches followed so far.
@@ -77,10 +78,6 @@ impl ShardedTracker {
             shards: (0..shards)
                 .map(|_| FlowTracker::new(config.clone()))
                 .collect(),
-            gathered: Gathered::new(
-                shards,
-                (config.max_memory / 8 / ATTEMPT_RECORD_BYTES) as u64,
-            ),
             table_budget: config.max_memory / 2,
             now_ns: i64::MIN,
             next_sweep_ns: None,
@@ -92,23 +89,16 @@ impl ShardedTracker {
         self.shards.len()
     }
 
-    /// Follows the segments of the next stretch of input, shards in parallel. The records of
-    /// the incarnations that ended in the previous call are gathered meanwhile. For findings
+    /// Follows the segments of the next stretch of input, shards in parallel. For findings
     /// that do not depend on the number of shards, the stretches must not: cut the input
-    /// into stretches of a fixed number of segments.
+    /// into stretches of a fixed number of segments. The records of the incarnations that
+    /// ended wait in the shards for [`ShardedTracker::take_finished`].
     pub fn process(&mut self, stretch: &Partitioned) {
         self.between_stretches();
-        self.gathered.take_over(&mut self.shards);
-        let (shards, gathered) = (&mut self.shards, &mut self.gathered);
-        rayon::join(
-            || {
-                shards
-                    .par_iter_mut()
-                    .zip(&stretch.per_shard)
-                    .for_each(|(tracker, segments)| tracker.process_all(segments))
-            },
-            || gathered.gather(),
-        );
+        self.shards
+            .par_iter_mut()
+            .zip(&stretch.per_shard)
+            .for_each(|(tracker, segments)| tracker.process_all(segments));
         self.now_ns = self
             .shards
             .iter()
@@ -195,115 +185,58 @@ impl ShardedTracker {
             .for_each(|shard| shard.evict(now, class, until_ns));
     }
 
-    /// Ends the capture and numbers the findings.
-    pub fn finish(mut self) -> Findings {
+    /// Takes the records of the incarnations that ended since the last call: which ones
+    /// depends only on the input; their order within the batch on the sharding (each tuple's
+    /// in the order they ended). Sort by `uid` for the order the incarnations began.
+    pub fn take_finished(&mut self) -> Finished {
+        let mut finished = Finished::default();
+        for shard in &mut self.shards {
+            let out = shard.outbox();
+            finished.connections.append(&mut out.connections);
+            finished.collisions.append(&mut out.collisions);
+        }
+        finished
+    }
+
+    /// Ends the capture: the last records, and what the tracker counted.
+    pub fn finish(mut self) -> (Finished, TrackerCounters) {
         let now = self.now_ns;
         self.shards
             .par_iter_mut()
             .for_each(|shard| shard.end_all(now));
-        self.gathered.take_over(&mut self.shards);
-        self.gathered.gather();
-        let mut counters = self.gathered.counters;
+        let finished = self.take_finished();
+        let mut counters = TrackerCounters::default();
         for shard in &mut self.shards {
             counters.merge(&shard.outbox().counters);
         }
-        let Gathered {
-            mut connections,
-            mut collisions,
-            ..
-        } = self.gathered;
-        let (ids, ()) = rayon::join(
-            || sort_by_key_moving_once(&mut connections, |c| c.uid),
-            || {
-                sort_by_key_moving_once(&mut collisions, |c| c.uid);
-            },
-        );
-        number_densely(&ids, &mut connections, &mut collisions);
-        Findings {
-            connections,
-            collisions,
-            counters,
-        }
+        (finished, counters)
     }
 }
 
-/// The records of all shards, gathered while the shards work on the next stretch: moving
-/// them at the end would mean copying hundreds of megabytes after the capture is read.
-struct Gathered {
-    connections: Vec<ConnectionRecord>,
-    collisions: Vec<CollisionRecord>,
-    /// Per shard, the records taken over and not yet gathered: connections, failed attempts,
-    /// collisions.
-    taken: Vec<Taken>,
-    /// Records of failed attempts that may still be kept.
-    attempt_records_left: u64,
-    /// What gathering counted (failed attempts only counted).
-    counters: TrackerCounters,
+/// Records of incarnations that ended.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Connection records.
+    pub connections: Vec<ConnectionRecord>,
+    /// Collision records.
+    pub collisions: Vec<CollisionRecord>,
 }
 
-type Taken = (
-    Vec<ConnectionRecord>,
-    Vec<ConnectionRecord>,
-    Vec<CollisionRecord>,
-);
-
-impl Gathered {
-    fn new(shards: usize, attempt_records: u64) -> Gathered {
-        Gathered {
-            connections: Vec::new(),
-            collisions: Vec::new(),
-            taken: vec![(Vec::new(), Vec::new(), Vec::new()); shards],
-            attempt_records_left: attempt_records,
-            counters: TrackerCounters::default(),
-        }
-    }
-
-    /// Takes the records of the incarnations that ended since the last call (a swap: cheap
-    /// while the shards wait).
-    fn take_over(&mut self, shards: &mut [FlowTracker]) {
-        for (shard, (connections, attempts, collisions)) in shards.iter_mut().zip(&mut self.taken) {
-            let out = shard.outbox();
-            std::mem::swap(&mut out.connections, connections);
-            std::mem::swap(&mut out.attempts, attempts);
-            std::mem::swap(&mut out.collisions, collisions);
-        }
-    }
-
-    /// Moves the records taken over to the findings. Failed attempts are kept in input order
-    /// while their budget lasts, whatever shard they came from; beyond, only counted.
-    fn gather(&mut self) {
-        let mut attempts = Vec::new();
-        for (connections, shard_attempts, collisions) in &mut self.taken {
-            self.connections.append(connections);
-            attempts.append(shard_attempts);
-            self.collisions.append(collisions);
-        }
-        if attempts.len() as u64 > self.attempt_records_left {
-            attempts.sort_unstable_by_key(|record| record.uid);
-            for dropped in attempts.drain(self.attempt_records_left as usize..) {
-                self.counters.failed_attempts_unrecorded += 1;
-                self.counters.unrecorded_segments += dropped.orig_pkts + dropped.resp_pkts;
-            }
-        }
-        self.attempt_records_left -= attempts.len() as u64;
-        self.connections.append(&mut attempts);
-    }
-}
-
-/// Everything the tracker found, numbered and in order.
+/// Everything the tracker found, in order: for tests and tools that hold a capture's
+/// segments in memory (an analysis of a capture takes the records as they come, with
+/// [`ShardedTracker::take_finished`], in memory that does not grow with the capture).
 #[derive(Debug, Serialize)]
 pub struct Findings {
-    /// Connection incarnations in order of their first segment; `uid` is the position.
+    /// Connection incarnations, in the order they began (`uid`).
     pub connections: Vec<ConnectionRecord>,
-    /// Collisions in order of their first SYN.
+    /// Collisions, in the order of their incarnations (`uid`).
     pub collisions: Vec<CollisionRecord>,
     /// What the tracker counted.
     pub counters: TrackerCounters,
 }
 
 impl Findings {
-    /// The findings of `segments`, in input order, followed by one shard in one stretch: for
-    /// tests and tools that hold a capture's segments in memory.
+    /// The findings of `segments`, in input order, followed by one shard in one stretch.
     pub fn of_segments(config: &TrackerConfig, segments: &[TcpSegment]) -> Findings {
         Findings::of_segments_in_stretches(config, segments, 1, segments.len())
     }
@@ -318,39 +251,42 @@ impl Findings {
     ) -> Findings {
         let mut tracker = ShardedTracker::new(config, shards);
         let mut stretch = Partitioned::new(tracker.shards());
-        for (position, chunk) in segments.chunks(stretch_segments.max(1)).enumerate() {
+        let mut all = Finished::default();
+        let stretch_segments = stretch_segments.max(1);
+        for (position, chunk) in segments.chunks(stretch_segments).enumerate() {
             stretch.clear();
-            let first = position * stretch_segments.max(1);
+            let first = position * stretch_segments;
             for (offset, segment) in chunk.iter().enumerate() {
                 stretch.push((first + offset) as u64, *segment);
             }
             tracker.process(&stretch);
+            all.append(tracker.take_finished());
         }
-        tracker.finish()
+        let (last, counters) = tracker.finish();
+        all.append(last);
+        Findings::new(all, counters)
+    }
+
+    /// The findings of all these records, put in order.
+    pub fn new(mut finished: Finished, counters: TrackerCounters) -> Findings {
+        rayon::join(
+            || sort_by_key_moving_once(&mut finished.connections, |c| c.uid),
+            || sort_by_key_moving_once(&mut finished.collisions, |c| c.uid),
+        );
+        Findings {
+            connections: finished.connections,
+            collisions: finished.collisions,
+            counters,
+        }
     }
 }
 
-/// Replaces the global input indices that identify incarnations with dense ids (each
-/// connection's `uid` its position), the connections sorted by index and `ids` their indices
-/// in that order. A link to an incarnation without a record (a `prev_uid` to a failed attempt
-/// only counted) is dropped.
-fn number_densely(
-    ids: &[u64],
-    connections: &mut [ConnectionRecord],
-    collisions: &mut [CollisionRecord],
-) {
-    let dense = |id: u64| ids.binary_search(&id).ok().map(|position| position as u64);
-    connections
-        .par_iter_mut()
-        .enumerate()
-        .for_each(|(position, connection)| {
-            connection.uid = position as u64;
-            connection.prev_uid = connection.prev_uid.and_then(dense);
-        });
-    collisions.par_iter_mut().for_each(|collision| {
-        collision.uid = dense(collision.uid).unwrap_or(u64::MAX);
-        collision.prev_uid = dense(collision.prev_uid).unwrap_or(u64::MAX);
-    });
+impl Finished {
+    /// Adds another batch's records to these.
+    pub fn append(&mut self, mut other: Finished) {
+        self.connections.append(&mut other.connections);
+        self.collisions.append(&mut other.collisions);
+    }
 }
 
 /// Sorts large records by a `u64` key, moving each record at most once: the (key, position)
@@ -361,8 +297,8 @@ fn number_densely(
 /// cycles, keeps the accesses near each other: records end a few seconds after they start, so
 /// each lies a few thousand places from its sorted one, while a cycle wanders over the whole
 /// vector, a miss at every step (sorting the bench's 500 k connections and 470 k collisions at
-/// the end of the run: 62–86 ms that way, 52–56 ms this way). Returns the keys in order.
-fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) -> Vec<u64> {
+/// the end of the run: 62–86 ms that way, 52–56 ms this way).
+pub fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 + Sync) {
     // Positions as u32 halve the bookkeeping; 4 G records would take half a terabyte.
     assert!(u32::try_from(records.len()).is_ok(), "too many records");
     let mut order: Vec<(u64, u32)> = records
@@ -382,8 +318,6 @@ fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u64 +
         occupant[from] = displaced;
         located[displaced as usize] = from as u32;
     }
-    // Collected in place: no second allocation at the run's peak of memory.
-    order.into_iter().map(|(key, _)| key).collect()
 }
 
 #[cfg(test)]
@@ -403,9 +337,8 @@ mod tests {
             .collect();
         let mut expected = values.clone();
         expected.sort_unstable();
-        let keys = sort_by_key_moving_once(&mut values, |v| *v);
+        sort_by_key_moving_once(&mut values, |v| *v);
         assert_eq!(values, expected);
-        assert_eq!(keys, expected);
         let mut cycle = vec![2u64, 0, 1];
         sort_by_key_moving_once(&mut cycle, |v| *v);
         assert_eq!(cycle, [0, 1, 2]);

@@ -679,8 +679,7 @@ impl Incarnation {
         }
     }
 
-    /// The incarnation's record; `uid` and `prev_uid` hold global indices until the findings
-    /// are numbered. `forced` overrides the close kind (eviction, supersession); `holders` are its
+    /// The incarnation's record (its `collision` is set by the tracker). `forced` overrides the close kind (eviction, supersession); `holders` are its
     /// [`Incarnation::time_wait_holders`].
     pub fn record(
         &mut self,
@@ -730,6 +729,7 @@ impl Incarnation {
             time_wait_start_ns,
             reuse_interval_ns: self.previous.map(|(_, interval)| interval),
             prev_uid: self.previous.map(|(first_index, _)| first_index),
+            collision: None,
             client_side_reuse: self.client_side_reuse,
             unseen_side: match self.seen() {
                 Seen::Both => None,

@@ -6,8 +6,10 @@
 //!   incarnation ([`ConnectionRecord`]); the endpoint that closed first holds the tuple in
 //!   TIME_WAIT; a SYN that reaches it within the window is a collision ([`CollisionRecord`])
 //!   whose [`Outcome`] and Linux [`Prediction`] are recorded (DESIGN.md sections 2–4).
-//! - [`ShardedTracker`] runs the shards in parallel (rayon) over [`Partitioned`] segments and
-//!   returns numbered [`Findings`], within [`TrackerConfig::max_memory`].
+//! - [`ShardedTracker`] runs the shards in parallel (rayon) over [`Partitioned`] segments
+//!   within [`TrackerConfig::max_memory`], and hands over the records of the incarnations as
+//!   they end ([`Finished`]); [`SummaryBuilder`] gathers the key figures from them in fixed
+//!   memory. [`Findings`] holds them all, in order, for tests and small captures.
 //!
 //! ```
 //! use twsleuth_decode::{decode, FrameRef};
@@ -25,9 +27,9 @@
 //!     index += 1;
 //! }
 //! tracker.process(&stretch);
-//! let findings = tracker.finish();
-//! assert!(!findings.connections.is_empty());
-//! assert!(findings.collisions.is_empty());
+//! let (finished, counters) = tracker.finish();
+//! assert!(!finished.connections.is_empty() && counters.syn > 0);
+//! assert!(finished.collisions.is_empty());
 //! ```
 #![deny(missing_docs)]
 
@@ -41,12 +43,17 @@ mod tracker;
 mod tuple;
 
 pub use config::{SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
-pub use findings::{Findings, IndexedSegment, Partitioned, ShardedTracker};
+pub use findings::{
+    Findings, Finished, IndexedSegment, Partitioned, ShardedTracker, sort_by_key_moving_once,
+};
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
     Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;
-pub use summary::{Directions, InputDirections, LatencyMs, OutcomeCounts, SourceSummary, Summary};
+pub use summary::{
+    Directions, FirstFew, InputDirections, LatencyMs, LogHistogram, MAX_TALLIED_SOURCES,
+    OutcomeCounts, SourceSummary, Summary, SummaryBuilder,
+};
 pub use tracker::TrackerCounters;
 pub use tuple::{Endpoint, TupleKey};

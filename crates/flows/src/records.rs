@@ -1,12 +1,12 @@
 //! What the tracker finds: one record per connection incarnation and one per collision.
 //! Field names follow Zeek's conn.log where one exists (`orig_h`, `resp_p`, `conn_state`…).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use twsleuth_decode::FrameRef;
 
 /// Which side of a connection: the originator sent the SYN (Zeek's `orig`), the responder
 /// answered it (`resp`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The SYN sender (client, balancer).
@@ -26,7 +26,7 @@ impl Role {
 }
 
 /// Who closed first (sent the first FIN), and so who holds TIME_WAIT (DESIGN.md section 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActiveCloser {
     /// The originator closed first.
@@ -38,7 +38,7 @@ pub enum ActiveCloser {
 }
 
 /// How an incarnation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseKind {
     /// FIN from both sides.
@@ -60,7 +60,7 @@ pub enum CloseKind {
 }
 
 /// Zeek's `conn_state` codes (scripts/base/protocols/conn/main.zeek).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ZeekState {
     /// Connection attempt seen, no reply.
     S0,
@@ -144,6 +144,15 @@ impl std::fmt::Debug for History {
     }
 }
 
+impl<'de> Deserialize<'de> for History {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let letters = String::deserialize(deserializer)?;
+        let mut history = History::default();
+        letters.bytes().for_each(|letter| history.push(letter));
+        Ok(history)
+    }
+}
+
 impl Serialize for History {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -151,9 +160,11 @@ impl Serialize for History {
 }
 
 /// One connection incarnation on a 4-tuple (like Wireshark's `tcp.stream`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConnectionRecord {
-    /// Dense id, in order of the incarnations' first segments.
+    /// The incarnation's id: the position (from 0) of its first frame in the merged input.
+    /// Unique, in the order the incarnations began, and the same whatever the number of
+    /// threads; with a single input, the first frame's Wireshark number less one.
     pub uid: u64,
     /// First segment, nanoseconds since the epoch.
     pub ts_ns: i64,
@@ -199,6 +210,9 @@ pub struct ConnectionRecord {
     pub reuse_interval_ns: Option<i64>,
     /// Id of the tuple's previous incarnation, when there was one.
     pub prev_uid: Option<u64>,
+    /// The outcome of the collision its first SYN made with a TIME_WAIT, if it made one (the
+    /// collision's record has the same `uid`).
+    pub collision: Option<Outcome>,
     /// The originator reused a tuple it held in TIME_WAIT itself (`tcp_tw_reuse`, a balancer
     /// that ignores its own TIME_WAIT): it hit no server state, so it is not a collision.
     pub client_side_reuse: bool,
@@ -211,7 +225,7 @@ pub struct ConnectionRecord {
 }
 
 /// What became of a SYN that hit a tuple in TIME_WAIT (DESIGN.md section 3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The first reply was a SYN-ACK for the new ISN.
@@ -283,6 +297,12 @@ impl Basis {
     }
 }
 
+impl<'de> Deserialize<'de> for Basis {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Basis::of(Vec::<FrameRef>::deserialize(deserializer)?))
+    }
+}
+
 impl Serialize for Basis {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.frames())
@@ -290,7 +310,7 @@ impl Serialize for Basis {
 }
 
 /// What Linux would do with the SYN (`tcp_timewait_state_process`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prediction {
     /// Accept: sequence number after the old `rcv_nxt`, or a newer timestamp, and no PAWS
@@ -301,7 +321,7 @@ pub enum Prediction {
 }
 
 /// The first thing the TIME_WAIT holder sent back after the first SYN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FirstReply {
     /// SYN-ACK.
@@ -315,7 +335,7 @@ pub enum FirstReply {
 }
 
 /// A SYN that reached an endpoint still holding the tuple in TIME_WAIT.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CollisionRecord {
     /// First SYN's time (estimated from the answer when `syn_ts_estimated`).
     pub ts_ns: i64,
@@ -338,9 +358,9 @@ pub struct CollisionRecord {
     pub time_wait_duration_ns: i64,
     /// The SYN arrived in the slack after the nominal end; confirmed by the holder's answer.
     pub edge_case: bool,
-    /// Previous incarnation's id.
+    /// Previous incarnation's id ([`ConnectionRecord::uid`]).
     pub prev_uid: u64,
-    /// New incarnation's id.
+    /// New incarnation's id ([`ConnectionRecord::uid`]).
     pub uid: u64,
     /// The first SYN's frame; for a SYN the capture does not hold, the first answer's.
     pub first_syn_frame: FrameRef,

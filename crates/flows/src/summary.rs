@@ -1,13 +1,15 @@
 //! Key figures derived from the findings: the numbers a verdict and a report rest on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::findings::Findings;
-use crate::records::{ConnectionRecord, Doubt, Outcome, Role, ZeekState};
+use crate::records::{CollisionRecord, ConnectionRecord, Doubt, Outcome, Role, ZeekState};
+use crate::tracker::TrackerCounters;
+use crate::tuple::Endpoint;
 
 /// Collisions by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -108,7 +110,8 @@ pub struct InputDirections {
     pub directions: Directions,
 }
 
-/// Percentiles of a duration distribution, in milliseconds.
+/// Percentiles of a duration distribution, in milliseconds, from a [`LogHistogram`]: the
+/// count and the maximum exact, the percentiles within [`LogHistogram::RELATIVE_ERROR`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct LatencyMs {
     /// How many values.
@@ -122,28 +125,111 @@ pub struct LatencyMs {
 }
 
 impl LatencyMs {
-    /// Nearest-rank percentiles of `values_ns`.
-    pub fn from_ns(mut values_ns: Vec<i64>) -> LatencyMs {
-        let n = values_ns.len();
-        let Some(&max) = values_ns.iter().max() else {
-            return LatencyMs::default();
-        };
-        let index = |p: f64| ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
-        let (i50, i95) = (index(0.50), index(0.95));
-        // Selecting the two ranks costs less than sorting: after the first selection, the
-        // values below the 95th percentile are the ones before it.
-        let (below, &mut p95, _) = values_ns.select_nth_unstable(i95);
-        let p50 = if i50 < i95 {
-            *below.select_nth_unstable(i50).1
-        } else {
-            p95
-        };
-        let ms = |ns: i64| ns as f64 / 1e6;
+    /// Nearest-rank percentiles of `values_ns`, through a histogram.
+    pub fn from_ns(values_ns: impl IntoIterator<Item = i64>) -> LatencyMs {
+        let mut histogram = LogHistogram::new(LogHistogram::FINE);
+        values_ns.into_iter().for_each(|v| histogram.add(v));
+        histogram.latency_ms()
+    }
+}
+
+/// Durations counted in buckets whose width grows with the value (the idea of HdrHistogram):
+/// each power of two is split into 2^`mantissa_bits` buckets, so a percentile read from it is
+/// the upper bound of its bucket, at most one bucket width (a relative 2^-`mantissa_bits`)
+/// above the true nearest-rank value. Memory is fixed, whatever the count: a stream of any
+/// length has its percentiles in a few kilobytes. Negative values count as 0.
+#[derive(Clone, Debug)]
+pub struct LogHistogram {
+    mantissa_bits: u32,
+    counts: Vec<u64>,
+    count: u64,
+    max: i64,
+}
+
+impl LogHistogram {
+    /// 128 buckets per power of two: percentiles within 0.8%.
+    pub const FINE: u32 = 7;
+    /// 32 buckets per power of two: percentiles within 3.1%, in 16 KiB.
+    pub const COARSE: u32 = 5;
+    /// The relative error bound of [`LogHistogram::FINE`] percentiles.
+    pub const RELATIVE_ERROR: f64 = 1.0 / 128.0;
+
+    /// An empty histogram with 2^`mantissa_bits` buckets per power of two.
+    pub fn new(mantissa_bits: u32) -> LogHistogram {
+        LogHistogram {
+            mantissa_bits,
+            counts: vec![0; (64 << mantissa_bits) as usize],
+            count: 0,
+            max: i64::MIN,
+        }
+    }
+
+    fn bucket(&self, value: u64) -> usize {
+        let m = self.mantissa_bits;
+        if value < 1 << m {
+            return value as usize;
+        }
+        let exponent = 63 - value.leading_zeros();
+        let mantissa = (value >> (exponent - m)) & ((1 << m) - 1);
+        (((exponent - m + 1) << m) as u64 + mantissa) as usize
+    }
+
+    /// The largest value of a bucket.
+    fn upper(&self, bucket: usize) -> u64 {
+        let m = self.mantissa_bits;
+        let bucket = bucket as u64;
+        if bucket < 1 << m {
+            return bucket;
+        }
+        let exponent = (bucket >> m) + u64::from(m) - 1;
+        let mantissa = bucket & ((1 << m) - 1);
+        let low = (1u64 << exponent) | (mantissa << (exponent - u64::from(m)));
+        low.saturating_add((1u64 << (exponent - u64::from(m))) - 1)
+    }
+
+    /// Counts one value.
+    pub fn add(&mut self, value: i64) {
+        let bucket = self.bucket(value.max(0) as u64);
+        self.counts[bucket] += 1;
+        self.count += 1;
+        self.max = self.max.max(value);
+    }
+
+    /// Values counted.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The nearest-rank `p` percentile (0 < p ≤ 1), as its bucket's upper bound (never above
+    /// the largest value).
+    pub fn percentile(&self, p: f64) -> Option<i64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((p * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (bucket, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some((self.upper(bucket).min(i64::MAX as u64) as i64).min(self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    /// The largest value counted.
+    pub fn max(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    /// Count, median, 95th percentile and maximum, in milliseconds.
+    pub fn latency_ms(&self) -> LatencyMs {
+        let ms = |ns: Option<i64>| ns.unwrap_or(0) as f64 / 1e6;
         LatencyMs {
-            count: n as u64,
-            p50: ms(p50),
-            p95: ms(p95),
-            max: ms(max),
+            count: self.count,
+            p50: ms(self.percentile(0.50)),
+            p95: ms(self.percentile(0.95)),
+            max: ms(self.max()),
         }
     }
 }
@@ -163,7 +249,7 @@ pub struct SourceSummary {
     pub ports_in_use: u64,
     /// Shortest interval between two incarnations of one of its tuples.
     pub min_reuse_interval_ns: Option<i64>,
-    /// Median of those intervals.
+    /// Median of those intervals (within 3.1%: [`LogHistogram::COARSE`]).
     pub median_reuse_interval_ns: Option<i64>,
     /// Port reuses (new incarnations on a tuple seen before).
     pub reuses: u64,
@@ -208,63 +294,184 @@ pub struct Summary {
     pub clean_handshake_ms: LatencyMs,
     /// Source addresses by connections, busiest first.
     pub sources: Vec<SourceSummary>,
+    /// Connections from sources beyond the first [`MAX_TALLIED_SOURCES`]: counted, not
+    /// tallied per source.
+    pub sources_not_tallied: u64,
+    /// The addresses whose SYNs collided (the first few, and how many).
+    pub collided_sources: FirstFew<IpAddr>,
+    /// The servers (address and port) they collided at.
+    pub collided_servers: FirstFew<Endpoint>,
+    /// What the rejected and unanswered collisions cost: first SYN → SYN-ACK.
+    pub rejected_cost_ms: LatencyMs,
+    /// The first collision (the earliest incarnation).
+    pub first_collision: Option<CollisionRecord>,
+}
+
+/// Distinct values, in order: the first few kept, all of them counted (up to
+/// [`MAX_TALLIED_SOURCES`], beyond which the count is a lower bound).
+#[derive(Clone, Debug, Serialize)]
+pub struct FirstFew<T: Ord> {
+    /// The smallest values, in order.
+    pub first: Vec<T>,
+    /// Distinct values seen.
+    pub count: u64,
+    #[serde(skip)]
+    all: BTreeSet<T>,
+}
+
+impl<T: Ord> Default for FirstFew<T> {
+    fn default() -> Self {
+        FirstFew {
+            first: Vec::new(),
+            count: 0,
+            all: BTreeSet::new(),
+        }
+    }
+}
+
+impl<T: Ord + Clone> FirstFew<T> {
+    /// Values shown.
+    const SHOWN: usize = 3;
+
+    fn insert(&mut self, value: T) {
+        if self.all.len() < MAX_TALLIED_SOURCES {
+            self.all.insert(value);
+        }
+    }
+
+    fn finish(mut self) -> FirstFew<T> {
+        self.count = self.all.len() as u64;
+        self.first = self.all.iter().take(Self::SHOWN).cloned().collect();
+        self.all.clear();
+        self
+    }
 }
 
 impl Summary {
     /// Figures of `findings`, with the `top_sources` busiest sources.
     pub fn new(findings: &Findings, top_sources: usize) -> Summary {
-        // One pass over each table: the records are large, and reading them is most of the
-        // cost.
-        let mut collisions = OutcomeCounts::default();
-        // Counted by role, named once: a map lookup per collision cost more than the rest.
-        let mut by_holder = [0u64; 2];
-        let (mut agreeing, mut judged) = (0u64, 0u64);
-        let mut collided = vec![false; findings.connections.len()];
-        let mut added = Vec::with_capacity(findings.collisions.len());
-        for c in &findings.collisions {
-            collisions.add(c.outcome, c.inferred);
-            by_holder[usize::from(c.holder_role == Role::Orig)] += 1;
-            if let Some(agrees) = c.prediction_agrees {
-                judged += 1;
-                agreeing += u64::from(agrees);
-            }
-            if let Some(flag) = collided.get_mut(c.uid as usize) {
-                *flag = true;
-            }
-            added.extend(c.cost_ns);
+        let mut builder = SummaryBuilder::default();
+        findings
+            .connections
+            .iter()
+            .for_each(|c| builder.connection(c));
+        findings
+            .collisions
+            .iter()
+            .for_each(|c| builder.collision(c));
+        builder.finish(&findings.counters, top_sources)
+    }
+}
+
+/// Source addresses tallied one by one at most; beyond, their connections are only counted
+/// (a SYN flood from spoofed addresses has millions, a balancer a handful).
+pub const MAX_TALLIED_SOURCES: usize = 1 << 16;
+
+/// The key figures, gathered record by record in any order, in memory that does not grow
+/// with the number of records: counters, [`LogHistogram`]s, and a tally per source address
+/// (at most [`MAX_TALLIED_SOURCES`]).
+#[derive(Debug)]
+pub struct SummaryBuilder {
+    connections: u64,
+    collisions: OutcomeCounts,
+    /// Counted by role, named once: a map lookup per collision cost more than the rest.
+    by_holder: [u64; 2],
+    agreeing: u64,
+    judged: u64,
+    added: LogHistogram,
+    clean: LogHistogram,
+    rejected: LogHistogram,
+    collided_sources: FirstFew<IpAddr>,
+    collided_servers: FirstFew<Endpoint>,
+    first_collision: Option<CollisionRecord>,
+    directions: Directions,
+    by_input: Vec<Directions>,
+    midstream: u64,
+    bytes_not_captured: u64,
+    sources: Sources,
+}
+
+impl Default for SummaryBuilder {
+    fn default() -> Self {
+        SummaryBuilder {
+            connections: 0,
+            collisions: OutcomeCounts::default(),
+            by_holder: [0; 2],
+            agreeing: 0,
+            judged: 0,
+            added: LogHistogram::new(LogHistogram::FINE),
+            clean: LogHistogram::new(LogHistogram::FINE),
+            rejected: LogHistogram::new(LogHistogram::FINE),
+            collided_sources: FirstFew::default(),
+            collided_servers: FirstFew::default(),
+            first_collision: None,
+            directions: Directions::default(),
+            by_input: Vec::new(),
+            midstream: 0,
+            bytes_not_captured: 0,
+            sources: Sources::default(),
         }
-        let holders: BTreeMap<&'static str, u64> =
-            [("server", by_holder[0]), ("client", by_holder[1])]
+    }
+}
+
+impl SummaryBuilder {
+    /// Adds a connection record.
+    pub fn connection(&mut self, c: &ConnectionRecord) {
+        self.connections += 1;
+        if c.collision.is_none() {
+            c.syn_to_syn_ack_ns.inspect(|&ns| self.clean.add(ns));
+        }
+        self.directions.add(c.unseen_side);
+        let input = usize::from(c.first_frame.file_index);
+        if self.by_input.len() <= input {
+            self.by_input.resize(input + 1, Directions::default());
+        }
+        self.by_input[input].add(c.unseen_side);
+        self.midstream += u64::from(c.conn_state == ZeekState::OTH);
+        self.bytes_not_captured += u64::from(c.low_confidence & Doubt::BytesNotCaptured as u8 != 0);
+        self.sources.add(c);
+    }
+
+    /// Adds a collision record.
+    pub fn collision(&mut self, c: &CollisionRecord) {
+        self.collisions.add(c.outcome, c.inferred);
+        self.by_holder[usize::from(c.holder_role == Role::Orig)] += 1;
+        if let Some(agrees) = c.prediction_agrees {
+            self.judged += 1;
+            self.agreeing += u64::from(agrees);
+        }
+        c.cost_ns.inspect(|&ns| self.added.add(ns));
+        if matches!(c.outcome, Outcome::RejectedRecovered | Outcome::Unanswered) {
+            c.cost_ns.inspect(|&ns| self.rejected.add(ns));
+        }
+        self.collided_sources.insert(c.orig_h);
+        self.collided_servers.insert(Endpoint {
+            ip: c.resp_h,
+            port: c.resp_p,
+        });
+        if self
+            .first_collision
+            .as_ref()
+            .is_none_or(|first| c.uid < first.uid)
+        {
+            self.first_collision = Some(c.clone());
+        }
+    }
+
+    /// The figures, with the tracker's counters and the `top_sources` busiest sources.
+    pub fn finish(self, counters: &TrackerCounters, top_sources: usize) -> Summary {
+        let time_wait_holders: BTreeMap<&'static str, u64> =
+            [("server", self.by_holder[0]), ("client", self.by_holder[1])]
                 .into_iter()
                 .filter(|&(_, count)| count > 0)
                 .collect();
-        let mut clean = Vec::new();
-        let mut sources = Sources::default();
-        let mut directions = Directions::default();
-        let mut by_input: Vec<Directions> = Vec::new();
-        let (mut midstream, mut bytes_not_captured) = (0, 0);
-        for c in &findings.connections {
-            directions.add(c.unseen_side);
-            let input = usize::from(c.first_frame.file_index);
-            if by_input.len() <= input {
-                by_input.resize(input + 1, Directions::default());
-            }
-            by_input[input].add(c.unseen_side);
-            midstream += u64::from(c.conn_state == ZeekState::OTH);
-            bytes_not_captured += u64::from(c.low_confidence & Doubt::BytesNotCaptured as u8 != 0);
-            // A collision belongs to one connection, from the same source.
-            let collided = collided.get(c.uid as usize).copied().unwrap_or(false);
-            if !collided {
-                clean.extend(c.syn_to_syn_ack_ns);
-            }
-            sources.add(c, collided);
-        }
         Summary {
-            connections: findings.connections.len() as u64,
-            syn: findings.counters.syn,
-            collisions,
-            directions,
-            directions_by_input: by_input
+            connections: self.connections,
+            syn: counters.syn,
+            collisions: self.collisions,
+            directions: self.directions,
+            directions_by_input: self
+                .by_input
                 .into_iter()
                 .enumerate()
                 .filter(|(_, directions)| directions.total() > 0)
@@ -273,106 +480,155 @@ impl Summary {
                     directions,
                 })
                 .collect(),
-            midstream,
-            bytes_not_captured,
-            time_wait_holders: holders,
-            reused_tuples: findings.counters.reused_tuples,
-            client_side_reuse: findings.counters.client_side_reuse,
-            prediction_agreement: (judged > 0).then(|| agreeing as f64 / judged as f64),
-            added_latency_ms: LatencyMs::from_ns(added),
-            clean_handshake_ms: LatencyMs::from_ns(clean),
-            sources: sources.busiest(top_sources),
+            midstream: self.midstream,
+            bytes_not_captured: self.bytes_not_captured,
+            time_wait_holders,
+            reused_tuples: counters.reused_tuples,
+            client_side_reuse: counters.client_side_reuse,
+            prediction_agreement: (self.judged > 0)
+                .then(|| self.agreeing as f64 / self.judged as f64),
+            added_latency_ms: self.added.latency_ms(),
+            clean_handshake_ms: self.clean.latency_ms(),
+            sources_not_tallied: self.sources.not_tallied,
+            sources: self.sources.busiest(top_sources),
+            collided_sources: self.collided_sources.finish(),
+            collided_servers: self.collided_servers.finish(),
+            rejected_cost_ms: self.rejected.latency_ms(),
+            first_collision: self.first_collision,
+        }
+    }
+}
+
+/// Distinct ports: listed while few, then one bit per port (8 KiB).
+#[derive(Debug)]
+enum PortSet {
+    Few(Vec<u16>),
+    Bits(Box<[u64; 1024]>),
+}
+
+impl PortSet {
+    /// Listed ports beyond which a bit set takes less memory.
+    const FEW: usize = 4096;
+
+    fn insert(&mut self, port: u16) {
+        match self {
+            PortSet::Few(ports) => {
+                if let Err(at) = ports.binary_search(&port) {
+                    ports.insert(at, port);
+                    if ports.len() > PortSet::FEW {
+                        let mut bits = Box::new([0u64; 1024]);
+                        for &p in ports.iter() {
+                            bits[usize::from(p) / 64] |= 1 << (p % 64);
+                        }
+                        *self = PortSet::Bits(bits);
+                    }
+                }
+            }
+            PortSet::Bits(bits) => bits[usize::from(port) / 64] |= 1 << (port % 64),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            PortSet::Few(ports) => ports.len() as u64,
+            PortSet::Bits(bits) => bits.iter().map(|w| u64::from(w.count_ones())).sum(),
         }
     }
 }
 
 /// What the connections of one source add up to.
+#[derive(Debug)]
 struct Tally {
     orig_h: IpAddr,
-    /// Source port of each connection. Not a bit set of the 65,536 ports: at 8 KiB a source,
-    /// a SYN flood from spoofed addresses (one connection each) would take gigabytes.
-    ports: Vec<u16>,
-    intervals: Vec<i64>,
+    connections: u64,
+    ports: PortSet,
+    port_min: u16,
+    port_max: u16,
+    /// Intervals between two incarnations of one of its tuples: the shortest exactly, the
+    /// median from a coarse histogram (made at the first reuse).
+    min_interval_ns: Option<i64>,
+    intervals: Option<Box<LogHistogram>>,
     collisions: u64,
     first_ts_ns: i64,
     last_ts_ns: i64,
 }
 
 /// Tallies by source address.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Sources {
     tallies: Vec<Tally>,
     by_address: FxHashMap<IpAddr, usize>,
     /// The last source seen: connections from one source (a SNAT address) tend to follow each
     /// other.
     last: Option<usize>,
+    /// Sources beyond [`MAX_TALLIED_SOURCES`], counted only.
+    not_tallied: u64,
 }
 
 impl Sources {
-    fn add(&mut self, c: &ConnectionRecord, collided: bool) {
+    fn add(&mut self, c: &ConnectionRecord) {
         let at = match self.last {
             Some(at) if self.tallies[at].orig_h == c.orig_h => at,
-            _ => *self.by_address.entry(c.orig_h).or_insert_with(|| {
-                self.tallies.push(Tally {
-                    orig_h: c.orig_h,
-                    ports: Vec::new(),
-                    intervals: Vec::new(),
-                    collisions: 0,
-                    first_ts_ns: c.ts_ns,
-                    last_ts_ns: c.ts_ns,
-                });
-                self.tallies.len() - 1
-            }),
+            _ => match self.by_address.get(&c.orig_h) {
+                Some(&at) => at,
+                None if self.tallies.len() < MAX_TALLIED_SOURCES => {
+                    self.tallies.push(Tally {
+                        orig_h: c.orig_h,
+                        connections: 0,
+                        ports: PortSet::Few(Vec::new()),
+                        port_min: c.orig_p,
+                        port_max: c.orig_p,
+                        min_interval_ns: None,
+                        intervals: None,
+                        collisions: 0,
+                        first_ts_ns: c.ts_ns,
+                        last_ts_ns: c.ts_ns,
+                    });
+                    self.by_address.insert(c.orig_h, self.tallies.len() - 1);
+                    self.tallies.len() - 1
+                }
+                None => {
+                    self.not_tallied += 1;
+                    return;
+                }
+            },
         };
         self.last = Some(at);
         let tally = &mut self.tallies[at];
-        tally.ports.push(c.orig_p);
-        tally.intervals.extend(c.reuse_interval_ns);
-        tally.collisions += u64::from(collided);
+        tally.connections += 1;
+        tally.ports.insert(c.orig_p);
+        tally.port_min = tally.port_min.min(c.orig_p);
+        tally.port_max = tally.port_max.max(c.orig_p);
+        if let Some(interval) = c.reuse_interval_ns {
+            tally.min_interval_ns =
+                Some(tally.min_interval_ns.map_or(interval, |m| m.min(interval)));
+            tally
+                .intervals
+                .get_or_insert_with(|| Box::new(LogHistogram::new(LogHistogram::COARSE)))
+                .add(interval);
+        }
+        tally.collisions += u64::from(c.collision.is_some());
         tally.first_ts_ns = tally.first_ts_ns.min(c.ts_ns);
         tally.last_ts_ns = tally.last_ts_ns.max(c.ts_ns);
     }
 
     /// The `top` sources with the most connections (then by address).
     fn busiest(self, top: usize) -> Vec<SourceSummary> {
-        // One bit set for all the sources, each clearing its bits after use: distinct ports
-        // without sorting each source's (the busiest has one per connection).
-        let mut seen = vec![0u64; (usize::from(u16::MAX) + 1) / 64];
         let mut out: Vec<SourceSummary> = self
             .tallies
             .into_iter()
-            .map(|mut t| {
-                let connections = t.ports.len() as u64;
-                let port_min = t.ports.iter().min().copied().unwrap_or(0);
-                let port_max = t.ports.iter().max().copied().unwrap_or(0);
-                let mut ports_in_use = 0;
-                for &port in &t.ports {
-                    let (word, bit) = (usize::from(port) / 64, 1 << (port % 64));
-                    ports_in_use += u64::from(seen[word] & bit == 0);
-                    seen[word] |= bit;
-                }
-                for &port in &t.ports {
-                    seen[usize::from(port) / 64] = 0;
-                }
-                let min_reuse_interval_ns = t.intervals.iter().min().copied();
-                // The median is the element a sort would put in the middle: selected, not
-                // sorted.
-                let middle = t.intervals.len() / 2;
-                let median_reuse_interval_ns = (middle < t.intervals.len())
-                    .then(|| *t.intervals.select_nth_unstable(middle).1);
-                SourceSummary {
-                    orig_h: t.orig_h,
-                    connections,
-                    port_min,
-                    port_max,
-                    ports_in_use,
-                    min_reuse_interval_ns,
-                    median_reuse_interval_ns,
-                    reuses: t.intervals.len() as u64,
-                    collisions: t.collisions,
-                    first_ts_ns: t.first_ts_ns,
-                    last_ts_ns: t.last_ts_ns,
-                }
+            .map(|t| SourceSummary {
+                orig_h: t.orig_h,
+                connections: t.connections,
+                port_min: t.port_min,
+                port_max: t.port_max,
+                ports_in_use: t.ports.len(),
+                min_reuse_interval_ns: t.min_interval_ns,
+                median_reuse_interval_ns: t.intervals.as_ref().and_then(|h| h.percentile(0.5)),
+                reuses: t.intervals.as_ref().map_or(0, |h| h.count()),
+                collisions: t.collisions,
+                first_ts_ns: t.first_ts_ns,
+                last_ts_ns: t.last_ts_ns,
             })
             .collect();
         out.sort_by(|a, b| {
@@ -390,34 +646,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nearest_rank_percentiles() {
+    fn percentiles_are_nearest_ranks_within_the_histograms_error() {
         let ms = |v: i64| v * 1_000_000;
-        let latency = LatencyMs::from_ns((1..=100).map(ms).collect());
-        assert_eq!((latency.p50, latency.p95, latency.max), (50.0, 95.0, 100.0));
-        assert_eq!(LatencyMs::from_ns(vec![ms(7)]).p95, 7.0);
-        assert_eq!(LatencyMs::from_ns(Vec::new()).count, 0);
+        let latency = LatencyMs::from_ns((1..=100).map(ms));
+        let close = |got: f64, want: f64| {
+            (want..=want * (1.0 + LogHistogram::RELATIVE_ERROR)).contains(&got)
+        };
+        assert!(close(latency.p50, 50.0), "{latency:?}");
+        assert!(close(latency.p95, 95.0), "{latency:?}");
+        assert_eq!(latency.max, 100.0, "the maximum is exact");
+        assert_eq!(
+            LatencyMs::from_ns([ms(7)]).p95,
+            7.0,
+            "never above the maximum"
+        );
+        assert_eq!(LatencyMs::from_ns([]).count, 0);
+    }
+
+    /// Against the sorted values: each percentile is at or above its nearest rank, by less
+    /// than a bucket (2^-mantissa of the value); small values are exact.
+    #[test]
+    fn histogram_percentiles_bound_the_sorted_ranks() {
+        let mut state = 7u64;
+        for bits in [LogHistogram::COARSE, LogHistogram::FINE] {
+            for len in [1, 2, 3, 19, 20, 21, 1000, 5000] {
+                let values: Vec<i64> = (0..len)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1);
+                        (state >> (20 + state % 40)) as i64
+                    })
+                    .collect();
+                let mut sorted = values.clone();
+                sorted.sort_unstable();
+                let mut histogram = LogHistogram::new(bits);
+                values.iter().for_each(|&v| histogram.add(v));
+                for p in [0.01, 0.5, 0.95, 1.0] {
+                    let rank = sorted[((p * len as f64).ceil() as usize).clamp(1, len) - 1];
+                    let got = histogram.percentile(p).unwrap();
+                    let bound = rank + (rank >> bits);
+                    assert!(
+                        (rank..=bound).contains(&got),
+                        "{bits} bits, {len} values, p {p}: {got} for {rank}"
+                    );
+                }
+                assert_eq!(histogram.max(), sorted.last().copied());
+            }
+        }
     }
 
     #[test]
-    fn selected_percentiles_are_the_sorted_ranks() {
-        let mut state = 7u64;
-        for len in [1, 2, 3, 19, 20, 21, 1000] {
-            let values: Vec<i64> = (0..len)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1);
-                    (state >> 54) as i64
-                })
-                .collect();
-            let mut sorted = values.clone();
-            sorted.sort_unstable();
-            let rank = |p: f64| sorted[((p * len as f64).ceil() as usize).clamp(1, len) - 1];
-            let latency = LatencyMs::from_ns(values);
-            let ms = |ns: i64| ns as f64 / 1e6;
-            assert_eq!(latency.p50, ms(rank(0.50)), "{len} values");
-            assert_eq!(latency.p95, ms(rank(0.95)), "{len} values");
-            assert_eq!(latency.max, ms(sorted[len - 1]), "{len} values");
+    fn port_sets_count_distinct_ports_before_and_after_they_become_bits() {
+        let mut ports = PortSet::Few(Vec::new());
+        for round in 0..2 {
+            for port in (1000..11_000u16).step_by(2) {
+                ports.insert(port);
+            }
+            assert_eq!(ports.len(), 5000, "round {round}");
         }
+        assert!(matches!(ports, PortSet::Bits(_)));
     }
 }

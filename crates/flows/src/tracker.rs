@@ -73,11 +73,6 @@ pub struct TrackerCounters {
     /// Connection attempts that failed on a tuple with no history: SYNs that got no SYN-ACK
     /// and collided with nothing (Zeek's S0, REJ, RSTOS0, SH). A SYN flood or a port scan.
     pub failed_attempts: u64,
-    /// Failed attempts only counted, without a record, once their records reached their
-    /// share of `max_memory`.
-    pub failed_attempts_unrecorded: u64,
-    /// The segments of those unrecorded attempts.
-    pub unrecorded_segments: u64,
 }
 
 impl TrackerCounters {
@@ -95,8 +90,6 @@ impl TrackerCounters {
         self.memory_evictions += other.memory_evictions;
         self.time_wait_evictions += other.time_wait_evictions;
         self.failed_attempts += other.failed_attempts;
-        self.failed_attempts_unrecorded += other.failed_attempts_unrecorded;
-        self.unrecorded_segments += other.unrecorded_segments;
     }
 }
 
@@ -369,8 +362,6 @@ const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
 const _: () = assert!(TUPLE_BYTES <= 160, "a tuple grew past 160 bytes");
 /// An open incarnation's heap block, with the allocator's header.
 const OPEN_BYTES: usize = size_of::<Current>() + 16;
-/// A record of a failed attempt.
-pub(crate) const ATTEMPT_RECORD_BYTES: usize = size_of::<ConnectionRecord>();
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
@@ -384,18 +375,14 @@ pub(crate) struct FlowTracker {
     out: Outbox,
 }
 
-/// What a shard makes as it goes. [`ShardedTracker`](crate::ShardedTracker) takes the records
-/// over as the shards go and numbers them at the end; until then, every id in them (a
-/// connection's `uid` and `prev_uid`, a collision's `uid` and `prev_uid`) is the global input
-/// index of an incarnation's first segment.
+/// What a shard makes as it goes: the records of the incarnations that ended, until
+/// [`ShardedTracker`](crate::ShardedTracker) takes them, and its counters. Every id in them is
+/// the global input position of an incarnation's first segment.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    /// Records of ended incarnations.
+    /// Records of ended incarnations, in the order they ended.
     pub connections: Vec<ConnectionRecord>,
-    /// Records of failed attempts on fresh tuples, kept or only counted by the
-    /// [`ShardedTracker`](crate::ShardedTracker) against one budget for all shards.
-    pub attempts: Vec<ConnectionRecord>,
-    /// Collision records.
+    /// Collision records, in the order their incarnations ended.
     pub collisions: Vec<CollisionRecord>,
     pub counters: TrackerCounters,
 }
@@ -921,20 +908,21 @@ fn finish(
     let pending = pending.take();
     incarnation.infer_unseen_side();
     let holders = incarnation.time_wait_holders(&config.time_wait);
-    let record = incarnation.record(forced, &holders);
+    let mut record = incarnation.record(forced, &holders);
     let collision_free = pending.is_none();
     if let Some(collision) = pending {
         match collision_record(incarnation, &collision, forced == Some(CloseKind::Evicted)) {
-            Some(c) => out.collisions.push(c),
+            Some(c) => {
+                record.collision = Some(c.outcome);
+                out.collisions.push(c);
+            }
             None => out.counters.edge_cases_dismissed += 1,
         }
     }
     if collision_free && incarnation.is_failing_fresh_attempt() {
         out.counters.failed_attempts += 1;
-        out.attempts.push(record);
-    } else {
-        out.connections.push(record);
     }
+    out.connections.push(record);
     ClosedIncarnation::new(incarnation, &holders)
 }
 

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
 use twsleuth_flows::{
-    ActiveCloser, CloseKind, Findings, FirstReply, Outcome, Partitioned, Prediction, Role,
-    SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
+    ActiveCloser, CloseKind, Findings, Finished, FirstReply, Outcome, Partitioned, Prediction,
+    Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
 };
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -172,7 +172,8 @@ fn time_wait_syn_with_newer_timestamp_is_accepted_with_the_isn_signature() {
     let col = &f.collisions[0];
     assert_eq!(col.outcome, Outcome::Accepted);
     assert_eq!(col.holder_role, Role::Resp);
-    assert_eq!((col.prev_uid, col.uid), (0, 1));
+    // Ids are input positions: the old connection began at segment 0, the new one at 8.
+    assert_eq!((col.prev_uid, col.uid), (0, 8));
     assert_eq!(col.first_reply, FirstReply::SynAck);
     assert!(col.isn_signature);
     assert_eq!(col.prediction, Some(Prediction::Accept));
@@ -498,7 +499,7 @@ fn flood_around_a_collision(flood_syns: u32) -> Vec<TcpSegment> {
 }
 
 #[test]
-fn a_syn_flood_is_evicted_first_and_its_records_bounded() {
+fn a_syn_flood_is_evicted_first_and_hides_no_collision() {
     let segments = flood_around_a_collision(20_000);
     let config = TrackerConfig {
         max_memory: 1 << 20,
@@ -512,31 +513,19 @@ fn a_syn_flood_is_evicted_first_and_its_records_bounded() {
     assert_eq!(f.collisions[0].outcome, Outcome::Accepted);
     assert_eq!(c.failed_attempts, 20_000);
     assert!(c.memory_evictions > 10_000, "{c:?}");
-    assert!(c.failed_attempts_unrecorded > 15_000, "{c:?}");
-    assert_eq!(c.unrecorded_segments, c.failed_attempts_unrecorded);
-    // Records kept: the two real incarnations and the failed attempts within their budget.
-    assert_eq!(
-        f.connections.len() as u64,
-        2 + c.failed_attempts - c.failed_attempts_unrecorded
-    );
-    // Ids stay dense and links right across the attempts left without a record.
-    assert!(
-        f.connections
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.uid == i as u64)
-    );
-    let collided = &f.connections[f.collisions[0].uid as usize];
+    // Every attempt has its record: records leave the tracker as they end.
+    assert_eq!(f.connections.len(), 20_002);
+    // Ids are input positions: the collided incarnation and its predecessor are found by them.
+    let by_uid = |uid: u64| f.connections.iter().find(|r| r.uid == uid).unwrap();
+    let collided = by_uid(f.collisions[0].uid);
     assert_eq!(collided.orig_p, 40000);
+    assert_eq!(collided.collision, Some(Outcome::Accepted));
     assert_eq!(collided.prev_uid, Some(f.collisions[0].prev_uid));
-    assert_eq!(
-        f.connections[collided.prev_uid.unwrap() as usize].orig_p,
-        40000
-    );
-    // With memory to spare nothing is evicted or left unrecorded.
+    assert_eq!(by_uid(collided.prev_uid.unwrap()).orig_p, 40000);
+    assert!(f.connections.windows(2).all(|w| w[0].uid < w[1].uid));
+    // With memory to spare nothing is evicted.
     let roomy = Findings::of_segments(&TrackerConfig::default(), &segments);
     assert_eq!(roomy.counters.memory_evictions, 0);
-    assert_eq!(roomy.counters.failed_attempts_unrecorded, 0);
     assert_eq!(roomy.connections.len(), 20_002);
 }
 
@@ -569,14 +558,18 @@ fn busy_wire() -> Vec<TcpSegment> {
 
 fn run_sharded(segments: &[TcpSegment], shards: usize, stretch_len: usize) -> String {
     let mut tracker = ShardedTracker::new(&TrackerConfig::default(), shards);
+    let mut all = Finished::default();
     for (number, chunk) in segments.chunks(stretch_len).enumerate() {
         let mut stretch = Partitioned::new(tracker.shards());
         for (offset, seg) in chunk.iter().enumerate() {
             stretch.push((number * stretch_len + offset) as u64, *seg);
         }
         tracker.process(&stretch);
+        all.append(tracker.take_finished());
     }
-    let f = tracker.finish();
+    let (last, counters) = tracker.finish();
+    all.append(last);
+    let f = Findings::new(all, counters);
     format!("{:?}\n{:?}", f.connections, f.collisions)
 }
 

@@ -1896,7 +1896,7 @@ mod tests {
 mod fixture_tests {
     use super::*;
     use twsleuth_decode::decode;
-    use twsleuth_flows::{Partitioned, ShardedTracker, Summary, TrackerConfig};
+    use twsleuth_flows::{Findings, Summary, TrackerConfig};
     use twsleuth_reader::CaptureReader;
 
     /// Tables and chart context of a fixture, as the report builds them.
@@ -1904,17 +1904,13 @@ mod fixture_tests {
         let path = format!("{}/../../fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
         let mut reader = CaptureReader::open(&path, 0).expect("fixture opens");
         let config = TrackerConfig::default();
-        let mut tracker = ShardedTracker::new(&config, 2);
-        let mut stretch = Partitioned::new(tracker.shards());
-        let mut index = 0;
+        let mut segments = Vec::new();
         while reader.advance() {
             if let Some(Ok(segment)) = reader.current().map(|frame| decode(&frame)) {
-                stretch.push(index, segment);
+                segments.push(segment);
             }
-            index += 1;
         }
-        tracker.process(&stretch);
-        let findings = tracker.finish();
+        let findings = Findings::of_segments(&config, &segments);
         let summary = Summary::new(&findings, 4);
         let tables = Tables::new(&findings, &config.time_wait);
         let input = crate::ReportInput {

@@ -1,10 +1,12 @@
 //! What the report says, built from the findings: verdict, key figures, incident timeline,
 //! capacity model, evidence, recommendations, method and accounting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use twsleuth_flows::{ActiveCloser, Findings, LatencyMs, Outcome, Role, SECOND_NS, Summary};
+use twsleuth_flows::{
+    ActiveCloser, FirstFew, LatencyMs, Role, SECOND_NS, Summary, TrackerCounters,
+};
 
 use crate::document::{Block, Document, Inline, Section};
 use crate::exhaustion::PortExhaustion;
@@ -84,13 +86,13 @@ fn text(s: impl Into<String>) -> Inline {
 /// where [`Completeness`] says a collision could be hidden.
 pub fn verdict(
     summary: &Summary,
-    findings: &Findings,
+    counters: &TrackerCounters,
     completeness: &Completeness,
     exhaustion: &[PortExhaustion],
 ) -> String {
     let c = &summary.collisions;
     let mut sentences = Vec::new();
-    let evicted = findings.counters.time_wait_evictions;
+    let evicted = counters.time_wait_evictions;
     if evicted > 0 {
         sentences.push(format!(
             "A lower bound: {} tuples still in TIME_WAIT were evicted to stay within --max-memory, and SYNs on them afterwards went unchecked.",
@@ -147,7 +149,7 @@ pub fn verdict(
         }
         return sentences.join(" ");
     }
-    sentences.push(collisions_sentence(summary, findings));
+    sentences.push(collisions_sentence(summary));
     sentences.join(" ")
 }
 
@@ -172,28 +174,18 @@ fn exhaustion_sentence(e: &PortExhaustion) -> String {
 }
 
 /// What collided with whose TIME_WAIT and what it cost.
-fn collisions_sentence(summary: &Summary, findings: &Findings) -> String {
+fn collisions_sentence(summary: &Summary) -> String {
     let c = &summary.collisions;
     let holder = summary
         .time_wait_holders
         .iter()
         .max_by_key(|(_, n)| **n)
         .map_or("server", |(who, _)| *who);
-    // Collected as addresses (hundreds of thousands of collisions, a handful of distinct
-    // values); only the few shown are formatted.
-    let mut sources: BTreeSet<IpAddr> = BTreeSet::new();
-    let mut servers: BTreeSet<twsleuth_flows::Endpoint> = BTreeSet::new();
-    for c in &findings.collisions {
-        sources.insert(c.orig_h);
-        servers.insert(twsleuth_flows::Endpoint {
-            ip: c.resp_h,
-            port: c.resp_p,
-        });
-    }
-    fn list<T: std::fmt::Display>(set: &BTreeSet<T>) -> String {
-        let shown: Vec<String> = set.iter().take(3).map(ToString::to_string).collect();
-        if set.len() > 3 {
-            format!("{} and {} more", shown.join(", "), set.len() - 3)
+    fn list<T: std::fmt::Display + Ord>(few: &FirstFew<T>) -> String {
+        let shown: Vec<String> = few.first.iter().map(ToString::to_string).collect();
+        let more = few.count.saturating_sub(shown.len() as u64);
+        if more > 0 {
+            format!("{} and {} more", shown.join(", "), count(more))
         } else {
             shown.join(", ")
         }
@@ -205,8 +197,8 @@ fn collisions_sentence(summary: &Summary, findings: &Findings) -> String {
     };
     let mut sentence = format!(
         "TIME_WAIT collisions on {} → {}: {} SYNs hit 4-tuples held in TIME_WAIT by {closer}",
-        list(&sources),
-        list(&servers),
+        list(&summary.collided_sources),
+        list(&summary.collided_servers),
         count(c.total)
     );
     if c.inferred > 0 {
@@ -217,18 +209,10 @@ fn collisions_sentence(summary: &Summary, findings: &Findings) -> String {
     }
     let slowed = c.rejected_recovered + c.unanswered;
     if slowed > 0 {
-        let mut costs: Vec<i64> = findings
-            .collisions
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::RejectedRecovered | Outcome::Unanswered))
-            .filter_map(|c| c.cost_ns)
-            .collect();
-        costs.sort_unstable();
-        let median = costs.get(costs.len() / 2).copied().unwrap_or(0);
         sentence.push_str(&format!(
             "; {} were rejected or unanswered and cost {} each (median)",
             count(slowed),
-            duration(median)
+            duration((summary.rejected_cost_ms.p50 * 1e6) as i64)
         ));
     }
     if c.accepted > 0 {
@@ -363,7 +347,7 @@ pub fn document(
             title: "Verdict".into(),
             blocks: vec![Block::Paragraph(vec![Inline::Strong(verdict(
                 input.summary,
-                input.findings,
+                &input.findings.counters,
                 input.completeness,
                 input.exhaustion,
             ))])],
@@ -994,16 +978,7 @@ fn method(input: &ReportInput<'_>) -> Section {
             ],
             vec![
                 "Failed connection attempts (no SYN-ACK, fresh tuple)".into(),
-                if t.failed_attempts_unrecorded == 0 {
-                    count(t.failed_attempts)
-                } else {
-                    format!(
-                        "{} ({} only counted, {} segments, beyond the memory cap)",
-                        count(t.failed_attempts),
-                        count(t.failed_attempts_unrecorded),
-                        count(t.unrecorded_segments)
-                    )
-                },
+                count(t.failed_attempts),
             ],
             vec![
                 "Connections inferred with low confidence".into(),

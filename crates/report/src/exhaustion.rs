@@ -9,14 +9,16 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use twsleuth_flows::{ActiveCloser, Endpoint, Findings, SECOND_NS, TimeWaitPolicy};
+use twsleuth_flows::{
+    ActiveCloser, ConnectionRecord, Endpoint, Findings, SECOND_NS, TimeWaitPolicy,
+};
 
 /// Fewest distinct ports for a pool to count: a handful of connections that stop is no
 /// evidence of a pool running out.
 const MIN_PORTS: u64 = 8;
 /// The quiet after the pool filled must last this long at least...
 const MIN_QUIET_NS: i64 = SECOND_NS;
-/// ...and this many times the source's median interval between connections before it.
+/// ...and this many times the source's mean interval between connections before it.
 const QUIET_INTERVALS: i64 = 10;
 
 /// A source whose ports toward one destination were all in its own TIME_WAIT while it stopped
@@ -49,34 +51,38 @@ pub struct PortExhaustion {
 }
 
 /// One source-destination pair's connections.
+#[derive(Debug, Default)]
 struct Pair {
-    /// Connection starts, in order.
-    starts: Vec<i64>,
+    /// How many began, and the first and last start.
+    connections: u64,
+    first_start_ns: i64,
+    last_start_ns: i64,
     /// Per port: its last incarnation's own TIME_WAIT start, if the source closed it first.
     last_own_time_wait: FxHashMap<u16, Option<i64>>,
 }
 
-/// The sources that ran out of ports in their own TIME_WAIT, by the evidence above;
-/// `capture_end_ns` is the last frame's time (of any kind: the capture went on).
-pub fn detect(
-    findings: &Findings,
-    policy: &TimeWaitPolicy,
-    capture_end_ns: i64,
-) -> Vec<PortExhaustion> {
-    let mut pairs: FxHashMap<(IpAddr, Endpoint), Pair> = FxHashMap::default();
-    for c in &findings.connections {
-        let key = (
-            c.orig_h,
-            Endpoint {
-                ip: c.resp_h,
-                port: c.resp_p,
-            },
-        );
-        let pair = pairs.entry(key).or_insert_with(|| Pair {
-            starts: Vec::new(),
-            last_own_time_wait: FxHashMap::default(),
-        });
-        pair.starts.push(c.ts_ns);
+/// Watches the connection records as they come (in any order but each tuple's own) for a
+/// source that runs out of ports in its own TIME_WAIT: [`ExhaustionDetector::finish`] says
+/// which did, by the evidence above.
+#[derive(Debug, Default)]
+pub struct ExhaustionDetector {
+    pairs: FxHashMap<(IpAddr, Endpoint), Pair>,
+}
+
+impl ExhaustionDetector {
+    /// Adds a connection record.
+    pub fn connection(&mut self, c: &ConnectionRecord) {
+        let destination = Endpoint {
+            ip: c.resp_h,
+            port: c.resp_p,
+        };
+        let pair = self.pairs.entry((c.orig_h, destination)).or_default();
+        if pair.connections == 0 {
+            (pair.first_start_ns, pair.last_start_ns) = (c.ts_ns, c.ts_ns);
+        }
+        pair.connections += 1;
+        pair.first_start_ns = pair.first_start_ns.min(c.ts_ns);
+        pair.last_start_ns = pair.last_start_ns.max(c.ts_ns);
         let own = matches!(
             c.active_closer,
             Some(ActiveCloser::Orig | ActiveCloser::Both)
@@ -84,14 +90,34 @@ pub fn detect(
         pair.last_own_time_wait
             .insert(c.orig_p, c.time_wait_start_ns.filter(|_| own));
     }
-    let mut found: Vec<PortExhaustion> = pairs
-        .into_iter()
-        .filter_map(|((source, destination), pair)| {
-            exhausted(source, destination, pair, policy, capture_end_ns)
-        })
-        .collect();
-    found.sort_by_key(|e| (e.source, e.destination));
-    found
+
+    /// The sources that ran out of ports; `capture_end_ns` is the last frame's time (of any
+    /// kind: the capture went on).
+    pub fn finish(self, policy: &TimeWaitPolicy, capture_end_ns: i64) -> Vec<PortExhaustion> {
+        let mut found: Vec<PortExhaustion> = self
+            .pairs
+            .into_iter()
+            .filter_map(|((source, destination), pair)| {
+                exhausted(source, destination, pair, policy, capture_end_ns)
+            })
+            .collect();
+        found.sort_by_key(|e| (e.source, e.destination));
+        found
+    }
+}
+
+/// The sources of `findings` that ran out of ports in their own TIME_WAIT.
+pub fn detect(
+    findings: &Findings,
+    policy: &TimeWaitPolicy,
+    capture_end_ns: i64,
+) -> Vec<PortExhaustion> {
+    let mut detector = ExhaustionDetector::default();
+    findings
+        .connections
+        .iter()
+        .for_each(|c| detector.connection(c));
+    detector.finish(policy, capture_end_ns)
 }
 
 fn exhausted(
@@ -122,17 +148,15 @@ fn exhausted(
     if first_end_ns <= full_since_ns {
         return None;
     }
-    // ...for far longer than the source's rhythm before, while the capture went on.
+    // ...for far longer than the source's rhythm before (the mean interval between its
+    // connections), while the capture went on.
     let quiet_ns = first_end_ns.min(capture_end_ns) - full_since_ns;
-    let mut intervals: Vec<i64> = pair.starts.windows(2).map(|w| w[1] - w[0]).collect();
-    intervals.sort_unstable();
-    let median = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
-    if quiet_ns < MIN_QUIET_NS.max(QUIET_INTERVALS.saturating_mul(median)) {
+    let rhythm_ns = (pair.last_start_ns - pair.first_start_ns) / pair.connections.max(1) as i64;
+    if quiet_ns < MIN_QUIET_NS.max(QUIET_INTERVALS.saturating_mul(rhythm_ns)) {
         return None;
     }
-    let first_start = *pair.starts.first()?;
-    let filled_in_ns = full_since_ns - first_start;
-    let connections = pair.starts.len() as u64;
+    let filled_in_ns = full_since_ns - pair.first_start_ns;
+    let connections = pair.connections;
     Some(PortExhaustion {
         source,
         destination,

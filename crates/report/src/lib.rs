@@ -16,6 +16,7 @@ pub mod exhaustion;
 pub mod export;
 pub mod files;
 pub mod limits;
+pub mod spill;
 pub mod tables;
 pub mod time;
 mod write;

@@ -302,17 +302,6 @@ impl Completeness {
                 ),
             );
         }
-        if counters.failed_attempts_unrecorded > 0 {
-            add(
-                "attempts_unrecorded",
-                counters.failed_attempts_unrecorded,
-                false,
-                format!(
-                    "{} failed connection attempts on fresh tuples (a SYN flood or a scan) are counted but have no record in the exports.",
-                    count(counters.failed_attempts_unrecorded)
-                ),
-            );
-        }
         if let Some(os) = facts.server_os.filter(|&os| os != ServerOs::Linux) {
             add(
                 "prediction_not_checked",

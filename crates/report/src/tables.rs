@@ -193,18 +193,16 @@ impl Tables {
     /// Builds the tables from the tracker's findings.
     pub fn new(findings: &Findings, policy: &TimeWaitPolicy) -> Tables {
         let connections = &findings.connections;
-        let mut outcome_of: Vec<Option<Outcome>> = vec![None; connections.len()];
-        for c in &findings.collisions {
-            if let Some(slot) = outcome_of.get_mut(c.uid as usize) {
-                *slot = Some(c.outcome);
-            }
-        }
+        let outcome_of: Vec<Option<Outcome>> = connections.iter().map(|c| c.collision).collect();
         // The next incarnation on a tuple ends the previous one's TIME_WAIT (taken over, or
-        // the port moved on): its start bounds the occupancy.
+        // the port moved on): its start bounds the occupancy. Connections are in `uid` order.
         let mut next_start: Vec<Option<i64>> = vec![None; connections.len()];
         for c in connections {
-            if let Some(prev) = c.prev_uid.and_then(|p| next_start.get_mut(p as usize)) {
-                *prev = Some(c.ts_ns);
+            let previous = c
+                .prev_uid
+                .and_then(|p| connections.binary_search_by_key(&p, |c| c.uid).ok());
+            if let Some(previous) = previous {
+                next_start[previous] = Some(c.ts_ns);
             }
         }
         let time_wait_end: Vec<Option<i64>> = connections
@@ -486,6 +484,7 @@ pub(crate) mod tests {
             time_wait_start_ns: closer.map(|_| ts_s * SECOND_NS),
             reuse_interval_ns: None,
             prev_uid: None,
+            collision: None,
             client_side_reuse: false,
             unseen_side: None,
             low_confidence: 0,

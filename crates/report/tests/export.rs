@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use polars::prelude::*;
 use twsleuth_decode::decode;
-use twsleuth_flows::{Findings, Partitioned, ShardedTracker, TimeWaitPolicy, TrackerConfig};
+use twsleuth_flows::{Findings, TimeWaitPolicy, TrackerConfig};
 use twsleuth_reader::CaptureReader;
 use twsleuth_report::export::{
     collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
@@ -14,17 +14,13 @@ use twsleuth_report::tables::Tables;
 fn findings(relative: &str) -> Findings {
     let path = format!("{}/../../fixtures/{relative}", env!("CARGO_MANIFEST_DIR"));
     let mut reader = CaptureReader::open(&path, 0).unwrap();
-    let mut tracker = ShardedTracker::new(&TrackerConfig::default(), 2);
-    let mut stretch = Partitioned::new(tracker.shards());
-    let mut index = 0;
+    let mut segments = Vec::new();
     while reader.advance() {
         if let Ok(segment) = decode(&reader.current().unwrap()) {
-            stretch.push(index, segment);
+            segments.push(segment);
         }
-        index += 1;
     }
-    tracker.process(&stretch);
-    tracker.finish()
+    Findings::of_segments(&TrackerConfig::default(), &segments)
 }
 
 #[test]
