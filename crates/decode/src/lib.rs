@@ -1,9 +1,9 @@
 //! Packet decoding: a captured frame becomes a compact [`TcpSegment`] record, or a
 //! [`NotTcp`] saying which accounting counter it ends in and why.
 //!
-//! - [`Decoder`] is what the capture pipeline uses: it decodes the frames of a run in order,
-//!   puts together TCP headers split across IP fragments, and counts every frame in its
-//!   [`Accounting`] (classes, encapsulations, unknown tunnel payloads, undecoded link types,
+//! - [`Decoder`] is the entry point the capture pipeline must use: it decodes the frames of a
+//!   run in order, puts together TCP headers split across IP fragments, and counts every frame
+//!   in its [`Accounting`] (classes, encapsulations, unknown tunnel payloads, undecoded link types,
 //!   segments from truncated frames, reassembly). [`decode`] is the same decoding of one frame
 //!   without state, for callers that look at frames one at a time.
 //! - Link types: EN10MB, RAW (and the raw-IP DLT values 12 and 14), IPV4, IPV6, LINUX_SLL,
