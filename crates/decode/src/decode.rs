@@ -767,6 +767,12 @@ impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
             more: flags_and_offset & 0x2000 != 0,
         };
         if fragment.offset > 0 || fragment.more {
+            // The length is what reassembly and "the header continues in the next fragment"
+            // rest on: a fragment without one (0, TSO's placeholder) is not a fragment TSO
+            // makes, and its stand-in length would change with a snaplen cut.
+            if base[2..4] == [0, 0] {
+                return Err(malformed("IP fragment without a length"));
+            }
             return self.fragment(
                 protocol,
                 addresses,
@@ -855,6 +861,10 @@ impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
         let transport = &payload[at..];
         let transport_len = payload_len - at;
         if let Some((offset, more, identification)) = fragment.filter(|f| f.0 > 0 || f.1) {
+            // A jumbogram (payload length 0) cannot be fragmented (RFC 2675 section 3).
+            if fixed[4..6] == [0, 0] {
+                return Err(malformed("IP fragment without a length"));
+            }
             let fragment = Fragment {
                 offset,
                 captured: transport,
@@ -1382,7 +1392,10 @@ mod tests {
         #[test]
         fn common_cases_decode_as_the_walk_does(
             which in any::<prop::sample::Index>(),
-            mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            mutations in proptest::collection::vec(
+                (any::<prop::sample::Index>(), any::<u8>()),
+                0..3,
+            ),
             cut in any::<prop::sample::Index>(),
             extra in 0u32..3000,
         ) {

@@ -239,6 +239,23 @@ fn only_the_first_ipv4_fragment_is_read_as_tcp() {
 }
 
 #[test]
+fn a_fragment_without_a_length_is_malformed_whatever_the_snaplen() {
+    // Found by the decode fuzz target: with a total length of 0 (TSO's placeholder) the
+    // frame's length stood in for it, so a snaplen cut made a whole TCP header "continue in
+    // the next fragment".
+    let mut data = ipv4_data(64);
+    data[2..4].copy_from_slice(&[0, 0]);
+    data[6] = 0x20; // MF
+    for len in [data.len(), 36, 24] {
+        assert_eq!(
+            class(LinkType::IPV4, &data[..len], data.len()),
+            FrameClass::Malformed,
+            "{len}"
+        );
+    }
+}
+
+#[test]
 fn ipv6_extension_headers_are_skipped() {
     let v6 = ipv6_syn();
     // Insert an 8-byte Hop-by-Hop header (next header TCP) after the fixed header.
