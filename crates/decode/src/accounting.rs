@@ -50,6 +50,11 @@ pub struct Encapsulations {
 }
 
 impl Encapsulations {
+    /// True when no frame went through any encapsulation.
+    pub fn is_none(&self) -> bool {
+        *self == Encapsulations::default()
+    }
+
     fn merge(&mut self, other: &Encapsulations) {
         self.vlan += other.vlan;
         self.mpls += other.mpls;
@@ -109,6 +114,11 @@ impl UndecodedLinkTypes {
         self.other
     }
 
+    /// True when every frame was on a link type twsleuth decodes.
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
     /// Frames on any undecoded link type.
     pub fn total(&self) -> u64 {
         self.iter().map(|(_, frames)| frames).sum::<u64>() + self.other
@@ -150,6 +160,11 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
+    /// True when no fragment was seen by the defragmenter.
+    pub fn is_idle(&self) -> bool {
+        *self == Reassembly::default()
+    }
+
     fn merge(&mut self, other: &Reassembly) {
         self.reassembled += other.reassembled;
         self.expired += other.expired;
@@ -160,6 +175,10 @@ impl Reassembly {
 /// Frame counts by class (they add up to `frames`), and what the decoder went through or
 /// could not read on the way. [`crate::Decoder`] fills every field; a caller of the stateless
 /// [`crate::decode`] can only [`Accounting::count`] the classes.
+///
+/// Serialized, the counters after the classes are left out while they are 0 (like Zeek's
+/// `weird.log`, only what happened is listed): the JSON of a capture that needed none of them
+/// stays what it was.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Accounting {
     /// Frames read.
@@ -177,27 +196,38 @@ pub struct Accounting {
     /// IP fragments that yielded no segment by themselves.
     pub fragments: u64,
     /// Frames that went through each encapsulation.
+    #[serde(skip_serializing_if = "Encapsulations::is_none")]
     pub encapsulations: Encapsulations,
     /// Frames with a tunnel whose payload twsleuth does not read (a GRE protocol type, an
     /// ERSPAN version, a Geneve protocol type, an MPLS payload, a GTP-U payload it does not
     /// know) or a header on a tunnel's UDP port that is not that tunnel's. They are counted as
     /// other IP (non-IP under MPLS or PPPoE on Ethernet), never guessed at.
+    #[serde(skip_serializing_if = "is_zero")]
     pub unknown_encapsulation: u64,
     /// Frames with more nested headers (VLAN tags, MPLS labels, tunnels) than the decoder
     /// follows; counted as malformed.
+    #[serde(skip_serializing_if = "is_zero")]
     pub nesting_too_deep: u64,
     /// Frames on link types twsleuth does not decode (counted as non-IP), by link type.
+    #[serde(skip_serializing_if = "UndecodedLinkTypes::is_empty")]
     pub undecoded_link_types: UndecodedLinkTypes,
     /// TCP segments read from frames that hold only part of their IP packet: the TCP header
     /// was whole, the payload length comes from the IP length fields.
+    #[serde(skip_serializing_if = "is_zero")]
     pub tcp_from_truncated_frames: u64,
     /// Of those, the frames whose recorded original length is itself shorter than their IP
     /// packet (not a snaplen cut: a capture device or mirror session cut the frame and recorded
     /// the cut length, or the IP length field is wrong); Wireshark marks them "IPv4 total length
     /// exceeds packet length".
+    #[serde(skip_serializing_if = "is_zero")]
     pub tcp_from_short_frames: u64,
     /// IP fragment reassembly.
+    #[serde(skip_serializing_if = "Reassembly::is_idle")]
     pub reassembly: Reassembly,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl Accounting {
@@ -282,6 +312,39 @@ mod tests {
         merged.merge(&counts);
         assert_eq!(merged.total(), 13);
         assert_eq!(merged.iter().next(), Some((LinkType(147), 2)));
+    }
+
+    #[test]
+    fn counters_that_stayed_zero_are_left_out_of_the_json() {
+        let mut accounting = Accounting::default();
+        accounting.count(FrameClass::Tcp);
+        let json = serde_json_keys(&accounting);
+        assert_eq!(
+            json,
+            [
+                "fragments",
+                "frames",
+                "malformed",
+                "non_ip",
+                "other_ip",
+                "tcp_segments",
+                "truncated"
+            ]
+        );
+        accounting.encapsulations.gre = 1;
+        accounting.undecoded_link_types.count(LinkType(105));
+        let json = serde_json_keys(&accounting);
+        assert!(json.contains(&"encapsulations".to_string()));
+        assert!(json.contains(&"undecoded_link_types".to_string()));
+        assert!(!json.contains(&"reassembly".to_string()));
+    }
+
+    /// The keys of the accounting's JSON object, sorted.
+    fn serde_json_keys(accounting: &Accounting) -> Vec<String> {
+        let value = serde_json::to_value(accounting).unwrap();
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     #[test]
