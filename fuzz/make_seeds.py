@@ -27,7 +27,7 @@ BIG = 64 * 1024
 SMALL = 8 * 1024
 
 # Must match LINK_TYPES in fuzz_targets/decode.rs.
-DECODE_LINK_TYPES = [0, 1, 101, 108, 113, 228, 229, 276, 105]
+DECODE_LINK_TYPES = [0, 1, 101, 108, 113, 228, 229, 276, 105, 9, 10, 12, 14, 50, 104]
 
 
 def write(out_dir: Path, name: str, data: bytes) -> None:
@@ -138,6 +138,9 @@ def frames_of(data: bytes):
 def capture_files():
     files = sorted((ROOT / "fixtures/capture").glob("*.pcap*"))
     files += sorted((ROOT / "fixtures/capture").glob("*.bin"))
+    # Tunnels and the other link layers (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, PPPoE, PPP,
+    # C_HDLC, FDDI, raw IP 12/14, split fragments): the decode target's paths into them.
+    files += sorted((ROOT / "fixtures/capture/tunnels").glob("*.pcap"))
     files += sorted((ROOT / "fixtures/lab").glob("*/*.pcap"))
     return files
 

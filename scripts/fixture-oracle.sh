@@ -12,7 +12,7 @@ count() { # FILE [tshark args...] -> number of frames printed
     $TS -r "$f" "$@" 2>/dev/null | wc -l
 }
 errmsg() { # strip noise, join lines
-    grep -vE 'Running as user|^\s*$|will continue anyway' | sed "s/\"$1\"/F/g" | tr '\n' ' ' | sed 's/ *$//'
+    grep -vE 'Running as user|^\s*$|will continue anyway' | sed "s|\"$1\"|F|g" | tr '\n' ' ' | sed 's/ *$//'
 }
 
 {
@@ -28,8 +28,9 @@ echo "# nonip      = tshark -Y '(eth || sll) && !ip && !ipv6'   (ARP etc.)"
 echo "# ipfrag     = tshark -Y 'ip.flags.mf==1 || ip.frag_offset>0'"
 echo "# F in messages = the fixture's own file name"
 echo "#"
-printf "%-24s %-26s %9s %9s %5s %8s %5s %5s %6s  %s\n" fixture caps_encap caps_pkts ts_frames tcp tcp_full syn nonip ipfrag "capinfos / tshark error"
-for f in $(ls | grep -vE '^(README\.md|oracle\.txt|edge-offsets\.txt)$' | sort); do
+printf "%-34s %-26s %9s %9s %5s %8s %5s %5s %6s  %s\n" fixture caps_encap caps_pkts ts_frames tcp tcp_full syn nonip ipfrag "capinfos / tshark error"
+# The fixtures, then those of tunnels/ (scripts/make_tunnel_fixtures.py).
+for f in $(ls | grep -vE '^(README\.md|oracle\.txt|edge-offsets\.txt|tunnels)$' | sort) $(ls tunnels/* 2>/dev/null | sort); do
     # foreign/ holds formats twsleuth does not read (see the README)
     [ -f "$f" ] || continue
     cap=$(capinfos -M -c -E "$f" 2>"/tmp/oracle.$$.err")
@@ -51,13 +52,13 @@ for f in $(ls | grep -vE '^(README\.md|oracle\.txt|edge-offsets\.txt)$' | sort);
     msg=""
     [ -n "$caperr" ] && msg="capinfos: ${caperr#capinfos: }"
     [ -n "$tserr" ] && msg="$msg | tshark: ${tserr#tshark: }"
-    printf "%-24s %-26s %9s %9s %5s %8s %5s %5s %6s  %s\n" "$f" "${encap:--}" "${n:--}" "$frames" "$tcp" "$tcpfull" "$syn" "$nonip" "$frag" "$msg"
+    printf "%-34s %-26s %9s %9s %5s %8s %5s %5s %6s  %s\n" "$f" "${encap:--}" "${n:--}" "$frames" "$tcp" "$tcpfull" "$syn" "$nonip" "$frag" "$msg"
 done
 rm -f "/tmp/oracle.$$.err"
 
 echo
 echo "## link types (pcap header / pcapng IDBs)"
-for f in $(ls *.pcap *.pcapng 2>/dev/null | sort); do
+for f in $(ls *.pcap *.pcapng 2>/dev/null | sort) $(ls tunnels/*.pcap 2>/dev/null | sort); do
     [ -s "$f" ] || continue
     python3 - "$f" <<'EOF'
 import struct, sys
@@ -68,7 +69,7 @@ if m in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\x
     e = "<" if m[0] in (0xd4, 0x4d) else ">"
     prec = "ns" if m in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else "us"
     snap, lt = struct.unpack(e + "II", b[16:24])
-    print(f"{f:24s} pcap {'LE' if e == '<' else 'BE'} {prec} magic=0x{struct.unpack(e + 'I', b[:4])[0]:08x} "
+    print(f"{f:34s} pcap {'LE' if e == '<' else 'BE'} {prec} magic=0x{struct.unpack(e + 'I', b[:4])[0]:08x} "
           f"linktype={lt & 0xffff} snaplen={snap}")
 elif m == b"\x0a\x0d\x0d\x0a":
     off, sec, out = 0, 0, []
@@ -85,7 +86,7 @@ elif m == b"\x0a\x0d\x0d\x0a":
         if blen < 12:
             break
         off += blen
-    print(f"{f:24s} pcapng " + " ".join(out))
+    print(f"{f:34s} pcapng " + " ".join(out))
 EOF
 done
 
@@ -104,6 +105,10 @@ echo "default (ip.defragment TRUE): tcp=$(count ipv4-fragments.pcap -Y 'tcp'), f
 echo "ip.defragment FALSE:          tcp=$(count ipv4-fragments.pcap -o ip.defragment:FALSE -Y 'tcp'), fragment frames matching tcp:" \
      "$($TS -r ipv4-fragments.pcap -o ip.defragment:FALSE -Y 'tcp && (ip.flags.mf==1 || ip.frag_offset>0)' -T fields -e frame.number 2>/dev/null | paste -sd,)"
 $TS -r ipv4-fragments.pcap -Y 'ip.flags.mf==1 || ip.frag_offset>0' 2>/dev/null
+
+echo
+echo "## tunnels/ipv4-split-header.pcap: frames where tshark shows TCP (IP reassembly on, the default)"
+$TS -r tunnels/ipv4-split-header.pcap -Y tcp -T fields -e frame.number 2>/dev/null | paste -sd,
 
 echo
 echo "## truncation by snaplen ('Packet size limited during capture' = _ws.short)"

@@ -6,7 +6,8 @@
 # fd44::/64 and the namespaces have no default route, so no traffic leaves them.
 # tcpdump runs in tws4a and captures the real kernel traffic in several link
 # types. Then scripts/make_edge_fixtures.py derives the hand-assembled edge
-# cases and scripts/fixture-oracle.sh records what capinfos/tshark say.
+# cases, scripts/make_tunnel_fixtures.py wraps real captures in tunnels (tunnels/), and
+# scripts/fixture-oracle.sh records what capinfos/tshark say.
 #
 # Kernel notes (this machine's kernel has no 8021q, ipip or sit support):
 #  * 802.1Q / QinQ tags are pushed by tiny tcx eBPF programs
@@ -224,6 +225,9 @@ magic=$(od -An -tx1 -N4 "$OUT/en10mb-ns.pcap" | tr -d ' ')
 
 echo "== edge fixtures"
 python3 "$ROOT/scripts/make_edge_fixtures.py" "$OUT"
+
+echo "== tunnel fixtures (fixtures/lab and ipv6.pcap re-framed)"
+python3 "$ROOT/scripts/make_tunnel_fixtures.py" "$OUT/tunnels"
 
 echo "== oracle"
 bash "$ROOT/scripts/fixture-oracle.sh" "$OUT"

@@ -1,14 +1,17 @@
 //! Frame decoder on arbitrary frames. Input: one byte choosing the link type, four bytes
 //! (little-endian i32) added to the frame's length to make `orig_len`, then the frame.
 //! `decode` must never panic; its answer must be consistent with the frame; a snaplen cut of
-//! the same frame must decode to the same headers or count as truncated/malformed.
+//! the same frame must decode to the same headers or count as truncated/malformed. The
+//! stateful `Decoder` (which also follows fragments) must count the frame once and, on a lone
+//! frame, give no segment that `decode` does not.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use twsleuth_decode::{Accounting, FrameClass, NotTcp, TcpSegment, decode};
+use twsleuth_decode::{Accounting, DefragLimits, Decoder, FrameClass, NotTcp, TcpSegment, decode};
 use twsleuth_reader::{Frame, LinkType};
 
-const LINK_TYPES: [LinkType; 9] = [
+// Must match DECODE_LINK_TYPES in fuzz/make_seeds.py (seeds name their link type by index).
+const LINK_TYPES: [LinkType; 15] = [
     LinkType::NULL,
     LinkType::ETHERNET,
     LinkType::RAW,
@@ -19,6 +22,12 @@ const LINK_TYPES: [LinkType; 9] = [
     LinkType::LINUX_SLL2,
     // Not decoded by twsleuth (LINKTYPE_IEEE802_11).
     LinkType(105),
+    LinkType::PPP,
+    LinkType::FDDI,
+    LinkType::RAW_DLT_12,
+    LinkType::RAW_DLT_14,
+    LinkType::PPP_HDLC,
+    LinkType::C_HDLC,
 ];
 
 fn frame<'a>(link_type: LinkType, orig_len: u32, data: &'a [u8]) -> Frame<'a> {
@@ -88,6 +97,22 @@ fuzz_target!(|input: &[u8]| {
     let decoded = decode(&f);
     check(&f, &decoded);
     assert_eq!(decode(&f), decoded, "decode is not deterministic");
+
+    // The stateful decoder on the same lone frame: one frame counted, and a segment only where
+    // decode gives the same one (a lone frame completes no fragmented datagram).
+    let mut decoder = Decoder::new(DefragLimits {
+        max_pending_datagrams: 2,
+        timeout_ns: 1_000_000_000,
+    });
+    let stateful = decoder.decode(&f);
+    check(&f, &stateful);
+    let accounting = decoder.finish();
+    assert!(accounting.is_closed());
+    assert_eq!(accounting.frames, 1);
+    assert!(accounting.reassembly.expired <= 1);
+    if let Ok(segment) = stateful {
+        assert_eq!(decoded, Ok(segment), "the Decoder found a segment decode did not");
+    }
 
     // The same frame cut by a snaplen (captured bytes a prefix, orig_len the whole frame):
     // the headers that survive decode the same; otherwise it is truncated (or malformed).

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
+use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, Vantage};
 use twsleuth_flows::{Findings, SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
 use twsleuth_fuzz::check_findings;
 
@@ -159,6 +159,7 @@ fn segments(input: &Input) -> Vec<TcpSegment> {
                     echo_reply: num(echo, base(dst.0, dst.1, 7)),
                 }),
             },
+            vantage: Vantage::default(),
         });
     }
     out

@@ -39,8 +39,7 @@ pub struct AnalysisJson<'a> {
     #[serde(flatten)]
     summary: &'a Summary,
     accounting: Accounting,
-    /// Frames cut by the snaplen, and gaps in time.
-    snaplen_cut_frames: u64,
+    /// Gaps in time of 5 s or more with no frame.
     time_gaps: u64,
     tracker: TrackerCounters,
     config: &'a TrackerConfig,
@@ -64,7 +63,6 @@ impl<'a> AnalysisJson<'a> {
             partial: facts.interrupted,
             summary: &analysis.summary,
             accounting: facts.accounting,
-            snaplen_cut_frames: facts.snaplen_cut_frames,
             time_gaps: facts.time_gaps,
             tracker: analysis.tracked.counters,
             config,

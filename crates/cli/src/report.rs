@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use twsleuth_decode::{TcpFlags, TcpSegment, decode};
+use twsleuth_decode::{Decoder, TcpFlags, TcpSegment};
 use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
@@ -171,8 +171,11 @@ fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Ev
         .collect();
     if !set.members().iter().any(|m| m.name() == "-") {
         let mut merged = open_set(set, Hashing::Off)?;
+        let mut decoder = Decoder::default();
         while let Some(frame) = merged.next_frame() {
-            let Ok(seg) = decode(&frame) else { continue };
+            let Ok(seg) = decoder.decode(&frame) else {
+                continue;
+            };
             for p in pending.iter_mut().filter(|p| !p.done) {
                 let c = p.collision;
                 let forward = seg.src == c.orig_h

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{FrameClass, NotTcp, TcpSegment, decode};
+use twsleuth_decode::{Accounting, Decoder, NotTcp, TcpSegment};
 use twsleuth_flows::{
     CollisionRecord, ConnectionRecord, Finished, Partitioned, ShardedTracker, SummaryBuilder,
     TrackerConfig, TrackerCounters,
@@ -58,19 +58,22 @@ pub fn open_set(set: &CaptureSet, hashing: Hashing) -> anyhow::Result<MergedCapt
     MergedCaptures::from_set(set, hashing == Hashing::Sha256).context("cannot read the capture")
 }
 
-/// Walks every frame, decoded, in timestamp order; shows progress on stderr.
+/// Walks every frame, decoded, in timestamp order; shows progress on stderr. Returns where
+/// every frame went.
 pub fn scan(
     merged: &mut MergedCaptures,
     quiet: bool,
     mut on_frame: impl FnMut(&Frame<'_>, Result<TcpSegment, NotTcp>),
-) {
+) -> Accounting {
     let mut progress = Progress::new(merged, quiet);
+    let mut decoder = Decoder::default();
     while let Some(frame) = merged.next_frame() {
-        let decoded = decode(&frame);
+        let decoded = decoder.decode(&frame);
         on_frame(&frame, decoded);
         progress.frame(merged);
     }
     progress.finish();
+    decoder.finish()
 }
 
 /// What becomes of the records as they leave the tracker: the key figures and the search for
@@ -170,6 +173,7 @@ pub fn track(
             server_os: Some(config.server_os),
             ..CaptureFacts::default()
         },
+        decoder: Decoder::default(),
         latest_ts_ns: i64::MIN,
         index: 0,
         progress,
@@ -197,6 +201,7 @@ pub fn track(
     if let Some(error) = sinks.error.take() {
         return Err(error).context("cannot keep the records in order on the temporary disk");
     }
+    reading.facts.accounting = reading.decoder.finish();
     reading.facts.interrupted = twsleuth_reader::interrupted();
     reading.facts.last_frame_ns =
         (reading.latest_ts_ns != i64::MIN).then_some(reading.latest_ts_ns);
@@ -215,6 +220,8 @@ fn shards_for(threads: usize) -> usize {
 /// The reading side of the pipeline: the merged inputs and what it counts.
 struct Reading<'a> {
     merged: &'a mut MergedCaptures,
+    /// Decodes the frames in order (IP fragments put together) and counts where each went.
+    decoder: Decoder,
     facts: CaptureFacts,
     /// The latest frame time so far (`i64::MIN` before the first), for gaps in time.
     latest_ts_ns: i64,
@@ -233,7 +240,6 @@ impl Reading<'_> {
                 break;
             };
             let facts = &mut self.facts;
-            facts.snaplen_cut_frames += u64::from(frame.data.len() < frame.orig_len as usize);
             if frame.ts_ns > self.latest_ts_ns {
                 let length_ns = frame.ts_ns.saturating_sub(self.latest_ts_ns);
                 if length_ns >= TIME_GAP_NS && self.latest_ts_ns != i64::MIN {
@@ -250,13 +256,9 @@ impl Reading<'_> {
                 }
                 self.latest_ts_ns = frame.ts_ns;
             }
-            match decode(&frame) {
-                Ok(segment) => {
-                    facts.accounting.count(FrameClass::Tcp);
-                    stretch.push(self.index, segment);
-                    segments += 1;
-                }
-                Err(not_tcp) => facts.accounting.count(not_tcp.class),
+            if let Ok(segment) = self.decoder.decode(&frame) {
+                stretch.push(self.index, segment);
+                segments += 1;
             }
             self.index += 1;
             self.progress.frame(self.merged);

@@ -205,10 +205,9 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
         .iter()
         .map(|_| FileTally::default())
         .collect();
-    let mut accounting = Accounting::default();
     let mut reasons = BTreeMap::new();
     let (mut syn, mut syn_ack, mut original_bytes) = (0, 0, 0);
-    scan(merged, quiet, |frame, decoded| {
+    let accounting = scan(merged, quiet, |frame, decoded| {
         let tally = &mut tallies[usize::from(frame.file_index)];
         tally.captured_bytes += frame.data.len() as u64;
         tally.first_ts_ns.get_or_insert(frame.ts_ns);
@@ -216,12 +215,10 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
         original_bytes += u64::from(frame.orig_len);
         match decoded {
             Ok(segment) => {
-                accounting.count(FrameClass::Tcp);
                 syn += u64::from(segment.flags.is_syn_only());
                 syn_ack += u64::from(segment.flags.is_syn_ack());
             }
             Err(not_tcp) => {
-                accounting.count(not_tcp.class);
                 if matches!(not_tcp.class, FrameClass::Malformed | FrameClass::Truncated) {
                     *reasons.entry(not_tcp.reason).or_insert(0) += 1;
                 }

@@ -1275,3 +1275,31 @@ fn report_evidence_names_the_member_and_filters_within_it() {
         "{md}"
     );
 }
+
+/// TCP on a link type twsleuth does not decode is never an all-clear: the lab's accepted
+/// scenario relabelled as link type 147 (USER0) holds 60 collisions twsleuth cannot reach.
+#[test]
+fn tcp_twsleuth_cannot_reach_is_never_an_all_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("user0.pcap");
+    let mut bytes = std::fs::read(fixture("lab/accepted/server.pcap")).unwrap();
+    // The link type, in the pcap header's last field (little-endian here).
+    bytes[20..24].copy_from_slice(&147u32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let (a, code) = analyze_json(&[&path], &[]);
+    assert_eq!(code, Some(3), "{}", a["verdict"]);
+    assert_eq!(a["complete"], false);
+    let limit = a["cannot_show"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "link_type_not_decoded")
+        .expect("the undecoded link type is named");
+    assert_eq!(limit["blocks_all_clear"], true);
+    assert_eq!(limit["count"], a["accounting"]["frames"]);
+    assert!(
+        limit["text"].as_str().unwrap().contains("on link type 147"),
+        "{limit}"
+    );
+    assert!(a["verdict"].as_str().unwrap().contains("not an all-clear"));
+}

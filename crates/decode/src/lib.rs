@@ -1,33 +1,51 @@
 //! Packet decoding: a captured frame becomes a compact [`TcpSegment`] record, or a
 //! [`NotTcp`] saying which accounting counter it ends in and why.
 //!
-//! - [`decode`] handles the link types EN10MB (with 802.1Q / 802.1ad / QinQ tags), RAW, IPV4,
-//!   IPV6, LINUX_SLL, LINUX_SLL2, NULL and LOOP; IPv4 and IPv6 with extension headers; TCP with
-//!   the MSS, window scale, SACK-permitted and timestamps options.
+//! - [`Decoder`] is the entry point the capture pipeline must use: it decodes the frames of a
+//!   run in order, puts together TCP headers split across IP fragments, and counts every frame
+//!   in its [`Accounting`] (classes, encapsulations, unknown tunnel payloads, undecoded link types,
+//!   segments from truncated frames, reassembly). [`decode`] is the same decoding of one frame
+//!   without state, for callers that look at frames one at a time.
+//! - Link types: EN10MB, RAW (and the raw-IP DLT values 12 and 14), IPV4, IPV6, LINUX_SLL,
+//!   LINUX_SLL2, NULL, LOOP, PPP, PPP_HDLC, C_HDLC, FDDI. Frames on other link types are
+//!   non-IP and counted by link type ([`UndecodedLinkTypes`]).
+//! - Inside: 802.1Q / 802.1ad tags (any depth), 802.2 LLC/SNAP, MPLS label stacks (and
+//!   Ethernet pseudowires with a control word), PPPoE sessions, GRE (checksum, key, sequence
+//!   number, routing), ERSPAN types I, II and III, VXLAN, Geneve, GTP-U (with extension
+//!   headers), IPv4 and IPv6 in IPv4 or IPv6; IPv4 and IPv6 with extension headers; TCP with
+//!   the MSS, window scale, SACK-permitted and timestamps options. Headers nest up to
+//!   [`MAX_NESTED_HEADERS`] deep.
+//! - Each segment carries its [`Vantage`]: VLAN ids and the tunnel (kind and id) it came out
+//!   of.
 //! - [`Accounting`] counts every frame in exactly one [`FrameClass`] (DESIGN.md section 7).
 //!
 //! ```
-//! use twsleuth_decode::{decode, Accounting, FrameClass};
+//! use twsleuth_decode::Decoder;
 //! use twsleuth_reader::CaptureReader;
-//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/capture/en10mb.pcap");
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/capture/tunnels/vxlan.pcap");
 //! let mut reader = CaptureReader::open(path, 0).unwrap();
-//! let mut accounting = Accounting::default();
+//! let mut decoder = Decoder::default();
 //! while reader.advance() {
 //!     let frame = reader.current().unwrap();
-//!     accounting.count(match decode(&frame) {
-//!         Ok(_segment) => FrameClass::Tcp,
-//!         Err(not_tcp) => not_tcp.class,
-//!     });
+//!     if let Ok(segment) = decoder.decode(&frame) {
+//!         assert_eq!(segment.vantage.tunnel_id, 5001); // the VNI
+//!     }
 //! }
-//! assert!(accounting.tcp_segments > 0);
+//! let accounting = decoder.finish();
+//! assert_eq!(accounting.tcp_segments, 800);
+//! assert_eq!(accounting.encapsulations.vxlan, accounting.frames);
 //! assert!(accounting.is_closed());
 //! ```
 #![deny(missing_docs)]
 
 mod accounting;
 mod decode;
+mod decoder;
+mod defrag;
 mod segment;
 
-pub use accounting::{Accounting, FrameClass};
-pub use decode::{NotTcp, decode};
-pub use segment::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
+pub use accounting::{Accounting, Encapsulations, FrameClass, Reassembly, UndecodedLinkTypes};
+pub use decode::{MAX_NESTED_HEADERS, NotTcp, decode};
+pub use decoder::Decoder;
+pub use defrag::DefragLimits;
+pub use segment::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, TunnelKind, Vantage};

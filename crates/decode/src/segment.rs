@@ -136,6 +136,85 @@ pub struct TcpSegment {
     pub payload_len: u32,
     /// Options.
     pub options: TcpOptions,
+    /// Where on the network the segment was seen: VLAN tags and the tunnel it came out of.
+    /// Two segments with the same 4-tuple and different vantages are different packets (two
+    /// tenants' overlapping addresses, or one packet seen on two mirror sessions).
+    pub vantage: Vantage,
+}
+
+/// The kind of tunnel a segment came out of: the innermost one when tunnels nest, since that
+/// one names the address space the segment's 4-tuple belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum TunnelKind {
+    /// No tunnel.
+    #[default]
+    None,
+    /// GRE (RFC 2784); the id is the key (RFC 2890), 0 when there is none.
+    Gre,
+    /// ERSPAN type I, II or III in GRE (draft-foschiano-erspan); the id is the session id (0
+    /// for type I, which has no ERSPAN header).
+    Erspan,
+    /// VXLAN (RFC 7348); the id is the VNI.
+    Vxlan,
+    /// Geneve (RFC 8926); the id is the VNI.
+    Geneve,
+    /// GTP-U (3GPP TS 29.281); the id is the TEID.
+    GtpU,
+    /// MPLS (RFC 3032); the id is the bottom-of-stack label.
+    Mpls,
+    /// PPPoE session (RFC 2516); the id is the session id.
+    Pppoe,
+    /// IPv4 or IPv6 in IPv4 or IPv6 (RFC 2003, RFC 4213, RFC 2473); the id is 0 (the outer
+    /// addresses name such a tunnel).
+    IpInIp,
+}
+
+impl TunnelKind {
+    /// True when the two directions of one connection usually carry different ids: a GTP-U
+    /// TEID is chosen by the receiving end of each direction (TS 29.281 section 5.1), an MPLS
+    /// label by the router that receives it (RFC 3031 section 3.1: each PE advertises its own
+    /// VPN label), and Linux GRE tunnels may have an `ikey` and an `okey`.
+    pub fn id_differs_by_direction(self) -> bool {
+        matches!(self, TunnelKind::GtpU | TunnelKind::Mpls | TunnelKind::Gre)
+    }
+}
+
+/// Where a segment was seen: its VLAN tags and the tunnel it came out of, in 12 bytes.
+///
+/// VLAN ids are 12 bits (IEEE 802.1Q); 0 means untagged (or priority-tagged, which is the
+/// same network). The ERSPAN header's own VLAN field is not read: type III does not say
+/// whether the mirrored frame still carries that tag, and the session id already tells
+/// sessions apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Vantage {
+    /// VLAN id of the first 802.1Q / 802.1ad tag from the wire inward (the outer frame's tag
+    /// comes before any tag inside a tunnel).
+    pub outer_vlan: u16,
+    /// VLAN id of the last tag when there are two or more (QinQ's C-tag, or a tag inside a
+    /// tunnel); 0 with one tag or none.
+    pub inner_vlan: u16,
+    /// The innermost tunnel.
+    pub tunnel: TunnelKind,
+    /// That tunnel's id (see [`TunnelKind`]).
+    pub tunnel_id: u32,
+}
+
+impl Vantage {
+    /// The vantage with the tunnel ids that usually differ between the two directions of one
+    /// connection ([`TunnelKind::id_differs_by_direction`]) set to 0: what a flow key that puts
+    /// both directions of a connection together should use.
+    pub fn symmetric(self) -> Vantage {
+        if self.tunnel.id_differs_by_direction() {
+            Vantage {
+                tunnel_id: 0,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 impl TcpSegment {
@@ -151,6 +230,29 @@ impl TcpSegment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn symmetric_vantage_drops_only_per_direction_ids() {
+        let vantage = |tunnel, tunnel_id| Vantage {
+            outer_vlan: 100,
+            inner_vlan: 0,
+            tunnel,
+            tunnel_id,
+        };
+        assert_eq!(
+            vantage(TunnelKind::GtpU, 0x1000).symmetric(),
+            vantage(TunnelKind::GtpU, 0)
+        );
+        assert_eq!(
+            vantage(TunnelKind::Mpls, 200).symmetric(),
+            vantage(TunnelKind::Mpls, 0)
+        );
+        assert_eq!(
+            vantage(TunnelKind::Vxlan, 5001).symmetric(),
+            vantage(TunnelKind::Vxlan, 5001)
+        );
+        assert_eq!(std::mem::size_of::<Vantage>(), 12);
+    }
 
     #[test]
     fn flags_render_like_wireshark() {

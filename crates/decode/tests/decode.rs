@@ -1,9 +1,15 @@
 //! Decoder behaviour on frames built with etherparse's packet builder, wrapped in every
-//! supported link layer, plus random frames (which must never panic).
+//! supported link layer and encapsulation, plus random frames (which must never panic), and on
+//! the tunnel fixtures against their source captures and tshark.
+
+#[path = "decode/encapsulations.rs"]
+mod encapsulations;
+#[path = "decode/fixtures.rs"]
+mod fixtures;
 
 use etherparse::{PacketBuilder, TcpOptionElement};
 use proptest::prelude::*;
-use twsleuth_decode::{FrameClass, TcpFlags, TcpSegment, TcpTimestamps, decode};
+use twsleuth_decode::{Decoder, FrameClass, TcpFlags, TcpSegment, TcpTimestamps, decode};
 use twsleuth_reader::{Frame, LinkType};
 
 const CLIENT_V4: [u8; 4] = [10, 0, 0, 1];
@@ -235,6 +241,23 @@ fn only_the_first_ipv4_fragment_is_read_as_tcp() {
 }
 
 #[test]
+fn a_fragment_without_a_length_is_malformed_whatever_the_snaplen() {
+    // Found by the decode fuzz target: with a total length of 0 (TSO's placeholder) the
+    // frame's length stood in for it, so a snaplen cut made a whole TCP header "continue in
+    // the next fragment".
+    let mut data = ipv4_data(64);
+    data[2..4].copy_from_slice(&[0, 0]);
+    data[6] = 0x20; // MF
+    for len in [data.len(), 36, 24] {
+        assert_eq!(
+            class(LinkType::IPV4, &data[..len], data.len()),
+            FrameClass::Malformed,
+            "{len}"
+        );
+    }
+}
+
+#[test]
 fn ipv6_extension_headers_are_skipped() {
     let v6 = ipv6_syn();
     // Insert an 8-byte Hop-by-Hop header (next header TCP) after the fixed header.
@@ -249,19 +272,44 @@ fn ipv6_extension_headers_are_skipped() {
 }
 
 #[test]
-fn ip_length_beyond_an_uncut_frame_is_malformed() {
+fn ip_length_beyond_an_uncut_frame_still_yields_its_segment_and_is_counted() {
+    // A capture device that cut the frame and recorded the cut length as the frame's: the IP
+    // header says 200 bytes, 60 are there, nothing says a snaplen cut them.
     let mut data = ipv4_data(10);
     data[2..4].copy_from_slice(&200u16.to_be_bytes());
+    assert_eq!(class(LinkType::IPV4, &data, data.len()), FrameClass::Tcp);
+    let mut decoder = Decoder::default();
+    let seg = decoder.decode(&frame(LinkType::IPV4, &data)).unwrap();
+    assert_eq!(seg.payload_len, 200 - 20 - 20);
+    // A snaplen cut of the same kind: counted as truncated, not as short.
+    let whole = ipv4_data(1000);
+    let mut cut = frame(LinkType::IPV4, &whole[..60]);
+    cut.orig_len = whole.len() as u32;
+    assert_eq!(decoder.decode(&cut).unwrap().payload_len, 1000);
+    let accounting = decoder.accounting();
+    assert_eq!(accounting.tcp_from_truncated_frames, 2);
+    assert_eq!(accounting.tcp_from_short_frames, 1);
+    // When the TCP header itself is cut, the frame that was not snaplen-cut is malformed.
     assert_eq!(
-        class(LinkType::IPV4, &data, data.len()),
+        class(LinkType::IPV4, &data[..30], 30),
         FrameClass::Malformed
+    );
+    assert_eq!(
+        class(LinkType::IPV4, &data[..30], 200),
+        FrameClass::Truncated
     );
 }
 
-const LINK_TYPES: [LinkType; 9] = [
+const LINK_TYPES: [LinkType; 15] = [
     LinkType::NULL,
     LinkType::ETHERNET,
+    LinkType::PPP,
+    LinkType::FDDI,
+    LinkType::RAW_DLT_12,
+    LinkType::RAW_DLT_14,
+    LinkType::PPP_HDLC,
     LinkType::RAW,
+    LinkType::C_HDLC,
     LinkType::LOOP,
     LinkType::LINUX_SLL,
     LinkType::IPV4,
@@ -269,6 +317,67 @@ const LINK_TYPES: [LinkType; 9] = [
     LinkType::LINUX_SLL2,
     LinkType(12345),
 ];
+
+/// Tunnel headers the mutations below start from, each leading to `ipv4_syn()`.
+fn tunnel_frames() -> Vec<Vec<u8>> {
+    let ip = ipv4_syn();
+    let inner = ethernet(0x0800, &[0x8100], &ip);
+    let outer = |protocol: u8, payload: &[u8]| {
+        let mut out = vec![0x45, 0];
+        out.extend_from_slice(&(20 + payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(&[
+            0, 1, 0x20, 0, 64, protocol, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ]);
+        out.extend_from_slice(payload);
+        ethernet(0x0800, &[], &out)
+    };
+    let udp = |port: u16, body: &[u8]| {
+        let mut out = vec![0xc3, 0x50];
+        out.extend_from_slice(&port.to_be_bytes());
+        out.extend_from_slice(&(8 + body.len() as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(body);
+        out
+    };
+    let with = |header: &[u8], payload: &[u8]| [header, payload].concat();
+    vec![
+        outer(
+            47,
+            &with(&[0xb0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1], &ip),
+        ),
+        outer(
+            47,
+            &with(
+                &[
+                    0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                    0, 0, 0, 0, 0, 0,
+                ],
+                &inner,
+            ),
+        ),
+        outer(17, &udp(4789, &with(&[0x08, 0, 0, 0, 0, 0, 1, 0], &inner))),
+        outer(
+            17,
+            &udp(
+                6081,
+                &with(&[0x01, 0, 0x65, 0x58, 0, 0, 1, 0, 1, 2, 3, 1], &inner),
+            ),
+        ),
+        outer(
+            17,
+            &udp(
+                2152,
+                &with(
+                    &[0x34, 0xff, 0, 60, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 9, 0],
+                    &ip,
+                ),
+            ),
+        ),
+        ethernet(0x8847, &[], &with(&[0, 1, 0, 64, 0, 2, 1, 64], &ip)),
+        ethernet(0x8864, &[], &with(&[0x11, 0, 0, 1, 0, 0x3e, 0, 0x21], &ip)),
+        outer(4, &ip),
+    ]
+}
 
 proptest! {
     #[test]
@@ -283,6 +392,10 @@ proptest! {
             prop_assert!(f.data.len() >= 20);
             prop_assert!(seg.payload_len < 65536);
         }
+        let mut decoder = Decoder::default();
+        let stateful = decoder.decode(&f);
+        prop_assert!(decoder.finish().is_closed());
+        prop_assert_eq!(stateful.is_ok(), decode(&f).is_ok());
     }
 
     #[test]
@@ -297,5 +410,32 @@ proptest! {
         let len = cut.index(data.len() + 1);
         let f = Frame { orig_len: 200, ..frame(LinkType::ETHERNET, &data[..len]) };
         let _ = decode(&f);
+    }
+
+    #[test]
+    fn mutated_tunnel_frames_never_panic_and_cuts_are_never_unknown(
+        which in any::<prop::sample::Index>(),
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let frames = tunnel_frames();
+        let whole = &frames[which.index(frames.len())];
+        prop_assert!(decode(&frame(LinkType::ETHERNET, whole)).is_ok());
+        let mut data = whole.clone();
+        for (at, value) in &mutations {
+            let i = at.index(data.len());
+            data[i] = *value;
+        }
+        let len = cut.index(data.len() + 1);
+        let f = Frame { orig_len: data.len() as u32, ..frame(LinkType::ETHERNET, &data[..len]) };
+        let mut decoder = Decoder::default();
+        let decoded = decoder.decode(&f);
+        let accounting = decoder.finish();
+        prop_assert!(accounting.is_closed());
+        if mutations.is_empty() && len < data.len() {
+            // A snaplen cut of a tunneled segment: the segment, or truncated; never unknown.
+            prop_assert!(decoded.is_ok() || decoded.unwrap_err().class == FrameClass::Truncated);
+            prop_assert_eq!(accounting.unknown_encapsulation, 0);
+        }
     }
 }

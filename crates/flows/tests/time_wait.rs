@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps};
+use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, Vantage};
 use twsleuth_flows::{
     ActiveCloser, CloseKind, Findings, Finished, FirstReply, Outcome, Partitioned, Prediction,
     Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
@@ -78,6 +78,7 @@ impl Wire {
                 }),
                 ..TcpOptions::default()
             },
+            vantage: Vantage::default(),
         });
         self
     }

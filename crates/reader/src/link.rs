@@ -14,8 +14,21 @@ impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     /// Ethernet II (with optional 802.1Q / 802.1ad tags).
     pub const ETHERNET: LinkType = LinkType(1);
+    /// PPP (RFC 1661), with or without the HDLC-like address and control fields of RFC 1662.
+    pub const PPP: LinkType = LinkType(9);
+    /// FDDI (ANSI X3.139): frame control, addresses, then 802.2 LLC.
+    pub const FDDI: LinkType = LinkType(10);
+    /// Raw IP as libpcap wrote it before LINKTYPE_RAW existed: DLT_RAW is 12 on most systems
+    /// (on OpenBSD 12 is DLT_LOOP; Wireshark's wiretap/pcap-common.c).
+    pub const RAW_DLT_12: LinkType = LinkType(12);
+    /// Raw IP as DLT_RAW on OpenBSD and BSD/OS.
+    pub const RAW_DLT_14: LinkType = LinkType(14);
+    /// PPP in HDLC-like framing (RFC 1662), or Cisco PPP with HDLC framing (RFC 1547).
+    pub const PPP_HDLC: LinkType = LinkType(50);
     /// Raw IPv4 or IPv6, told apart by the version nibble.
     pub const RAW: LinkType = LinkType(101);
+    /// Cisco HDLC: address, control, then an ethertype.
+    pub const C_HDLC: LinkType = LinkType(104);
     /// OpenBSD loopback: a 4-byte address family in network byte order.
     pub const LOOP: LinkType = LinkType(108);
     /// Linux "cooked" capture v1 (`tcpdump -i any` on older libpcap).
@@ -32,6 +45,12 @@ impl LinkType {
         Some(match self {
             LinkType::NULL => "NULL",
             LinkType::ETHERNET => "EN10MB",
+            LinkType::PPP => "PPP",
+            LinkType::FDDI => "FDDI",
+            LinkType::RAW_DLT_12 => "RAW (DLT 12)",
+            LinkType::RAW_DLT_14 => "RAW (DLT 14)",
+            LinkType::PPP_HDLC => "PPP_HDLC",
+            LinkType::C_HDLC => "C_HDLC",
             LinkType::RAW => "RAW",
             LinkType::LOOP => "LOOP",
             LinkType::LINUX_SLL => "LINUX_SLL",

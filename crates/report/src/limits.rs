@@ -34,8 +34,6 @@ pub struct CaptureFacts {
     pub accounting: Accounting,
     /// Reading was interrupted (Ctrl-C).
     pub interrupted: bool,
-    /// Frames cut by the snaplen (captured length below the length on the wire).
-    pub snaplen_cut_frames: u64,
     /// Gaps of at least [`TIME_GAP_NS`] with no frame.
     pub time_gaps: u64,
     /// The longest of them.
@@ -231,14 +229,75 @@ impl Completeness {
                 ),
             );
         }
-        if facts.snaplen_cut_frames > accounting.truncated {
+        let short = accounting.tcp_from_short_frames;
+        let cut = accounting.tcp_from_truncated_frames - short;
+        if cut > 0 {
             add(
                 "snaplen",
-                facts.snaplen_cut_frames - accounting.truncated,
+                cut,
                 false,
                 format!(
-                    "{} frames were cut by the snaplen after their TCP headers: only payload bytes, which the analysis does not need, are missing (lengths come from the IP headers).",
-                    count(facts.snaplen_cut_frames - accounting.truncated)
+                    "{} TCP segments come from frames cut by the snaplen after their TCP headers: only payload bytes, which the analysis does not need, are missing (lengths come from the IP headers).",
+                    count(cut)
+                ),
+            );
+        }
+        if short > 0 {
+            add(
+                "short_frames",
+                short,
+                false,
+                format!(
+                    "{} TCP segments come from frames shorter than their IP length although recorded as uncut (a capture device or mirror session cut them, or the IP length is wrong): their TCP headers were whole and were used.",
+                    count(short)
+                ),
+            );
+        }
+        let undecoded = accounting.undecoded_link_types.total();
+        if undecoded > 0 {
+            let types: Vec<String> = accounting
+                .undecoded_link_types
+                .iter()
+                .map(|(link_type, frames)| {
+                    format!("{} on link type {}", count(frames), link_type.0)
+                })
+                .collect();
+            add(
+                "link_type_not_decoded",
+                undecoded,
+                undecoded * 2 > accounting.frames,
+                format!(
+                    "{} frames are on link types twsleuth does not decode ({}{}): any TCP in them is not in the findings.",
+                    count(undecoded),
+                    types.join(", "),
+                    if accounting.undecoded_link_types.other_link_types() > 0 {
+                        ", and others"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        if accounting.unknown_encapsulation > 0 {
+            add(
+                "encapsulation_not_decoded",
+                accounting.unknown_encapsulation,
+                accounting.unknown_encapsulation * 2 > accounting.frames,
+                format!(
+                    "{} frames are in a tunnel (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, PPPoE) whose payload twsleuth does not read: any TCP in them is not in the findings.",
+                    count(accounting.unknown_encapsulation)
+                ),
+            );
+        }
+        let reassembly = &accounting.reassembly;
+        if reassembly.expired + reassembly.dropped_over_cap > 0 {
+            add(
+                "fragments_lost",
+                reassembly.expired + reassembly.dropped_over_cap,
+                false,
+                format!(
+                    "{} IP datagrams whose TCP header was split across fragments could not be put together (a fragment missing, or too many pending): their segments are missing.",
+                    count(reassembly.expired + reassembly.dropped_over_cap)
                 ),
             );
         }
