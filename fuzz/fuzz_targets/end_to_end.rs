@@ -5,11 +5,16 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use twsleuth_decode::{Accounting, FrameClass, decode};
-use twsleuth_flows::{Partitioned, ShardedTracker, Summary, TimeWaitPolicy, TrackerConfig};
+use twsleuth_decode::Decoder;
+use twsleuth_flows::{
+    Findings, Finished, Partitioned, ShardedTracker, Summary, SummaryBuilder, TimeWaitPolicy,
+    TrackerConfig,
+};
 use twsleuth_fuzz::check_findings;
 use twsleuth_reader::CaptureReader;
 use twsleuth_report::content::verdict;
+use twsleuth_report::exhaustion::ExhaustionDetector;
+use twsleuth_report::limits::{CaptureFacts, Completeness};
 use twsleuth_report::tables::Tables;
 
 /// Segments per stretch handed to the tracker: small, so that several stretches happen.
@@ -26,34 +31,53 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut tracker = ShardedTracker::new(&config, 2);
     let mut stretch = Partitioned::new(tracker.shards());
-    let mut accounting = Accounting::default();
+    let mut decoder = Decoder::default();
     let mut segments = Vec::new();
+    let mut all = Finished::default();
     let mut index = 0u64;
     while reader.advance() {
         let frame = reader.current().expect("advance() returned true without a frame");
-        match decode(&frame) {
-            Ok(segment) => {
-                accounting.count(FrameClass::Tcp);
-                stretch.push(index, segment);
-                segments.push(segment);
-                if stretch.len() >= STRETCH_SEGMENTS {
-                    tracker.process(&stretch);
-                    stretch.clear();
-                }
+        if let Ok(segment) = decoder.decode(&frame) {
+            stretch.push(index, segment);
+            segments.push(segment);
+            if stretch.len() >= STRETCH_SEGMENTS {
+                tracker.process(&stretch);
+                stretch.clear();
+                all.append(tracker.take_finished());
             }
-            Err(not_tcp) => accounting.count(not_tcp.class),
         }
         index += 1;
     }
     tracker.process(&stretch);
+    all.append(tracker.take_finished());
+    let accounting = decoder.finish();
     assert!(accounting.is_closed());
     assert_eq!(accounting.frames, reader.counters().frames);
-    let findings = tracker.finish();
+    let (last, counters) = tracker.finish();
+    all.append(last);
+    let findings = Findings::new(all, counters);
     check_findings(&findings, &segments);
+    // The summary gathered record by record, in an order of its own, is the same.
+    let mut builder = SummaryBuilder::default();
+    findings.collisions.iter().rev().for_each(|c| builder.collision(c));
+    findings.connections.iter().rev().for_each(|c| builder.connection(c));
     let summary = Summary::new(&findings, 5);
+    let streamed = builder.finish(&findings.counters, 5);
+    assert_eq!(
+        serde_json::to_string(&summary).unwrap(),
+        serde_json::to_string(&streamed).unwrap()
+    );
     let tables = Tables::new(&findings, &TimeWaitPolicy::default());
     assert_eq!(tables.connections.uid.len(), findings.connections.len());
     assert_eq!(tables.collisions.uid.len(), findings.collisions.len());
-    let sentence = verdict(&summary, &findings);
+    let facts = CaptureFacts {
+        accounting,
+        ..CaptureFacts::default()
+    };
+    let completeness = Completeness::of(&summary, &findings.counters, &[], &facts);
+    let mut detector = ExhaustionDetector::default();
+    findings.connections.iter().for_each(|c| detector.connection(c));
+    let exhaustion = detector.finish(&TimeWaitPolicy::default(), i64::MAX);
+    let sentence = verdict(&summary, &findings.counters, &completeness, &exhaustion);
     assert!(!sentence.is_empty());
 });

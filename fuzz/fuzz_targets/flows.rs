@@ -114,6 +114,7 @@ fn config(input: &Input) -> TrackerConfig {
         time_wait.edge_slack_ns = 0;
     }
     TrackerConfig {
+        server_os: default_os,
         time_wait,
         idle_timeout_ns,
         // A few tuples to a few hundred: evictions happen.
@@ -168,12 +169,13 @@ fn segments(input: &Input) -> Vec<TcpSegment> {
 fuzz_target!(|input: Input| {
     let config = config(&input);
     let segments = segments(&input);
-    let findings = Findings::of_segments(&config, &segments);
+    // Stretches of a few segments: sweeps and evictions happen between them.
+    let findings = Findings::of_segments_in_stretches(&config, &segments, 2, 16);
     check_findings(&findings, &segments);
     if debug() {
         let c = &findings.counters;
         eprintln!(
-            "segments {} connections {} collisions {} reused {} client_side_reuse {} late {} idle_evictions {} memory_evictions {} failed_attempts {} unrecorded {} edge_dismissed {}",
+            "segments {} connections {} collisions {} reused {} client_side_reuse {} late {} idle_evictions {} memory_evictions {} time_wait_evictions {} failed_attempts {} edge_dismissed {}",
             segments.len(),
             findings.connections.len(),
             findings.collisions.len(),
@@ -182,8 +184,8 @@ fuzz_target!(|input: Input| {
             c.late_segments,
             c.idle_evictions,
             c.memory_evictions,
+            c.time_wait_evictions,
             c.failed_attempts,
-            c.failed_attempts_unrecorded,
             c.edge_cases_dismissed
         );
     }

@@ -21,15 +21,25 @@ pub fn check_findings(findings: &Findings, segments: &[TcpSegment]) {
         counters.syn <= syns && counters.syn + counters.duplicate_segments >= syns,
         "counters.syn"
     );
+    assert!(
+        findings.connections.windows(2).all(|w| w[0].uid < w[1].uid),
+        "connection uids are not unique and in order"
+    );
+    let by_uid = |uid: u64| {
+        findings
+            .connections
+            .binary_search_by_key(&uid, |c| c.uid)
+            .ok()
+            .map(|at| &findings.connections[at])
+    };
     let mut pkts = 0u64;
-    for (i, c) in findings.connections.iter().enumerate() {
-        assert_eq!(c.uid, i as u64, "connection uids are not 0..n in order");
+    for c in &findings.connections {
         assert!(c.duration_ns >= 0, "negative duration: {c:?}");
         assert!(c.orig_pkts + c.resp_pkts > 0, "connection without a segment: {c:?}");
         pkts += c.orig_pkts + c.resp_pkts;
         if let Some(prev) = c.prev_uid {
             assert!(prev < c.uid, "prev_uid {prev} not before uid {}", c.uid);
-            let p = &findings.connections[prev as usize];
+            let p = by_uid(prev).expect("prev_uid names no connection");
             assert_eq!(
                 pair((p.orig_h, p.orig_p), (p.resp_h, p.resp_p)),
                 pair((c.orig_h, c.orig_p), (c.resp_h, c.resp_p)),
@@ -38,18 +48,18 @@ pub fn check_findings(findings: &Findings, segments: &[TcpSegment]) {
         }
     }
     assert_eq!(
-        pkts + counters.late_segments + counters.unrecorded_segments + counters.duplicate_segments,
+        pkts + counters.late_segments + counters.duplicate_segments,
         counters.segments,
-        "segments are neither in a connection, late, duplicates, nor in an unrecorded attempt"
+        "segments are neither in a connection, late, nor duplicates"
     );
     let mut collided = HashSet::new();
     for c in &findings.collisions {
-        assert!(c.uid < n, "collision uid {} out of {n} connections", c.uid);
-        assert!(c.prev_uid < n, "collision prev_uid {} out of {n}", c.prev_uid);
         assert!(c.prev_uid < c.uid, "collision prev_uid {} >= uid {}", c.prev_uid, c.uid);
         assert!(collided.insert(c.uid), "two collisions on connection {}", c.uid);
-        let conn = &findings.connections[c.uid as usize];
+        let conn = by_uid(c.uid).expect("collision uid names no connection");
+        assert!(by_uid(c.prev_uid).is_some(), "collision prev_uid names no connection");
         assert_eq!(conn.prev_uid, Some(c.prev_uid), "collision and connection disagree on prev_uid");
+        assert_eq!(conn.collision, Some(c.outcome), "the connection names another outcome");
         assert_eq!(
             (conn.orig_h, conn.orig_p, conn.resp_h, conn.resp_p),
             (c.orig_h, c.orig_p, c.resp_h, c.resp_p),
@@ -58,6 +68,11 @@ pub fn check_findings(findings: &Findings, segments: &[TcpSegment]) {
         assert!(c.time_wait_age_ns >= 0, "negative TIME_WAIT age: {c:?}");
         assert!(c.syn_attempts >= 1, "collision without a SYN: {c:?}");
     }
+    assert_eq!(
+        findings.connections.iter().filter(|c| c.collision.is_some()).count(),
+        findings.collisions.len(),
+        "connections with a collision"
+    );
     assert!(
         findings.collisions.windows(2).all(|w| w[0].uid < w[1].uid),
         "collisions not in order of uid"
@@ -66,4 +81,3 @@ pub fn check_findings(findings: &Findings, segments: &[TcpSegment]) {
     assert_eq!(summary.connections, n);
     assert_eq!(summary.collisions.total, findings.collisions.len() as u64);
 }
-

@@ -477,6 +477,16 @@ fn analyze_agrees_with_the_kernel_in_every_lab_scenario() {
                     .unwrap_or_else(|| panic!("{at}: no kernel collision for {c}"));
                 assert_eq!(attempt["outcome"], c["outcome"], "{at}: {c}");
                 assert_eq!(c["inferred"], one_sided, "{at}: {c}");
+                // The rule of tcp_timewait_state_process that decided it: a rejection's
+                // reason is PAWS where the kernel counted a PAWS rejection.
+                if c["outcome"] == "rejected_recovered" {
+                    let rule = if attempt["reason"] == "paws" {
+                        "paws_reject"
+                    } else {
+                        "seq_not_after_rcv_nxt"
+                    };
+                    assert_eq!(c["linux_rule"], rule, "{at}: {c}");
+                }
                 if let Some(age) = attempt["server_tw_age_s"].as_f64() {
                     let ours = c["time_wait_age_ns"].as_i64().unwrap() as f64 / 1e9;
                     assert!((age - ours).abs() < 0.05, "{at}: age {age} vs {ours}");

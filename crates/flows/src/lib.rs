@@ -48,7 +48,7 @@ pub use findings::{
 };
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
-    Outcome, Prediction, Role, ZeekState,
+    LinuxRule, Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;
 pub use summary::{

@@ -320,6 +320,25 @@ pub enum Prediction {
     Reject,
 }
 
+/// The rule of Linux's `tcp_timewait_state_process` that decides a SYN on a TIME_WAIT socket:
+/// why it is accepted, or why rejected (DESIGN.md section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinuxRule {
+    /// PAWS (RFC 7323 section 5): the SYN's TSval is older than the TIME_WAIT's `ts_recent`,
+    /// whatever its sequence number; rejected. A timestamp clock that jumped back (a standby
+    /// balancer taking over the SNAT address, a change of `tcp_timestamps`) does it.
+    PawsReject,
+    /// The SYN's sequence number is after the old `rcv_nxt`: accepted (RFC 1122 4.2.2.13).
+    SeqAfterRcvNxt,
+    /// Its sequence number is not, but its TSval is newer than `ts_recent`: accepted (RFC 6191).
+    NewerTimestamp,
+    /// Its sequence number is not after the old `rcv_nxt` and it carries no newer timestamp
+    /// (or none at all): rejected. Without timestamps, an ISN below the old connection's last
+    /// byte does it: a reconnect right after a large upload, or another host behind the SNAT.
+    SeqNotAfterRcvNxt,
+}
+
 /// The first thing the TIME_WAIT holder sent back after the first SYN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,9 +401,26 @@ pub struct CollisionRecord {
     /// What Linux would have done; `None` where the server is not Linux (`--server-os`), whose
     /// rules the prediction does not model.
     pub prediction: Option<Prediction>,
+    /// The rule that decides it: for a rejection, its reason.
+    pub linux_rule: Option<LinuxRule>,
     /// Whether the observation matches the prediction (None when the answer says nothing:
     /// a RST is not Linux's TIME_WAIT behaviour).
     pub prediction_agrees: Option<bool>,
     /// The SYN-ACK's ISN is the old `snd_nxt` + 65537: Linux's TIME_WAIT takeover signature.
     pub isn_signature: bool,
+    /// The SYN's sequence number (its ISN), as captured or inferred: what the prediction
+    /// compares with `old_rcv_nxt`.
+    pub syn_seq: u32,
+    /// The SYN's TSval, when it carried timestamps: what PAWS compares with `old_ts_recent`.
+    pub syn_tsval: Option<u32>,
+    /// The TIME_WAIT's `tw_rcv_nxt`: one past the peer's FIN in the old connection.
+    pub old_rcv_nxt: u32,
+    /// The TIME_WAIT's `tw_snd_nxt`: one past the holder's FIN (its takeover ISN is this +
+    /// 65537).
+    pub old_snd_nxt: u32,
+    /// The TIME_WAIT's `tw_ts_recent`, when the old connection used timestamps.
+    pub old_ts_recent: Option<u32>,
+    /// The server's ISN in the new connection, when its SYN-ACK (or the handshake's ACK) was
+    /// captured.
+    pub server_isn: Option<u32>,
 }

@@ -18,7 +18,8 @@ use crate::config::{ServerOs, TrackerConfig};
 use crate::findings::IndexedSegment;
 use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
 use crate::records::{
-    Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, Outcome, Prediction, Role,
+    Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, LinuxRule, Outcome,
+    Prediction, Role,
 };
 use crate::seq::{SeqNumber, ts_newer};
 use crate::tuple::{Endpoint, TupleKey, comes_first, endpoints};
@@ -275,7 +276,10 @@ struct PendingCollision {
     prev_inferred: bool,
     syn_ts_ns: i64,
     first_syn_frame: FrameRef,
-    prediction: Option<Prediction>,
+    prediction: Option<(Prediction, LinuxRule)>,
+    /// The SYN's sequence number and TSval, as captured or inferred.
+    syn_seq: SeqNumber,
+    syn_tsval: Option<u32>,
     unseen_syn: Option<UnseenSyn>,
 }
 
@@ -866,6 +870,8 @@ fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerCo
                 first_syn_frame: syn.frame,
                 prediction: (config.server_os == ServerOs::Linux)
                     .then(|| predict_linux(&holder, syn.seq, syn.tsval)),
+                syn_seq: syn.seq,
+                syn_tsval: syn.tsval,
                 unseen_syn: syn.unseen,
             });
         }
@@ -878,11 +884,16 @@ fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerCo
     Check::Clear
 }
 
-/// What Linux does with a SYN on a TIME_WAIT socket (net/ipv4/tcp_minisocks.c,
-/// `tcp_timewait_state_process`): PAWS rejects a timestamp older than `ts_recent`
-/// (`tcp_paws_reject` with a window of 0); otherwise the SYN is accepted when its sequence
-/// number is after `rcv_nxt` or its timestamp is newer than `ts_recent`; else it gets an ACK.
-fn predict_linux(holder: &TimeWaitHolder, seq: SeqNumber, tsval: Option<u32>) -> Prediction {
+/// What Linux does with a SYN on a TIME_WAIT socket, and by which rule (net/ipv4/
+/// tcp_minisocks.c, `tcp_timewait_state_process`): PAWS rejects a timestamp older than
+/// `ts_recent` (`tcp_paws_reject` with a window of 0); otherwise the SYN is accepted when its
+/// sequence number is after `rcv_nxt` or its timestamp is newer than `ts_recent`; else it gets
+/// an ACK.
+fn predict_linux(
+    holder: &TimeWaitHolder,
+    seq: SeqNumber,
+    tsval: Option<u32>,
+) -> (Prediction, LinuxRule) {
     let (paws_reject, newer_timestamp) = match (holder.ts_recent, tsval) {
         (Some(recent), Some(tsval)) => (
             recent != 0 && ts_newer(recent, tsval),
@@ -890,10 +901,14 @@ fn predict_linux(holder: &TimeWaitHolder, seq: SeqNumber, tsval: Option<u32>) ->
         ),
         _ => (false, false),
     };
-    if !paws_reject && (seq.is_after(holder.rcv_nxt) || newer_timestamp) {
-        Prediction::Accept
+    if paws_reject {
+        (Prediction::Reject, LinuxRule::PawsReject)
+    } else if seq.is_after(holder.rcv_nxt) {
+        (Prediction::Accept, LinuxRule::SeqAfterRcvNxt)
+    } else if newer_timestamp {
+        (Prediction::Accept, LinuxRule::NewerTimestamp)
     } else {
-        Prediction::Reject
+        (Prediction::Reject, LinuxRule::SeqNotAfterRcvNxt)
     }
 }
 
@@ -1069,7 +1084,7 @@ fn collision_record(
     }
     let prediction_agrees = c
         .prediction
-        .and_then(|prediction| match observed.first_reply {
+        .and_then(|(prediction, _)| match observed.first_reply {
             FirstReply::SynAck => Some(prediction == Prediction::Accept),
             // Linux answers an unacceptable SYN with a rate-limited ACK: silence is a rejection.
             FirstReply::Ack => Some(prediction == Prediction::Reject),
@@ -1100,8 +1115,15 @@ fn collision_record(
         cost_ns: observed
             .answered_ns
             .map(|answered| answered.saturating_sub(c.syn_ts_ns)),
-        prediction: c.prediction,
+        prediction: c.prediction.map(|(prediction, _)| prediction),
+        linux_rule: c.prediction.map(|(_, rule)| rule),
         prediction_agrees,
         isn_signature,
+        syn_seq: c.syn_seq.0,
+        syn_tsval: c.syn_tsval,
+        old_rcv_nxt: holder.rcv_nxt.0,
+        old_snd_nxt: holder.snd_nxt.0,
+        old_ts_recent: holder.ts_recent,
+        server_isn: observed.server_isn.map(|isn| isn.0),
     })
 }
