@@ -118,6 +118,17 @@ impl Analysis {
             input.quiet,
             &mut sinks,
         )?;
+        Ok(Analysis::assemble(merged, tracked, sinks, config))
+    }
+
+    /// The analysis of inputs read and tracked: their figures, what the evidence cannot show,
+    /// a balancer's exhaustion, the records the sinks kept.
+    pub fn assemble(
+        merged: MergedCaptures,
+        tracked: Tracked,
+        sinks: Sinks,
+        config: &TrackerConfig,
+    ) -> Analysis {
         warn_damage(&merged);
         let summary = sinks.summary.finish(&tracked.counters, TOP_SOURCES);
         let inputs = input_files(&merged);
@@ -125,7 +136,7 @@ impl Analysis {
         let exhaustion = tracked.facts.last_frame_ns.map_or_else(Vec::new, |end| {
             sinks.exhaustion.finish(&config.time_wait, end)
         });
-        Ok(Analysis {
+        Analysis {
             merged,
             tracked,
             summary,
@@ -137,7 +148,7 @@ impl Analysis {
                 collisions: sinks.collisions,
                 all: sinks.all,
             },
-        })
+        }
     }
 
     /// What the results say, as the exit status does.
@@ -215,7 +226,7 @@ pub fn threads(args: &TrackerArgs) -> usize {
         .max(1)
 }
 
-fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> {
+pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<()> {
     let summary = &analysis.summary;
     let accounting = &analysis.tracked.facts.accounting;
     let c = &summary.collisions;

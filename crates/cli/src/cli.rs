@@ -73,6 +73,19 @@ pub enum Command {
         "Exit status: as for analyze (0, 1 or 3) once the report is written; 2 error."
     ))]
     Report(ReportArgs),
+    /// Watch a capture as it arrives, during a load test: once a second, per source address,
+    /// new connections per second, tuples in TIME_WAIT against the tuples in use, the time to
+    /// exhaustion at the current rate, collisions by outcome as they happen, and a line per
+    /// new kind of event; redrawn in place on a terminal, plain lines otherwise. Ctrl-C or the
+    /// end of the input prints the same summary as `analyze`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  tcpdump -i eth0 -w - 'tcp port 80' | twsleuth watch -\n",
+        "  twsleuth watch --follow /var/tmp/lb.pcap\n",
+        "\n",
+        "Exit status: as for analyze (0, 1 or 3); 2 error; 130 after Ctrl-C."
+    ))]
+    Watch(WatchArgs),
 }
 
 /// Options shared by every command that reads captures.
@@ -182,6 +195,26 @@ pub struct ReportArgs {
     /// charts/*.svg, data/*.parquet|csv and data/summary.json.
     #[arg(long, short, value_name = "DIR")]
     pub output: std::path::PathBuf,
+}
+
+/// `twsleuth watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The capture to watch: `-` for standard input, or a file (with --follow, one still being
+    /// written).
+    #[arg(value_name = "FILE")]
+    pub input: String,
+
+    /// Follow FILE as it grows, like `tail -f`, until Ctrl-C (plain pcap or pcapng).
+    #[arg(long)]
+    pub follow: bool,
+
+    /// How often the view is refreshed (e.g. `1s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_ns)]
+    pub every: i64,
+
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
 }
 
 /// Splits `1.5GiB` into its number and its unit; `not_this` completes the error message

@@ -9,6 +9,7 @@ mod output;
 mod report;
 mod scan;
 mod stats;
+mod watch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(args, &mut out).map(|()| Status::Clear),
         Command::Analyze(args) => analyze::run(args, &mut out),
         Command::Report(args) => report::run(args, &mut out),
+        Command::Watch(args) => watch::run(args, &mut out),
     }
     .and_then(|status| Ok(out.flush().map(|()| status)?));
     let interrupted = twsleuth_reader::interrupted();

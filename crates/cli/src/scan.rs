@@ -2,7 +2,7 @@
 //! bar; and the parallel pipeline that feeds the flow tracker.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -76,6 +76,9 @@ pub fn scan(
     decoder.finish()
 }
 
+/// Something that looks at each batch of records as it leaves the tracker.
+pub type Observer = Box<dyn FnMut(&Finished) + Send>;
+
 /// What becomes of the records as they leave the tracker: the key figures and the search for
 /// a balancer's exhaustion take each one as it comes; exports keep them, put in order in
 /// bounded memory ([`SortedSpill`]); a report still keeps them all.
@@ -90,6 +93,8 @@ pub struct Sinks {
     pub collisions: Option<SortedSpill<CollisionRecord>>,
     /// Every record, in memory.
     pub all: Option<Finished>,
+    /// Sees each batch first (the live view of `watch`).
+    pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
     error: Option<std::io::Error>,
 }
@@ -105,12 +110,16 @@ impl Sinks {
             collisions: collisions
                 .then(|| SortedSpill::new(|c: &CollisionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
             all: all.then(Finished::default),
+            observer: None,
             error: None,
         }
     }
 
     /// Takes a batch of records.
     fn take(&mut self, batch: Finished) {
+        if let Some(observer) = &mut self.observer {
+            observer(&batch);
+        }
         for c in &batch.connections {
             self.summary.connection(c);
             self.exhaustion.connection(c);
@@ -136,6 +145,18 @@ impl Sinks {
             if let Err(error) = spill.extend(collisions) {
                 self.error.get_or_insert(error);
             }
+        }
+    }
+}
+
+impl Sinks {
+    /// The first error a spill met.
+    fn check(&mut self) -> anyhow::Result<()> {
+        match self.error.take() {
+            Some(error) => {
+                Err(error).context("cannot keep the records in order on the temporary disk")
+            }
+            None => Ok(()),
         }
     }
 }
@@ -166,27 +187,16 @@ pub fn track(
         .context("cannot start worker threads")?;
     let mut tracker = ShardedTracker::new(config, shards_for(threads));
     let shards = tracker.shards();
-    let progress = Progress::new(merged, quiet);
-    let mut reading = Reading {
-        merged,
-        facts: CaptureFacts {
-            server_os: Some(config.server_os),
-            ..CaptureFacts::default()
-        },
-        decoder: Decoder::default(),
-        latest_ts_ns: i64::MIN,
-        index: 0,
-        progress,
-    };
+    let mut reading = Reading::new(merged, config, quiet);
     let counters = pool.install(|| {
         let (mut current, mut next) = (Partitioned::new(shards), Partitioned::new(shards));
         let mut finished = Finished::default();
-        reading.read_stretch(&mut current);
+        reading.read_stretch(&mut current, None);
         while !current.is_empty() {
             next.clear();
             let batch = std::mem::take(&mut finished);
             rayon::join(
-                || reading.read_stretch(&mut next),
+                || reading.read_stretch(&mut next, None),
                 || rayon::join(|| tracker.process(&current), || sinks.take(batch)),
             );
             finished = tracker.take_finished();
@@ -198,16 +208,43 @@ pub fn track(
         sinks.take(last);
         counters
     });
-    if let Some(error) = sinks.error.take() {
-        return Err(error).context("cannot keep the records in order on the temporary disk");
-    }
-    reading.facts.accounting = reading.decoder.finish();
-    reading.facts.interrupted = twsleuth_reader::interrupted();
-    reading.facts.last_frame_ns =
-        (reading.latest_ts_ns != i64::MIN).then_some(reading.latest_ts_ns);
+    sinks.check()?;
     Ok(Tracked {
         counters,
-        facts: reading.facts,
+        facts: reading.facts(),
+    })
+}
+
+/// [`track`] for a capture that arrives as it is written (a pipe from tcpdump, a file
+/// followed): one thread, and a stretch ends after `every` of wall-clock time as well as at
+/// its size, so that `on_stretch` sees the tracker (its live state, on the capture's clock)
+/// and the sinks at least that often while frames come.
+pub fn track_live(
+    merged: &mut MergedCaptures,
+    config: &TrackerConfig,
+    sinks: &mut Sinks,
+    every: Duration,
+    mut on_stretch: impl FnMut(&ShardedTracker, &Sinks),
+) -> anyhow::Result<Tracked> {
+    let mut tracker = ShardedTracker::new(config, 1);
+    let mut reading = Reading::new(merged, config, true);
+    let mut stretch = Partitioned::new(1);
+    loop {
+        stretch.clear();
+        let ended = reading.read_stretch(&mut stretch, Some(Instant::now() + every));
+        tracker.process(&stretch);
+        sinks.take(tracker.take_finished());
+        on_stretch(&tracker, sinks);
+        if ended {
+            break;
+        }
+    }
+    let (last, counters) = tracker.finish();
+    sinks.take(last);
+    sinks.check()?;
+    Ok(Tracked {
+        counters,
+        facts: reading.facts(),
     })
 }
 
@@ -230,14 +267,32 @@ struct Reading<'a> {
     progress: Progress,
 }
 
-impl Reading<'_> {
-    /// Reads frames into `stretch` until it holds `STRETCH_SEGMENTS` segments or the input
-    /// ends.
-    fn read_stretch(&mut self, stretch: &mut Partitioned) {
+impl<'a> Reading<'a> {
+    fn new(merged: &'a mut MergedCaptures, config: &TrackerConfig, quiet: bool) -> Reading<'a> {
+        let progress = Progress::new(merged, quiet);
+        Reading {
+            merged,
+            decoder: Decoder::default(),
+            facts: CaptureFacts {
+                server_os: Some(config.server_os),
+                ..CaptureFacts::default()
+            },
+            latest_ts_ns: i64::MIN,
+            index: 0,
+            progress,
+        }
+    }
+
+    /// Reads frames into `stretch` until it holds `STRETCH_SEGMENTS` segments, the input
+    /// ends, or (live) `until` has passed: then returns whether the input ended.
+    fn read_stretch(&mut self, stretch: &mut Partitioned, until: Option<Instant>) -> bool {
         let mut segments = 0;
         while segments < STRETCH_SEGMENTS {
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return false;
+            }
             let Some(frame) = self.merged.next_frame() else {
-                break;
+                return true;
             };
             let facts = &mut self.facts;
             if frame.ts_ns > self.latest_ts_ns {
@@ -263,6 +318,15 @@ impl Reading<'_> {
             self.index += 1;
             self.progress.frame(self.merged);
         }
+        false
+    }
+
+    /// What the reading counted and saw, once it is over.
+    fn facts(mut self) -> CaptureFacts {
+        self.facts.accounting = self.decoder.finish();
+        self.facts.interrupted = twsleuth_reader::interrupted();
+        self.facts.last_frame_ns = (self.latest_ts_ns != i64::MIN).then_some(self.latest_ts_ns);
+        self.facts
     }
 }
 

@@ -1313,3 +1313,51 @@ fn tcp_twsleuth_cannot_reach_is_never_an_all_clear() {
     );
     assert!(a["verdict"].as_str().unwrap().contains("not an all-clear"));
 }
+
+/// `watch` on a capture that arrives through a pipe in pieces, with pauses longer than its
+/// refresh (so that it follows the capture in several stretches), ends with the same summary
+/// as `analyze` of the same bytes, and printed the first collision as an event on the way.
+#[test]
+fn watch_on_a_pipe_in_chunks_ends_with_the_totals_of_analyze() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let bytes = std::fs::read(fixture("lab/rejected/server.pcap")).unwrap();
+    let run = |command: &str, extra: &[&str], pause: std::time::Duration| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+            .arg(command)
+            .args(extra)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Pieces that cut records in the middle.
+        for piece in bytes.chunks(7_919) {
+            stdin.write_all(piece).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(pause);
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (String::from_utf8(out.stdout).unwrap(), out.status.code())
+    };
+    let no_pause = std::time::Duration::ZERO;
+    let (analyzed, analyze_code) = run("analyze", &["--quiet"], no_pause);
+    let (watched, watch_code) = run(
+        "watch",
+        &["--every", "20ms"],
+        std::time::Duration::from_millis(30),
+    );
+    assert_eq!(watch_code, analyze_code);
+    assert_eq!(watch_code, Some(1), "the rejected scenario's 10 collisions");
+    let summary = &watched[watched.find("Verdict:").expect("a summary at the end")..];
+    assert_eq!(summary, analyzed);
+    let before = &watched[..watched.find("Verdict:").unwrap()];
+    // Several looks at the capture as it came, and the first rejection announced.
+    assert!(before.matches(" connections ").count() >= 3, "{before}");
+    assert!(
+        before.contains("event: first collision rejected recovered: 10.245.1.1:22000"),
+        "{before}"
+    );
+}

@@ -1,13 +1,16 @@
 //! Running the tracker over shards in parallel, and the records it produces as the input
 //! goes.
 
+use std::net::IpAddr;
+
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{EvictionClass, FlowTracker, TrackerCounters};
+use crate::tracker::{EvictionClass, FlowTracker, Occupancy, TrackerCounters};
 use crate::tuple::{TupleKey, endpoints};
 
 /// A segment with its position in the merged input.
@@ -82,6 +85,11 @@ impl ShardedTracker {
             now_ns: i64::MIN,
             next_sweep_ns: None,
         }
+    }
+
+    /// The capture's clock: the latest segment time followed so far.
+    pub fn now_ns(&self) -> i64 {
+        self.now_ns
     }
 
     /// Number of shards: the size to give [`Partitioned::new`].
@@ -183,6 +191,18 @@ impl ShardedTracker {
         self.shards
             .par_iter_mut()
             .for_each(|shard| shard.evict(now, class, until_ns));
+    }
+
+    /// The tuples of each source address now (on the capture's clock): open, or held in
+    /// TIME_WAIT by the server or by the source; sorted by address.
+    pub fn occupancy(&self) -> Vec<(IpAddr, Occupancy)> {
+        let mut by_source = FxHashMap::default();
+        for shard in &self.shards {
+            shard.occupancy(self.now_ns, &mut by_source);
+        }
+        let mut out: Vec<(IpAddr, Occupancy)> = by_source.into_iter().collect();
+        out.sort_by_key(|(source, _)| *source);
+        out
     }
 
     /// Takes the records of the incarnations that ended since the last call: which ones

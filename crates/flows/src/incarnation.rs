@@ -558,6 +558,29 @@ impl Incarnation {
             .map_or(self.last_frame, |(_, _, frame)| frame)
     }
 
+    /// Whether the server (responder) and the client (originator) hold the tuple in TIME_WAIT
+    /// at `now_ns`, as far as the segments so far show (before [`Incarnation::infer_unseen_side`]
+    /// and the checks of [`Incarnation::time_wait_holders`]: for a live view).
+    pub fn holds_time_wait_at(&self, now_ns: i64, policy: &TimeWaitPolicy) -> (bool, bool) {
+        let holds = |role: Role| {
+            let closer = match self.active_closer() {
+                Some(ActiveCloser::Both) => true,
+                Some(ActiveCloser::Orig) => role == Role::Orig,
+                Some(ActiveCloser::Resp) => role == Role::Resp,
+                None => false,
+            };
+            let endpoint = match role {
+                Role::Orig => self.orig,
+                Role::Resp => self.resp,
+            };
+            closer
+                && self.time_wait_start(role).is_some_and(|(start, _)| {
+                    now_ns.saturating_sub(start) < policy.duration_ns(endpoint.ip)
+                })
+        };
+        (holds(Role::Resp), holds(Role::Orig))
+    }
+
     /// The endpoints left holding the tuple in TIME_WAIT, indexed by role (originator, then
     /// responder), with what Linux keeps of the old connection (`tcp_time_wait`: `tw_rcv_nxt`,
     /// `tw_snd_nxt`, `tw_ts_recent`).

@@ -55,5 +55,5 @@ pub use summary::{
     Directions, FirstFew, InputDirections, LatencyMs, LogHistogram, MAX_TALLIED_SOURCES,
     OutcomeCounts, SourceSummary, Summary, SummaryBuilder,
 };
-pub use tracker::TrackerCounters;
+pub use tracker::{Occupancy, TrackerCounters};
 pub use tuple::{Endpoint, TupleKey};

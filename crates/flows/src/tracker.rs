@@ -9,8 +9,9 @@
 //! depend on the number of shards.
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 
@@ -619,6 +620,42 @@ impl FlowTracker {
         (counts, times)
     }
 
+    /// Adds this shard's tuples to `by_source` (the originator's address of each): open, or
+    /// held in TIME_WAIT at `now_ns` by the server (responder) or by the client itself.
+    pub(crate) fn occupancy(&self, now_ns: i64, by_source: &mut FxHashMap<IpAddr, Occupancy>) {
+        for (key, state) in &self.tuples {
+            match state {
+                TupleState::Open(current) if current.0.is_closed() => {
+                    let (server, client) =
+                        current.0.holds_time_wait_at(now_ns, &self.config.time_wait);
+                    if server || client {
+                        let entry = by_source.entry(current.0.orig.ip).or_default();
+                        entry.time_wait_server += u64::from(server);
+                        entry.time_wait_client += u64::from(client && !server);
+                    }
+                }
+                TupleState::Open(current) => {
+                    by_source.entry(current.0.orig.ip).or_default().open += 1;
+                }
+                TupleState::Closed(closed) => {
+                    let (low, high) = key.endpoints();
+                    let (orig, resp) = closed.roles_of(low, high);
+                    let held = |role| {
+                        closed
+                            .holder(role, (orig, resp), &self.config)
+                            .is_some_and(|h| now_ns.saturating_sub(h.start_ns) < h.duration_ns)
+                    };
+                    let (server, client) = (held(Role::Resp), held(Role::Orig));
+                    if server || client {
+                        let entry = by_source.entry(orig.ip).or_default();
+                        entry.time_wait_server += u64::from(server);
+                        entry.time_wait_client += u64::from(client && !server);
+                    }
+                }
+            }
+        }
+    }
+
     /// Compacts every closed incarnation at once, however recently it was active: under
     /// memory pressure, its late segments are counted as late rather than kept with it, and
     /// its TIME_WAIT stays.
@@ -663,6 +700,18 @@ impl FlowTracker {
         });
         self.open -= closed;
     }
+}
+
+/// The tuples of one source address at a moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Occupancy {
+    /// With a connection open.
+    pub open: u64,
+    /// Held in TIME_WAIT by the server (the responder closed first): a SYN on one collides.
+    pub time_wait_server: u64,
+    /// Held in TIME_WAIT by the source itself (it closed first): it cannot reuse them without
+    /// `tcp_tw_reuse` or its like.
+    pub time_wait_client: u64,
 }
 
 /// What [`settle`] did to a tuple.

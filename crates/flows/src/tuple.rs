@@ -64,6 +64,18 @@ impl From<Endpoint> for PackedEndpoint {
     }
 }
 
+impl From<PackedEndpoint> for Endpoint {
+    fn from(e: PackedEndpoint) -> Self {
+        let bits = (u128::from(e.ip[0]) << 64) | u128::from(e.ip[1]);
+        let ip = if e.family == 4 {
+            IpAddr::V4(std::net::Ipv4Addr::from_bits(bits as u32))
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::from_bits(bits))
+        };
+        Endpoint { ip, port: e.port }
+    }
+}
+
 /// Is `a` the first of the two endpoints in [`TupleKey`]'s canonical order? Lets a compact
 /// record remember which endpoint was which with one bit.
 pub(crate) fn comes_first(a: Endpoint, b: Endpoint) -> bool {
@@ -86,6 +98,11 @@ impl TupleKey {
         } else {
             TupleKey { low: b, high: a }
         }
+    }
+
+    /// The two endpoints, in the key's canonical order.
+    pub fn endpoints(&self) -> (Endpoint, Endpoint) {
+        (self.low.into(), self.high.into())
     }
 
     /// Which of `shards` shards owns the tuple of a segment from `src` to `dst`: a hash of the
@@ -136,6 +153,17 @@ mod tests {
     #[test]
     fn a_key_is_48_bytes() {
         assert_eq!(size_of::<TupleKey>(), 48);
+    }
+
+    #[test]
+    fn a_key_gives_back_its_endpoints() {
+        for (a, b) in [
+            (ep("10.0.0.1", 40000), ep("10.1.0.10", 80)),
+            (ep("fd00::1", 443), ep("fd00::2", 50000)),
+        ] {
+            let (low, high) = TupleKey::new(a, b).endpoints();
+            assert_eq!([low, high], if comes_first(a, b) { [a, b] } else { [b, a] });
+        }
     }
 
     #[test]

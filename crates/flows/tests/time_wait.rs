@@ -908,3 +908,45 @@ fn findings_under_memory_pressure_do_not_depend_on_the_number_of_shards() {
         }
     }
 }
+
+/// The live count of a source's tuples: open while a connection is, then held in TIME_WAIT by
+/// whichever side closed first, until the TIME_WAIT ends on the capture's clock.
+#[test]
+fn occupancy_counts_a_sources_tuples_open_and_in_time_wait() {
+    let mut server_closes = Wire::new(40200);
+    server_closes.connection(100.0, 1000, 5000, From::Server, None);
+    let mut client_closes = Wire::new(40201);
+    client_closes.connection(100.5, 3000, 7000, From::Client, None);
+    let mut open = Wire::new(40202);
+    open.seg(101.0, From::Client, SYN, 9000, 0, 0, None);
+    let mut clock = Wire::new(40203);
+    let mut occupancy_at = |at_s: f64| {
+        let mut tracker = ShardedTracker::new(&TrackerConfig::default(), 3);
+        let mut stretch = Partitioned::new(tracker.shards());
+        let mut all: Vec<TcpSegment> = [&server_closes, &client_closes, &open]
+            .iter()
+            .flat_map(|w| w.segments.clone())
+            .collect();
+        // A segment on another tuple moves the capture's clock.
+        clock.segments.clear();
+        clock.seg(at_s, From::Client, SYN, 1, 0, 0, None);
+        all.extend(clock.segments.clone());
+        all.sort_by_key(|s| s.ts_ns);
+        for (index, seg) in all.into_iter().enumerate() {
+            stretch.push(index as u64, seg);
+        }
+        tracker.process(&stretch);
+        tracker.occupancy()
+    };
+    let [(source, early)] = occupancy_at(102.0)[..] else {
+        panic!("one source")
+    };
+    assert_eq!(source, "10.0.0.1".parse::<IpAddr>().unwrap());
+    // The two SYNs not answered (the open connection and the clock's) are open.
+    assert_eq!(
+        (early.open, early.time_wait_server, early.time_wait_client),
+        (2, 1, 1)
+    );
+    let late = occupancy_at(170.0)[0].1;
+    assert_eq!((late.time_wait_server, late.time_wait_client), (0, 0));
+}
