@@ -126,7 +126,7 @@ pub enum ServerOsArg {
 }
 
 /// How connections are tracked: TIME_WAIT durations, memory bounds, threads.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TrackerArgs {
     /// The TIME_WAIT duration of the servers' TCP stack.
     #[arg(long, value_enum, value_name = "OS", default_value = "linux")]
@@ -212,6 +212,13 @@ pub struct WatchArgs {
     /// How often the view is refreshed (e.g. `1s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_ns)]
     pub every: i64,
+
+    /// When watching ends (Ctrl-C or the end of the input), also write `twsleuth report`'s
+    /// report of what was watched into DIR. Standard input is kept as it arrives in
+    /// DIR/capture.pcap (or .pcapng, .gz, .zst: the bytes as received), so that the report's
+    /// packet ladders can read it again; with --follow the report reads FILE as it stands then.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub tracker: TrackerArgs,

@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use twsleuth_flows::{
     CollisionRecord, Endpoint, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker,
 };
@@ -23,7 +25,7 @@ use twsleuth_report::tables::label;
 use twsleuth_report::time::format_utc_ms;
 
 use crate::analyze::{Analysis, tracker_config, write_text};
-use crate::cli::{InputArgs, WatchArgs};
+use crate::cli::{InputArgs, ReportArgs, WatchArgs};
 use crate::scan::{Hashing, Sinks, open_inputs, track_live};
 
 /// Sources shown in the terminal view.
@@ -38,7 +40,21 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 /// Runs `twsleuth watch`.
 pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    let mut merged = if args.follow {
+    // The report's directory is made (or refused) before watching starts, not after an hour.
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+    }
+    let mut kept = None;
+    let mut merged = if let (Some(dir), false, "-") = (&args.report, args.follow, &*args.input) {
+        let (receiving, copy) = KeptInput::create(dir)?;
+        kept = Some(receiving);
+        let tee = Tee {
+            input: twsleuth_reader::pumped_stdin(),
+            copy,
+        };
+        MergedCaptures::new(vec![CaptureReader::from_reader("-", Box::new(tee), 0)?])
+    } else if args.follow {
         let file = File::open(&args.input)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.input))?;
         let reader = CaptureReader::from_reader(&args.input, Box::new(Follow(file)), 0)?;
@@ -78,7 +94,81 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     }
     let analysis = Analysis::assemble(merged, tracked, sinks, &config);
     write_text(out, &analysis)?;
-    Ok(analysis.status())
+    let Some(dir) = &args.report else {
+        return Ok(analysis.status());
+    };
+    let input = match kept {
+        Some(kept) => kept.finish()?,
+        None => args.input.clone(),
+    };
+    writeln!(out)?;
+    // Ctrl-C ended the watching; the report reads what was watched to its end (a second
+    // Ctrl-C still stops it).
+    twsleuth_reader::resume();
+    crate::report::run(
+        &ReportArgs {
+            input: InputArgs {
+                inputs: vec![input],
+                quiet: true,
+            },
+            tracker: args.tracker.clone(),
+            output: dir.clone(),
+        },
+        out,
+    )
+}
+
+/// Standard input kept as it arrives, for `--report`: the report's ladders read it again.
+struct KeptInput {
+    /// Where the bytes go while they arrive; renamed by their format at the end.
+    receiving: PathBuf,
+}
+
+impl KeptInput {
+    fn create(dir: &Path) -> anyhow::Result<(KeptInput, BufWriter<File>)> {
+        let receiving = dir.join("capture.receiving");
+        let file = File::create(&receiving)
+            .with_context(|| format!("cannot create {}", receiving.display()))?;
+        Ok((KeptInput { receiving }, BufWriter::new(file)))
+    }
+
+    /// Names the kept bytes by their first bytes (the input may be compressed) and returns
+    /// the path.
+    fn finish(self) -> anyhow::Result<String> {
+        let mut magic = [0u8; 4];
+        let read = File::open(&self.receiving)
+            .and_then(|mut f| f.read(&mut magic))
+            .with_context(|| format!("cannot read {}", self.receiving.display()))?;
+        let extension = match &magic[..read] {
+            [0x0a, 0x0d, 0x0d, 0x0a] => "pcapng",
+            [0x1f, 0x8b, ..] => "gz",
+            [0x28, 0xb5, 0x2f, 0xfd] => "zst",
+            _ => "pcap",
+        };
+        let path = self
+            .receiving
+            .with_file_name(format!("capture.{extension}"));
+        std::fs::rename(&self.receiving, &path)
+            .with_context(|| format!("cannot rename {}", self.receiving.display()))?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+/// Passes the input through and copies every byte read into a file.
+struct Tee {
+    input: Box<dyn Read + Send>,
+    copy: BufWriter<File>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.input.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        if n == 0 {
+            self.copy.flush()?;
+        }
+        Ok(n)
+    }
 }
 
 /// A file still being written: at its end, wait for more until interrupted (Ctrl-C).

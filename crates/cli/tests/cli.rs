@@ -1314,6 +1314,63 @@ fn tcp_twsleuth_cannot_reach_is_never_an_all_clear() {
     assert!(a["verdict"].as_str().unwrap().contains("not an all-clear"));
 }
 
+/// `watch --report DIR` on a pipe keeps the bytes it received in DIR/capture.pcap and writes
+/// the report of them: the same collisions as `report` on the file, with the packet ladders
+/// that only a second reading of the capture can give.
+#[test]
+fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let input = fixture("lab/rejected/server.pcap");
+    let bytes = std::fs::read(&input).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+        .args(["watch", "--every", "20ms", "--report"])
+        .arg(&watched)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for piece in bytes.chunks(65_521) {
+        stdin.write_all(piece).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the rejected scenario's 10 collisions"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("Report written to"), "{stdout}");
+    assert_eq!(std::fs::read(watched.join("capture.pcap")).unwrap(), bytes);
+    assert!(!watched.join("capture.receiving").exists());
+
+    let direct = dir.path().join("direct");
+    let reported = twsleuth(&[
+        "report",
+        input.to_str().unwrap(),
+        "-o",
+        direct.to_str().unwrap(),
+    ]);
+    assert_eq!(reported.status.code(), Some(1));
+    let collisions = |report: &std::path::Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(report.join("data/summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["collisions"].clone()
+    };
+    assert_eq!(collisions(&watched)["total"], 10);
+    assert_eq!(collisions(&watched), collisions(&direct));
+    // The ladders were read from the kept capture: the worst collision's rows are there.
+    let markdown = std::fs::read_to_string(watched.join("report.md")).unwrap();
+    let direct_markdown = std::fs::read_to_string(direct.join("report.md")).unwrap();
+    let ladder_rows = |text: &str| text.lines().filter(|l| l.contains("| SYN")).count();
+    assert!(ladder_rows(&markdown) > 0, "{markdown}");
+    assert_eq!(ladder_rows(&markdown), ladder_rows(&direct_markdown));
+}
+
 /// `watch` on a capture that arrives through a pipe in pieces, with pauses longer than its
 /// refresh (so that it follows the capture in several stretches), ends with the same summary
 /// as `analyze` of the same bytes, and printed the first collision as an event on the way.

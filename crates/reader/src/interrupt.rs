@@ -22,9 +22,21 @@ pub fn interrupt() {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
+/// Clears an earlier [`interrupt`], so that a reading started afterwards reads to its end
+/// (`twsleuth watch --report`: the report of what was watched after Ctrl-C ended watching).
+pub fn resume() {
+    INTERRUPTED.store(false, Ordering::Relaxed);
+}
+
 /// Has [`interrupt`] been called: are the results partial?
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Standard input read on a thread of its own (a [`PumpedReader`]), for a caller that wraps
+/// it before it becomes a capture (`twsleuth watch --report` keeps a copy of it).
+pub fn pumped_stdin() -> Box<dyn Read + Send> {
+    Box::new(PumpedReader::new(Box::new(io::stdin())))
 }
 
 /// A blocking input read on its own thread; it ends (reads 0 bytes) when the input does or

@@ -47,7 +47,7 @@ pub use capture::{
 pub use coverage::{CaptureSetReport, FileSpan, GAP_FLOOR_NS, Meeting, Ring, RingWrap, Transition};
 pub use error::{ReadError, ReadErrorKind};
 pub use input::{CaptureFormat, Compression};
-pub use interrupt::{interrupt, interrupted};
+pub use interrupt::{interrupt, interrupted, pumped_stdin, resume};
 pub use link::LinkType;
 pub use merge::{KEEP_OPEN, MergedCaptures, SET_BUFFER_BUDGET_BYTES};
 pub use set::{CaptureSet, MAX_MEMBERS, SPILL_MEMORY_BYTES, Skipped, natural_cmp};

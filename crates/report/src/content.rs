@@ -484,13 +484,24 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
     row(
         "Collisions with TIME_WAIT",
         format!(
-            "{} (accepted {}, rejected then recovered {}, reset {}, unanswered {}, failed {})",
+            "{} (accepted {}, rejected then recovered {}, reset {}, unanswered {}, failed {}{})",
             count(c.total),
             count(c.accepted),
             count(c.rejected_recovered),
             count(c.reset),
             count(c.unanswered),
-            count(c.failed)
+            count(c.failed),
+            if c.unknown > 0 {
+                format!(
+                    ", outcome not visible in this capture {}; inferred from one direction {}",
+                    count(c.unknown),
+                    count(c.inferred)
+                )
+            } else if c.inferred > 0 {
+                format!("; inferred from one direction {}", count(c.inferred))
+            } else {
+                String::new()
+            }
         ),
     );
     let held: Vec<String> = s

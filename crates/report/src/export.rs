@@ -230,6 +230,7 @@ pub fn timeline_columns(t: &TimelineTable) -> Vec<NamedColumn<'_>> {
         ("reset", ColumnRef::U64(&t.reset)),
         ("unanswered", ColumnRef::U64(&t.unanswered)),
         ("failed", ColumnRef::U64(&t.failed)),
+        ("unknown", ColumnRef::U64(&t.unknown)),
         ("time_wait_tuples", ColumnRef::U64(&t.time_wait_tuples)),
     ]
 }

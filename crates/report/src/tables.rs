@@ -172,6 +172,8 @@ pub struct TimelineTable {
     pub unanswered: Vec<u64>,
     /// Failed.
     pub failed: Vec<u64>,
+    /// Outcome unknown (one direction visible, or evicted before any answer).
+    pub unknown: Vec<u64>,
     /// Tuples of this source held in TIME_WAIT (by either end) at the end of the second.
     pub time_wait_tuples: Vec<u64>,
 }
@@ -359,7 +361,7 @@ fn timeline_table(
     #[derive(Default, Clone, Copy)]
     struct Cell {
         new: u64,
-        by_outcome: [u64; 5],
+        by_outcome: [u64; Outcome::ALL.len()],
         occupancy_delta: i64,
     }
     let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
@@ -437,6 +439,7 @@ fn timeline_table(
             t.reset.push(cell.by_outcome[2]);
             t.unanswered.push(cell.by_outcome[3]);
             t.failed.push(cell.by_outcome[4]);
+            t.unknown.push(cell.by_outcome[5]);
             t.time_wait_tuples.push(occupancy.max(0) as u64);
         }
     }
@@ -513,6 +516,31 @@ pub(crate) mod tests {
             (1, 2, 2, 1, 0)
         );
         assert_eq!(t.new_connections.iter().sum::<u64>(), 2);
+    }
+
+    /// Regression (found by fuzzing): a collision whose outcome the capture cannot show
+    /// (`Outcome::Unknown`, one direction visible) overran the timeline's outcome cells.
+    #[test]
+    fn timeline_counts_every_outcome_in_its_own_column() {
+        let mut connections: Vec<ConnectionRecord> = (0..Outcome::ALL.len() as u64)
+            .map(|uid| connection(uid, 100 + uid as i64, None))
+            .collect();
+        for (c, outcome) in connections.iter_mut().zip(Outcome::ALL) {
+            c.collision = Some(outcome);
+        }
+        let t = Tables::new(&findings(connections), &TimeWaitPolicy::default()).timeline;
+        let columns = [
+            &t.accepted,
+            &t.rejected_recovered,
+            &t.reset,
+            &t.unanswered,
+            &t.failed,
+            &t.unknown,
+        ];
+        for column in columns {
+            assert_eq!(column.iter().sum::<u64>(), 1);
+        }
+        assert_eq!(t.collisions.iter().sum::<u64>(), Outcome::ALL.len() as u64);
     }
 
     /// Regression: a capture whose timestamps span decades (found by fuzzing) made one row per
