@@ -141,6 +141,8 @@ def capture_files():
     # Tunnels and the other link layers (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, PPPoE, PPP,
     # C_HDLC, FDDI, raw IP 12/14, split fragments): the decode target's paths into them.
     files += sorted((ROOT / "fixtures/capture/tunnels").glob("*.pcap"))
+    # F5 BIG-IP trailers (both formats, every noise level), the fileinfo frame, an FCS.
+    files += sorted((ROOT / "fixtures/capture/f5").glob("*.pcap"))
     files += sorted((ROOT / "fixtures/lab").glob("*/*.pcap"))
     return files
 

@@ -106,7 +106,22 @@ fuzz_target!(|input: &[u8]| {
     });
     let stateful = decoder.decode(&f);
     check(&f, &stateful);
+    // An F5 trailer is read only after the IP packet of an Ethernet frame captured whole, and
+    // its names resolve to text that came from the frame.
+    if let Some(trailer) = decoder.f5_trailer() {
+        assert_eq!(link_type, LinkType::ETHERNET);
+        assert!(data.len() >= orig_len as usize);
+        for id in trailer.virtual_server.into_iter().chain(trailer.rst_cause) {
+            assert!(decoder.f5_name(id).chars().count() <= data.len());
+        }
+    }
     let accounting = decoder.finish();
+    assert!(accounting.bytes_after_ip.frames() <= 1);
+    assert_eq!(
+        accounting.capture_info,
+        decoder.f5().file_info.len() as u64,
+        "a fileinfo frame counted without its fields"
+    );
     assert!(accounting.is_closed());
     assert_eq!(accounting.frames, 1);
     assert!(accounting.reassembly.expired <= 1);

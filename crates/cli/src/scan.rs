@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{Accounting, Decoder, NotTcp, TcpSegment};
+use twsleuth_decode::{Decoder, NotTcp, TcpSegment};
 use twsleuth_flows::{
     CollisionRecord, ConnectionRecord, Finished, Partitioned, ShardedTracker, SummaryBuilder,
     TrackerConfig, TrackerCounters,
@@ -58,13 +58,14 @@ pub fn open_set(set: &CaptureSet, hashing: Hashing) -> anyhow::Result<MergedCapt
     MergedCaptures::from_set(set, hashing == Hashing::Sha256).context("cannot read the capture")
 }
 
-/// Walks every frame, decoded, in timestamp order; shows progress on stderr. Returns where
-/// every frame went.
-pub fn scan(
+/// Walks every frame, decoded, in timestamp order; shows progress on stderr. Returns the
+/// decoder once it has finished: where every frame went ([`Decoder::accounting`]) and what it
+/// saw beside that (F5 trailers and capture information, [`Decoder::f5`]).
+pub fn scan_decoder(
     merged: &mut MergedCaptures,
     quiet: bool,
     mut on_frame: impl FnMut(&Frame<'_>, Result<TcpSegment, NotTcp>),
-) -> Accounting {
+) -> Decoder {
     let mut progress = Progress::new(merged, quiet);
     let mut decoder = Decoder::default();
     while let Some(frame) = merged.next_frame() {
@@ -73,7 +74,8 @@ pub fn scan(
         progress.frame(merged);
     }
     progress.finish();
-    decoder.finish()
+    decoder.finish();
+    decoder
 }
 
 /// Something that looks at each batch of records as it leaves the tracker.

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
-use twsleuth_decode::{Accounting, FrameClass};
+use twsleuth_decode::{Accounting, F5Summary, FrameClass};
 use twsleuth_reader::{CaptureFormat, CaptureSetReport, Compression, MergedCaptures};
 
 use crate::cli::StatsArgs;
-use crate::scan::{Hashing, open_inputs, scan, warn_damage};
+use crate::scan::{Hashing, open_inputs, scan_decoder, warn_damage};
 use twsleuth_report::time::{format_utc, seconds};
 
 /// The `stats --json` object.
@@ -36,7 +36,13 @@ pub struct Stats {
     pub malformed: u64,
     pub truncated: u64,
     pub fragments: u64,
+    /// Frames describing the capture, not traffic (the F5 fileinfo pseudo-packet).
+    pub capture_info: u64,
     pub accounting: Accounting,
+    /// F5 BIG-IP trailers (by format, noise level, virtual server, RST cause) and fileinfo
+    /// packets; absent when there were none. Only parsed fields: never the trailer's bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Summary>,
     /// Why frames were malformed or truncated, with counts.
     pub reasons: BTreeMap<&'static str, u64>,
     pub damaged_inputs: u64,
@@ -207,7 +213,7 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
         .collect();
     let mut reasons = BTreeMap::new();
     let (mut syn, mut syn_ack, mut original_bytes) = (0, 0, 0);
-    let accounting = scan(merged, quiet, |frame, decoded| {
+    let decoder = scan_decoder(merged, quiet, |frame, decoded| {
         let tally = &mut tallies[usize::from(frame.file_index)];
         tally.captured_bytes += frame.data.len() as u64;
         tally.first_ts_ns.get_or_insert(frame.ts_ns);
@@ -265,6 +271,8 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
             }
         })
         .collect();
+    let accounting = decoder.accounting();
+    let f5 = (!decoder.f5().is_empty()).then(|| decoder.f5().clone());
     let first_ts_ns = tallies.iter().filter_map(|t| t.first_ts_ns).min();
     let last_ts_ns = tallies.iter().filter_map(|t| t.last_ts_ns).max();
     Stats {
@@ -289,6 +297,8 @@ fn collect(merged: &mut MergedCaptures, quiet: bool) -> Stats {
         malformed: accounting.malformed,
         truncated: accounting.truncated,
         fragments: accounting.fragments,
+        capture_info: accounting.capture_info,
+        f5,
         damaged_inputs: files.iter().filter(|f| f.damage.is_some()).count() as u64,
         skipped: merged
             .skipped()
@@ -371,6 +381,101 @@ fn write_text(stats: &Stats, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "    fragments:    {}", stats.fragments)?;
     for (reason, count) in &stats.reasons {
         writeln!(out, "      {count:>8}  {reason}")?;
+    }
+    if stats.capture_info > 0 {
+        writeln!(
+            out,
+            "    capture info: {} (not traffic)",
+            stats.capture_info
+        )?;
+    }
+    write_after_ip_text(&stats.accounting, out)?;
+    if let Some(f5) = &stats.f5 {
+        write_f5_text(f5, out)?;
+    }
+    Ok(())
+}
+
+/// The bytes frames carry after their IP packet, by kind (TCP ignores them).
+fn write_after_ip_text(accounting: &Accounting, out: &mut impl Write) -> std::io::Result<()> {
+    let after = &accounting.bytes_after_ip;
+    if after.is_none() {
+        return Ok(());
+    }
+    let mut kinds = Vec::new();
+    for (count, name) in [
+        (after.f5_trailer, "F5 trailer"),
+        (after.ethernet_fcs, "Ethernet FCS"),
+        (after.padding, "padding"),
+        (after.unrecognized, "unrecognized"),
+    ] {
+        if count > 0 {
+            kinds.push(format!("{name} {count}"));
+        }
+    }
+    writeln!(
+        out,
+        "  Bytes after IP: {} frames ({}; ignored for TCP)",
+        after.frames(),
+        kinds.join(", ")
+    )
+}
+
+/// F5 BIG-IP trailers and capture information. Names come from the capture: escaped.
+fn write_f5_text(f5: &F5Summary, out: &mut impl Write) -> std::io::Result<()> {
+    for info in &f5.file_info {
+        let field = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "?".to_string(), |v| v.escape_debug().to_string())
+        };
+        writeln!(
+            out,
+            "F5 capture info:  input {} frame {}: {} (version {}, host {}, platform {}, product {})",
+            info.file_index + 1,
+            info.frame_number,
+            field(&info.command),
+            field(&info.version),
+            field(&info.hostname),
+            field(&info.platform),
+            field(&info.product)
+        )?;
+    }
+    if f5.frames == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "F5 trailers:      {} frames (legacy format {}, new format {}; noise low {}, medium {}, high {}; in {}, out {})",
+        f5.frames,
+        f5.legacy_format,
+        f5.new_format,
+        f5.low_noise,
+        f5.medium_noise,
+        f5.high_noise,
+        f5.ingress,
+        f5.egress
+    )?;
+    for vs in f5.virtual_servers() {
+        writeln!(
+            out,
+            "  virtual server {}: {} frames ({} TCP, {} SYN, {} RST)",
+            vs.name.escape_debug(),
+            vs.frames,
+            vs.tcp_segments,
+            vs.syn,
+            vs.rst
+        )?;
+    }
+    if f5.no_virtual_server > 0 {
+        writeln!(out, "  no virtual server: {} frames", f5.no_virtual_server)?;
+    }
+    for cause in f5.rst_causes() {
+        writeln!(
+            out,
+            "  RST cause \"{}\": {} frames",
+            cause.cause.escape_debug(),
+            cause.frames
+        )?;
     }
     Ok(())
 }

@@ -1418,3 +1418,91 @@ fn watch_on_a_pipe_in_chunks_ends_with_the_totals_of_analyze() {
         "{before}"
     );
 }
+
+/// F5 BIG-IP trailers (fixtures/capture/f5, made from the paws lab capture) change nothing in
+/// the findings: the same collisions, outcomes and verdict as the plain capture; stats counts
+/// the trailers by virtual server and RST cause, the fileinfo frame as capture information,
+/// and shows none of the trailer's bytes.
+#[test]
+fn f5_trailers_give_the_collisions_of_the_plain_capture() {
+    let plain_path = fixture("lab/paws/server.pcap");
+    let (plain, _) = analyze_json(&[&plain_path], &[]);
+    assert!(plain["collisions"]["total"].as_u64().unwrap() > 0);
+    for name in [
+        "legacy-low.pcap",
+        "legacy-medium.pcap",
+        "legacy-high.pcap",
+        "new-low.pcap",
+        "new-medium.pcap",
+        "new-high.pcap",
+        "fcs.pcap",
+    ] {
+        let path = fixture(&format!("capture/f5/{name}"));
+        let (ours, _) = analyze_json(&[&path], &[]);
+        for key in [
+            "verdict",
+            "collisions",
+            "connections",
+            "syn",
+            "reused_tuples",
+        ] {
+            assert_eq!(ours[key], plain[key], "{name}: {key}");
+        }
+        let (s, _) = stats(&path);
+        accounting_closes_with_capture_info(&s);
+        assert_eq!(s["tcp_segments"], tshark_count(&path, "tcp"), "{name}");
+        assert_eq!(s["non_ip"], tshark_count(&path, "arp"), "{name}: ARP only");
+    }
+    let (s, _) = stats(&fixture("capture/f5/new-high.pcap"));
+    assert_eq!(s["capture_info"], 1);
+    let f5 = &s["f5"];
+    assert_eq!(
+        f5["frames"],
+        s["accounting"]["bytes_after_ip"]["f5_trailer"]
+    );
+    assert_eq!(f5["high_noise"], f5["frames"]);
+    assert_eq!(f5["file_info"][0]["platform"], "Z100");
+    let rsts: u64 = f5["virtual_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vs| vs["rst"].as_u64().unwrap())
+        .sum();
+    let causes: u64 = f5["rst_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["frames"].as_u64().unwrap())
+        .sum();
+    assert!(rsts > 0 && causes >= rsts, "{f5}");
+    // The TLS provider record's bytes (0x40.. '@ABC…') are never read or shown.
+    let text = String::from_utf8(
+        twsleuth(&[
+            "stats",
+            fixture("capture/f5/new-high.pcap").to_str().unwrap(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("F5 trailers:") && text.contains("virtual server /Common/vs_api"));
+    assert!(!text.contains("@ABCDEF") && !s.to_string().contains("@ABCDEF"));
+}
+
+fn accounting_closes_with_capture_info(s: &Value) {
+    let parts = [
+        "tcp_segments",
+        "other_ip",
+        "non_ip",
+        "malformed",
+        "truncated",
+        "fragments",
+        "capture_info",
+    ];
+    let sum: u64 = parts.iter().map(|k| s[k].as_u64().unwrap()).sum();
+    assert_eq!(
+        sum,
+        s["frames"].as_u64().unwrap(),
+        "accounting does not close: {s}"
+    );
+    assert_eq!(s["malformed"], 0);
+}

@@ -24,6 +24,9 @@ pub enum FrameClass {
     /// fragment whose TCP header continues in the next one, or (with [`crate::Decoder`]) any
     /// fragment but the one that completes the TCP header.
     Fragment,
+    /// Not traffic: a frame the capturing tool wrote to describe the capture (the F5 BIG-IP
+    /// "fileinfo" pseudo-packet, [`crate::F5FileInfo`]). Only [`crate::Decoder`] finds them.
+    CaptureInfo,
 }
 
 /// Frames that went through each encapsulation (a frame inside two counts in both).
@@ -65,6 +68,43 @@ impl Encapsulations {
         self.geneve += other.geneve;
         self.gtp_u += other.gtp_u;
         self.ip_in_ip += other.ip_in_ip;
+    }
+}
+
+/// Frames with bytes after their IP packet (the outermost one, within the frame), by what
+/// those bytes are; each such frame is counted once, in the first that applies. TCP ignores
+/// them: payload lengths come from the IP header (DESIGN.md section 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BytesAfterIp {
+    /// An F5 BIG-IP Ethernet trailer ([`crate::F5Trailer`]; Ethernet padding or an FCS may
+    /// come with it).
+    pub f5_trailer: u64,
+    /// An Ethernet frame check sequence: the last 4 bytes are the CRC-32 of the frame before
+    /// them (Ethernet padding may come before it).
+    pub ethernet_fcs: u64,
+    /// Only zero bytes: Ethernet padding up to the 60-byte minimum frame (or a NIC's own).
+    pub padding: u64,
+    /// Anything else: another vendor's trailer (a Cisco ASA cluster's, a packet broker's
+    /// timestamp), an F5 trailer cut by the snaplen, or bytes twsleuth does not know.
+    pub unrecognized: u64,
+}
+
+impl BytesAfterIp {
+    /// Frames with bytes after their IP packet.
+    pub fn frames(&self) -> u64 {
+        self.f5_trailer + self.ethernet_fcs + self.padding + self.unrecognized
+    }
+
+    /// True when no frame had bytes after its IP packet.
+    pub fn is_none(&self) -> bool {
+        self.frames() == 0
+    }
+
+    fn merge(&mut self, other: &BytesAfterIp) {
+        self.f5_trailer += other.f5_trailer;
+        self.ethernet_fcs += other.ethernet_fcs;
+        self.padding += other.padding;
+        self.unrecognized += other.unrecognized;
     }
 }
 
@@ -195,6 +235,10 @@ pub struct Accounting {
     pub truncated: u64,
     /// IP fragments that yielded no segment by themselves.
     pub fragments: u64,
+    /// Frames that describe the capture and are not traffic (the F5 fileinfo pseudo-packet);
+    /// left out of the JSON while 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub capture_info: u64,
     /// Frames that went through each encapsulation.
     #[serde(skip_serializing_if = "Encapsulations::is_none")]
     pub encapsulations: Encapsulations,
@@ -224,6 +268,9 @@ pub struct Accounting {
     /// IP fragment reassembly.
     #[serde(skip_serializing_if = "Reassembly::is_idle")]
     pub reassembly: Reassembly,
+    /// Frames with bytes after their IP packet (vendor trailers, FCS, padding), by kind.
+    #[serde(skip_serializing_if = "BytesAfterIp::is_none")]
+    pub bytes_after_ip: BytesAfterIp,
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -241,12 +288,18 @@ impl Accounting {
             FrameClass::Malformed => &mut self.malformed,
             FrameClass::Truncated => &mut self.truncated,
             FrameClass::Fragment => &mut self.fragments,
+            FrameClass::CaptureInfo => &mut self.capture_info,
         } += 1;
     }
 
     /// Frames that are not TCP segments, whatever the reason.
     pub fn non_tcp(&self) -> u64 {
-        self.other_ip + self.non_ip + self.malformed + self.truncated + self.fragments
+        self.other_ip
+            + self.non_ip
+            + self.malformed
+            + self.truncated
+            + self.fragments
+            + self.capture_info
     }
 
     /// True when the classes add up to the frame count.
@@ -263,6 +316,7 @@ impl Accounting {
         self.malformed += other.malformed;
         self.truncated += other.truncated;
         self.fragments += other.fragments;
+        self.capture_info += other.capture_info;
         self.encapsulations.merge(&other.encapsulations);
         self.unknown_encapsulation += other.unknown_encapsulation;
         self.nesting_too_deep += other.nesting_too_deep;
@@ -270,6 +324,7 @@ impl Accounting {
         self.tcp_from_truncated_frames += other.tcp_from_truncated_frames;
         self.tcp_from_short_frames += other.tcp_from_short_frames;
         self.reassembly.merge(&other.reassembly);
+        self.bytes_after_ip.merge(&other.bytes_after_ip);
     }
 }
 
@@ -287,11 +342,12 @@ mod tests {
             FrameClass::Malformed,
             FrameClass::Truncated,
             FrameClass::Fragment,
+            FrameClass::CaptureInfo,
         ] {
             accounting.count(class);
         }
-        assert_eq!(accounting.frames, 6);
-        assert_eq!(accounting.non_tcp(), 5);
+        assert_eq!(accounting.frames, 7);
+        assert_eq!(accounting.non_tcp(), 6);
         assert!(accounting.is_closed());
     }
 
@@ -356,9 +412,13 @@ mod tests {
         one.undecoded_link_types.count(LinkType(105));
         one.reassembly.expired = 3;
         one.tcp_from_short_frames = 4;
+        one.count(FrameClass::CaptureInfo);
+        one.bytes_after_ip.f5_trailer = 5;
         let mut sum = one;
         sum.merge(&one);
-        assert_eq!(sum.frames, 2);
+        assert_eq!(sum.frames, 4);
+        assert_eq!(sum.capture_info, 2);
+        assert_eq!(sum.bytes_after_ip.f5_trailer, 10);
         assert_eq!(sum.encapsulations.vxlan, 4);
         assert_eq!(sum.unknown_encapsulation, 2);
         assert_eq!(sum.undecoded_link_types.total(), 2);

@@ -158,6 +158,26 @@ pub(crate) struct FoundTcp<'a> {
 }
 
 impl FoundTcp<'_> {
+    /// The bytes of a common case's frame after its IP packet (an Ethernet trailer, padding,
+    /// an FCS): none when the packet is cut. `data` must be the frame the TCP header was found
+    /// in by [`common_case`] (its bytes hold the header's; a reassembled header's do not).
+    #[inline(always)]
+    pub fn bytes_after_ip<'f>(&self, data: &'f [u8]) -> &'f [u8] {
+        if self.at.transport.len() < self.at.declared_len {
+            return &[];
+        }
+        // The IP payload ends where the transport slice ends: its offset in the frame is an
+        // address difference (no pointer is dereferenced).
+        let end = (self.at.transport.as_ptr() as usize + self.at.transport.len())
+            .checked_sub(data.as_ptr() as usize);
+        end.and_then(|end| data.get(end..)).unwrap_or(&[])
+    }
+
+    /// The TCP header's flags.
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.at.transport[13])
+    }
+
     /// The segment record, built in the place the result is returned to.
     #[inline(always)]
     pub fn segment(&self, frame: &Frame<'_>) -> Result<TcpSegment, NotTcp> {
@@ -404,6 +424,8 @@ pub(crate) struct Walk<'f, 'a, 'd> {
     inside_ip: bool,
     /// The bytes are a first fragment's: inner lengths beyond them are expected.
     in_first_fragment: bool,
+    /// The frame's bytes after its outermost IP packet, when that packet is whole.
+    pub after_ip: &'a [u8],
 }
 
 impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
@@ -425,6 +447,7 @@ impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
             reassembled: None,
             inside_ip: false,
             in_first_fragment: false,
+            after_ip: &[],
         }
     }
 
@@ -759,6 +782,9 @@ impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
             u32::from_be_bytes([base[16], base[17], base[18], base[19]]),
         );
         let protocol = base[9];
+        if !self.inside_ip {
+            self.after_ip = ip.get(total_len..).unwrap_or(&[]);
+        }
         self.inside_ip = true;
         let fragment = Fragment {
             offset: usize::from(flags_and_offset & 0x1fff) * 8,
@@ -804,6 +830,9 @@ impl<'f, 'a, 'd> Walk<'f, 'a, 'd> {
             u128::from_be_bytes(octets)
         };
         let addresses = Addresses::V6(address(8), address(24));
+        if !self.inside_ip {
+            self.after_ip = ip.get(40 + payload_len..).unwrap_or(&[]);
+        }
         self.inside_ip = true;
 
         // Extension headers up to the upper-layer one (RFC 8200 section 4): the same ones

@@ -1,12 +1,17 @@
 //! The stateful decoder the capture pipeline uses: [`decode`](crate::decode) plus IP
 //! reassembly, with every frame counted.
 
-use twsleuth_reader::Frame;
+use twsleuth_reader::{Frame, LinkType};
 
 use crate::accounting::{Accounting, FrameClass};
 use crate::decode::{NotTcp, Trace, Walk, common_case, notes, seen};
 use crate::defrag::{DefragLimits, Defragmenter};
-use crate::segment::TcpSegment;
+use crate::f5::{self, F5NameId, F5Summary, F5Trailer};
+use crate::fcs;
+use crate::segment::{FrameRef, TcpFlags, TcpSegment};
+
+/// Fileinfo pseudo-packets kept ([`F5Summary::file_info`]): one per BIG-IP capture read.
+const MAX_FILE_INFO: usize = 4096;
 
 /// Decodes the frames of one capture run in order, puts together TCP headers split across IP
 /// fragments, and counts every frame in its [`Accounting`].
@@ -29,9 +34,18 @@ use crate::segment::TcpSegment;
 /// Fragments are reassembled when they carry TCP directly (IPv4 protocol 6, or an IPv6
 /// fragment header whose next header is TCP). The first fragment of a fragmented tunnel packet
 /// holds the tunnel's and the inner packet's headers, and is decoded from them at once.
+///
+/// Bytes after a frame's IP packet are counted by kind ([`crate::BytesAfterIp`]). F5 BIG-IP
+/// trailers among them are parsed: the last frame's is [`Decoder::f5_trailer`], and all are
+/// counted in [`Decoder::f5`] (by virtual server and RST cause, with the fileinfo
+/// pseudo-packets, which count as [`FrameClass::CaptureInfo`]). The segment record stays as it
+/// is: a trailer is a side channel read after [`Decoder::decode`], so the hot path carries
+/// none of it.
 pub struct Decoder {
     defragmenter: Defragmenter,
     accounting: Accounting,
+    f5: F5Summary,
+    f5_trailer: Option<F5Trailer>,
 }
 
 impl Default for Decoder {
@@ -46,13 +60,20 @@ impl Decoder {
         Decoder {
             defragmenter: Defragmenter::new(limits),
             accounting: Accounting::default(),
+            f5: F5Summary::default(),
+            f5_trailer: None,
         }
     }
 
     /// Decodes the next frame and counts it. The caller must not count it again.
     pub fn decode(&mut self, frame: &Frame<'_>) -> Result<TcpSegment, NotTcp> {
+        self.f5_trailer = None;
         let mut trace = Trace::default();
         if let Some(found) = common_case(frame, &mut trace) {
+            let after_ip = found.bytes_after_ip(frame.data);
+            if !after_ip.is_empty() {
+                self.bytes_after_ip(frame, after_ip, Some(found.flags()));
+            }
             // A common case can only have gone through VLAN tags, or be cut short.
             let accounting = &mut self.accounting;
             accounting.count(FrameClass::Tcp);
@@ -65,11 +86,23 @@ impl Decoder {
             return found.segment(frame);
         }
         let mut walk = Walk::new(frame, Some(&mut self.defragmenter));
-        let decoded = walk.run();
+        let mut decoded = walk.run();
         let trace = Trace {
             seen: walk.seen,
             notes: walk.notes,
         };
+        let after_ip = walk.after_ip;
+        if !after_ip.is_empty() {
+            let flags = decoded.as_ref().ok().map(|segment| segment.flags);
+            self.bytes_after_ip(frame, after_ip, flags);
+        }
+        if let Err(not_tcp) = &decoded {
+            if not_tcp.class == FrameClass::NonIp && frame.link_type == LinkType::ETHERNET {
+                if let Some(capture_info) = self.capture_info(frame) {
+                    decoded = Err(capture_info);
+                }
+            }
+        }
         self.accounting.count(match &decoded {
             Ok(_) => FrameClass::Tcp,
             Err(not_tcp) => not_tcp.class,
@@ -108,6 +141,69 @@ impl Decoder {
                 accounting.tcp_from_short_frames += 1;
             }
         }
+    }
+
+    /// Counts the bytes after a frame's IP packet by kind, and parses an F5 trailer among
+    /// them. Wireshark reads an F5 trailer only in a frame captured whole, and so does this.
+    #[cold]
+    fn bytes_after_ip(&mut self, frame: &Frame<'_>, after_ip: &[u8], flags: Option<TcpFlags>) {
+        let counts = &mut self.accounting.bytes_after_ip;
+        if frame.link_type != LinkType::ETHERNET {
+            counts.unrecognized += 1;
+            return;
+        }
+        let whole = frame.data.len() >= frame.orig_len as usize;
+        if whole {
+            if let Some(parsed) = f5::parse_trailer(after_ip) {
+                counts.f5_trailer += 1;
+                let at = FrameRef {
+                    file_index: frame.file_index,
+                    number: frame.number,
+                };
+                self.f5_trailer = Some(self.f5.record(&parsed, at, flags));
+                return;
+            }
+        }
+        if whole && fcs::ends_with_fcs(frame.data) {
+            counts.ethernet_fcs += 1;
+        } else if after_ip.iter().all(|&b| b == 0) {
+            counts.padding += 1;
+        } else {
+            counts.unrecognized += 1;
+        }
+    }
+
+    /// The F5 fileinfo pseudo-packet: its fields are kept and it counts as capture
+    /// information, not as a non-IP frame.
+    #[cold]
+    fn capture_info(&mut self, frame: &Frame<'_>) -> Option<NotTcp> {
+        let mut info = f5::parse_fileinfo(frame.data)?;
+        info.file_index = frame.file_index;
+        info.frame_number = frame.number;
+        if self.f5.file_info.len() < MAX_FILE_INFO {
+            self.f5.file_info.push(info);
+        }
+        Some(NotTcp {
+            class: FrameClass::CaptureInfo,
+            reason: "F5 fileinfo pseudo-packet: capture information, not traffic",
+        })
+    }
+
+    /// The F5 BIG-IP trailer of the frame decoded last, if it had one. Only its parsed
+    /// fields: the trailer's bytes are never kept (they can hold TLS secrets).
+    pub fn f5_trailer(&self) -> Option<F5Trailer> {
+        self.f5_trailer
+    }
+
+    /// The text of a virtual server name or RST cause of [`Decoder::f5_trailer`]
+    /// (capture-derived: escape it before showing it).
+    pub fn f5_name(&self, id: F5NameId) -> &str {
+        self.f5.name(id)
+    }
+
+    /// What the F5 trailers and fileinfo packets decoded so far showed.
+    pub fn f5(&self) -> &F5Summary {
+        &self.f5
     }
 
     /// Every frame decoded so far, counted.

@@ -17,7 +17,13 @@
 //!   [`MAX_NESTED_HEADERS`] deep.
 //! - Each segment carries its [`Vantage`]: VLAN ids and the tunnel (kind and id) it came out
 //!   of.
-//! - [`Accounting`] counts every frame in exactly one [`FrameClass`] (DESIGN.md section 7).
+//! - [`Accounting`] counts every frame in exactly one [`FrameClass`] (DESIGN.md section 7), and
+//!   the bytes some frames carry after their IP packet ([`BytesAfterIp`]: padding, an FCS, a
+//!   vendor trailer), which TCP ignores.
+//! - F5 BIG-IP captures: the Ethernet trailer (both formats, every noise level) is parsed into
+//!   [`F5Trailer`] beside the segment ([`Decoder::f5_trailer`]), counted by virtual server and
+//!   RST cause ([`F5Summary`]); the fileinfo pseudo-packet ([`F5FileInfo`]) is capture
+//!   information, not traffic.
 //!
 //! ```
 //! use twsleuth_decode::Decoder;
@@ -42,10 +48,18 @@ mod accounting;
 mod decode;
 mod decoder;
 mod defrag;
+mod f5;
+mod fcs;
 mod segment;
 
-pub use accounting::{Accounting, Encapsulations, FrameClass, Reassembly, UndecodedLinkTypes};
+pub use accounting::{
+    Accounting, BytesAfterIp, Encapsulations, FrameClass, Reassembly, UndecodedLinkTypes,
+};
 pub use decode::{MAX_NESTED_HEADERS, NotTcp, decode};
 pub use decoder::Decoder;
 pub use defrag::DefragLimits;
+pub use f5::{
+    F5FileInfo, F5NameId, F5Noise, F5Peer, F5RstCause, F5Summary, F5Trailer, F5TrailerFormat,
+    F5VirtualServer,
+};
 pub use segment::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, TunnelKind, Vantage};

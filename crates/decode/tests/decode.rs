@@ -4,6 +4,8 @@
 
 #[path = "decode/encapsulations.rs"]
 mod encapsulations;
+#[path = "decode/f5.rs"]
+mod f5;
 #[path = "decode/fixtures.rs"]
 mod fixtures;
 
