@@ -529,7 +529,7 @@ fn time_wait_occupancy(
         })
         .filter(|from| x.end > *from);
     if extrapolated_from.is_some() {
-        subtitle.push_str("; shaded: after the capture, extrapolated");
+        subtitle.push_str("; shaded: extrapolated");
     }
     // Sources with the same capacity share one dashed line and one label.
     let mut lines: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -1671,10 +1671,7 @@ mod tests {
         t.timeline.observed = t.timeline.second.iter().map(|s| *s < last - 2).collect();
         let charts = observed(&t);
         let occupancy = chart(&charts, "time-wait-occupancy.svg");
-        for label in [
-            "shaded: after the capture, extrapolated",
-            "after the capture: extrapolated",
-        ] {
+        for label in ["; shaded: extrapolated", "after the capture: extrapolated"] {
             assert!(has_text(occupancy, label), "no {label:?}");
         }
     }
