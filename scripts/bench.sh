@@ -3,6 +3,7 @@
 # balancer cycling its SNAT ports (~5.45 M packets, ~480 MB, made by gen_load_capture.py).
 #
 #   scripts/bench.sh [--skip-tshark] [CAPTURE]
+#   SCALE_DIR=/work/scale scripts/bench.sh --skip-tshark   # also the scale table below
 #
 # Reports wall time and peak RSS of: twsleuth stats, capinfos (reads every record), dd (the
 # page-cache read limit), twsleuth analyze with 1 thread and with all threads, twsleuth report
@@ -11,6 +12,10 @@
 # hostile capture (gen_flood_capture.py: 1 M SYN flood + 20 k-port scan mixed into the HAProxy
 # lab capture): analyze's peak RSS against the default --max-memory of 256 MiB, its evictions,
 # and whether the lab's 700 collisions are all still found.
+# With SCALE_DIR set, last: analyze and report on every $SCALE_DIR/load-N.pcap (generated
+# captures of N connections, with load-N.truth.json), one run each: wall time and peak RSS,
+# report against analyze, and whether the collisions found equal the generator's count
+# (issue 13's table for 0.5 / 2 / 5 / 10 M connections).
 # Needs GNU time, capinfos and tshark (apt-get install time tshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,3 +115,27 @@ print(f"SYN flood (1 M SYNs + scan): {float(sys.argv[2]):.2f} s, peak RSS {mib:.
       f"{t['failed_attempts']:,} failed attempts ({t['failed_attempts_unrecorded']:,} only counted); "
       f"collisions found: {d['collisions']['total']} (the lab capture alone: 700)")
 PY
+
+if [[ -n "${SCALE_DIR:-}" ]]; then
+  echo
+  echo "Scale (one run each): connections, analyze s / MiB, report s / MiB, report/analyze time, collisions vs truth"
+  for capture in $(ls "$SCALE_DIR"/load-*.pcap | sort -t- -k2 -n); do
+    truth="${capture%.pcap}.truth.json"
+    [[ -f "$truth" ]] || continue
+    cat "$capture" > /dev/null
+    /usr/bin/time -o "$timing" -f "%e %M" "$bin" analyze --quiet --json "$capture" > "$results" || true
+    read -r a_s a_kb < <(tail -1 "$timing")
+    scale_dir=$(mktemp -d)
+    /usr/bin/time -o "$timing" -f "%e %M" "$bin" report --quiet "$capture" -o "$scale_dir" > /dev/null || true
+    read -r r_s r_kb < <(tail -1 "$timing")
+    rm -rf "$scale_dir"
+    python3 - "$results" "$truth" "$a_s" "$a_kb" "$r_s" "$r_kb" <<'PY'
+import json, sys
+found, truth = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+a_s, a_kb, r_s, r_kb = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+n, c, t = truth["connections"], found["collisions"]["total"], truth["collisions"]["total"]
+print(f"  {n:>10,}  analyze {a_s:7.2f} s {a_kb/1024:7.0f} MiB  report {r_s:7.2f} s {r_kb/1024:7.0f} MiB"
+      f"  {r_s/a_s:4.2f}x  collisions {c:,} {'=' if c == t else '!='} truth {t:,}")
+PY
+  done
+fi

@@ -195,6 +195,13 @@ pub struct ReportArgs {
     /// charts/*.svg, data/*.parquet|csv and data/summary.json.
     #[arg(long, short, value_name = "DIR")]
     pub output: std::path::PathBuf,
+
+    /// Write the report into DIR even when it holds files twsleuth did not write (they are
+    /// left as they are). Without it, such a directory is refused before the analysis starts;
+    /// a directory holding only an earlier report is always accepted, and that report's files
+    /// are replaced.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `twsleuth watch`.

@@ -24,6 +24,8 @@ const LADDER_HEAD: usize = 12;
 
 /// Runs `twsleuth report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
+    // Before the analysis: a long run should not end in a refusal.
+    twsleuth_report::files::check_output_dir(&args.output, args.force)?;
     let config = tracker_config(&args.tracker);
     // The report still builds its tables from every record in memory.
     let sinks = Sinks::new(false, false, true);

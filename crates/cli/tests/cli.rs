@@ -664,6 +664,76 @@ fn reports_match_the_committed_examples() {
     }
 }
 
+/// `-o DIR` holding files twsleuth did not write is refused before any input is read, unless
+/// `--force`; a rerun into a directory holding only its own earlier report replaces it whole
+/// (a chart the new capture does not have is removed).
+#[test]
+fn report_refuses_foreign_files_and_replaces_its_own_earlier_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let out_arg = out.to_str().unwrap();
+    // The input does not exist: the directory is checked first, so the refusal is about it.
+    let refused = twsleuth(&["report", "--quiet", "no-such-capture.pcap", "-o", out_arg]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("1 file(s) twsleuth did not write (notes.txt)")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let haproxy = fixture("lab/haproxy/lb-backend.pcap");
+    let forced = twsleuth(&[
+        "report",
+        "--quiet",
+        "--force",
+        haproxy.to_str().unwrap(),
+        "-o",
+        out_arg,
+    ]);
+    assert_eq!(forced.status.code(), Some(1), "{forced:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+    let listed = std::fs::read_to_string(out.join(".twsleuth-report")).unwrap();
+    let haproxy_charts: Vec<String> = listed
+        .lines()
+        .filter(|l| l.starts_with("charts/port-reuse-"))
+        .map(String::from)
+        .collect();
+    assert!(!haproxy_charts.is_empty(), "{listed}");
+    // Another capture, from other sources, into the same directory: no --force needed, and
+    // nothing of the first report's charts of its sources is left.
+    let clean = fixture("lab/clean/server.pcap");
+    let rerun = twsleuth(&["report", "--quiet", clean.to_str().unwrap(), "-o", out_arg]);
+    assert_eq!(rerun.status.code(), Some(0), "{rerun:?}");
+    let relisted = std::fs::read_to_string(out.join(".twsleuth-report")).unwrap();
+    for chart in &haproxy_charts {
+        let kept = relisted.lines().any(|l| l == chart);
+        assert_eq!(out.join(chart).exists(), kept, "{chart}");
+    }
+    let mut on_disk = 0;
+    for sub in ["", "charts", "data"] {
+        for entry in std::fs::read_dir(out.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.file_name().unwrap() != ".twsleuth-report" {
+                let relative = path
+                    .strip_prefix(&out)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                assert!(relisted.lines().any(|l| l == relative), "stale {relative}");
+                on_disk += 1;
+            }
+        }
+    }
+    assert_eq!(on_disk, relisted.lines().count());
+}
+
 #[test]
 fn report_figures_agree_with_the_kernel_and_charts_are_valid_svg() {
     let truth: Value =

@@ -5,7 +5,8 @@
 //!   connection a grey mark and collisions coloured by outcome; the balancer's port cycling
 //!   shows as a sawtooth.
 //! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the 4-tuples
-//!   the source really used (the exhaustion line).
+//!   the source really used (the exhaustion line); shaded after the capture, where the
+//!   timeline's rows are not `observed`.
 //! - `rates.svg`: new connections and collisions per second.
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
 //! - `reuse-interval.svg`: how soon a tuple was used again, against the TIME_WAIT duration.
@@ -503,7 +504,7 @@ fn time_wait_occupancy(
         .fold(1.0, f64::max);
     let y = Span::new(0.0, top * 1.12);
     let dashed = "dashed: the 4-tuples the source used";
-    let subtitle = if buckets.width > 1 {
+    let mut subtitle = if buckets.width > 1 {
         format!(
             "peak per {} s of tuples held in TIME_WAIT (by either end); {dashed}",
             buckets.width
@@ -511,6 +512,25 @@ fn time_wait_occupancy(
     } else {
         format!("tuples held in TIME_WAIT (by either end) at the end of each second; {dashed}")
     };
+    // After the capture, each TIME_WAIT is drawn running to its end, as if no SYN took its
+    // tuple over: an extrapolation, shaded from the start of the first second not observed.
+    let extrapolated_from = t
+        .second
+        .iter()
+        .zip(&t.observed)
+        .filter(|(_, observed)| !**observed)
+        .map(|(second, _)| *second)
+        .min()
+        .map(|second| {
+            seconds_since(
+                second.saturating_mul(1_000_000_000),
+                context.capture_start_ns,
+            )
+        })
+        .filter(|from| x.end > *from);
+    if extrapolated_from.is_some() {
+        subtitle.push_str("; shaded: extrapolated");
+    }
     // Sources with the same capacity share one dashed line and one label.
     let mut lines: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     for (i, c) in capacity.iter().enumerate() {
@@ -528,6 +548,18 @@ fn time_wait_occupancy(
             12,
         )?;
         let mut legend = Vec::new();
+        if let Some(from) = extrapolated_from {
+            let from = from.max(x.start);
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(from, y.start), (x.end, y.end)],
+                GRID.filled(),
+            )))?;
+            chart.draw_series(std::iter::once(Text::new(
+                "after the capture: extrapolated",
+                (from, y.end),
+                text_style(15, MUTED).pos(Pos::new(HPos::Left, VPos::Top)),
+            )))?;
+        }
         for (i, (source, points)) in sources.iter().zip(&series).enumerate() {
             let colour = SERIES[i % SERIES.len()];
             chart.draw_series(line(points, colour))?;
@@ -562,6 +594,12 @@ fn time_wait_occupancy(
             Marker::Dashed(MUTED),
             "exhaustion line: 4-tuples used".to_string(),
         ));
+        if extrapolated_from.is_some() {
+            legend.push(LegendEntry::new(
+                Marker::Bar(GRID),
+                "after the capture: extrapolated".to_string(),
+            ));
+        }
         Ok(Drawn::new(legend))
     });
     Chart::new(FILE, title.to_string(), svg)
@@ -1616,6 +1654,24 @@ mod tests {
             "exhaustion line: 100 tuples (10.0.0.2)",
             "tuples in TIME_WAIT",
         ] {
+            assert!(has_text(occupancy, label), "no {label:?}");
+        }
+    }
+
+    #[test]
+    fn occupancy_after_the_capture_is_shaded_and_said_extrapolated() {
+        let sources = ["10.0.0.1"];
+        let mut t = tables(&sources, 1_000, 150.0, 200, 5, &["accepted"]);
+        let last = *t.timeline.second.iter().max().unwrap();
+        let observed = |t: &Tables| render_charts(t, &context(&sources, 200));
+        t.timeline.observed = vec![true; t.timeline.second.len()];
+        let all_observed = observed(&t);
+        let chart_of = |charts: &[Chart]| chart(charts, "time-wait-occupancy.svg").svg.clone();
+        assert!(!chart_of(&all_observed).contains("extrapolated"));
+        t.timeline.observed = t.timeline.second.iter().map(|s| *s < last - 2).collect();
+        let charts = observed(&t);
+        let occupancy = chart(&charts, "time-wait-occupancy.svg");
+        for label in ["; shaded: extrapolated", "after the capture: extrapolated"] {
             assert!(has_text(occupancy, label), "no {label:?}");
         }
     }

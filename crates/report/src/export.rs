@@ -1,12 +1,14 @@
 //! The tables as Parquet (polars) and CSV, for pandas, polars and DuckDB. Each table's
 //! columns are listed once, as [`NamedColumn`]s, and both formats are written from that list.
+//! Times are ns since the epoch: integers in CSV, `Datetime[ns, UTC]` in Parquet; flags are
+//! booleans in both.
 
 use std::io::{self, Write};
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::tables::{CollisionsTable, ConnectionsTable, Text, TimelineTable};
+use crate::tables::{CollisionsTable, ConnectionsTable, DOUBTS, Text, TimelineTable};
 
 /// A column of a table, borrowed, by the type of its cells.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +17,10 @@ pub enum ColumnRef<'a> {
     U64(&'a [u64]),
     /// Signed integers.
     I64(&'a [i64]),
+    /// Times, ns since the epoch.
+    Timestamp(&'a [i64]),
+    /// Times or null.
+    OptionalTimestamp(&'a [Option<i64>]),
     /// Small unsigned integers (ports, counts).
     U32(&'a [u32]),
     /// Floating point.
@@ -43,7 +49,8 @@ impl ColumnRef<'_> {
     pub fn len(&self) -> usize {
         match self {
             ColumnRef::U64(v) => v.len(),
-            ColumnRef::I64(v) => v.len(),
+            ColumnRef::I64(v) | ColumnRef::Timestamp(v) => v.len(),
+            ColumnRef::OptionalTimestamp(v) => v.len(),
             ColumnRef::U32(v) => v.len(),
             ColumnRef::F64(v) => v.len(),
             ColumnRef::Bool(v) => v.len(),
@@ -63,8 +70,17 @@ impl ColumnRef<'_> {
 
     /// The column as polars holds it.
     fn to_polars(self, name: &str) -> Column {
-        let name = name.into();
+        let name: PlSmallStr = name.into();
+        // Wrapped as they are (a cast would drop the time zone without polars' `timezones`
+        // feature, which validates zone names this export never needs).
+        let utc = |series: Series| {
+            series
+                .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+                .into_column()
+        };
         match self {
+            ColumnRef::Timestamp(v) => utc(Series::new(name, v)),
+            ColumnRef::OptionalTimestamp(v) => utc(Series::new(name, v)),
             ColumnRef::U64(v) => Column::new(name, v),
             ColumnRef::I64(v) => Column::new(name, v),
             ColumnRef::U32(v) => Column::new(name, v),
@@ -98,7 +114,8 @@ impl ColumnRef<'_> {
         }
         match self {
             ColumnRef::U64(v) => integer(out, v[row]),
-            ColumnRef::I64(v) => integer(out, v[row]),
+            ColumnRef::I64(v) | ColumnRef::Timestamp(v) => integer(out, v[row]),
+            ColumnRef::OptionalTimestamp(v) => v[row].into_iter().for_each(|x| integer(out, x)),
             ColumnRef::U32(v) => integer(out, v[row]),
             ColumnRef::F64(v) => float(out, v[row]),
             ColumnRef::Bool(v) => boolean(out, v[row]),
@@ -139,9 +156,9 @@ fn csv_text(out: &mut Vec<u8>, text: &str) {
 
 /// The `connections` table's columns.
 pub fn connections_columns(t: &ConnectionsTable) -> Vec<NamedColumn<'_>> {
-    vec![
+    let mut columns = vec![
         ("uid", ColumnRef::U64(&t.uid)),
-        ("ts_ns", ColumnRef::I64(&t.ts_ns)),
+        ("ts_ns", ColumnRef::Timestamp(&t.ts_ns)),
         ("orig_h", ColumnRef::Text(&t.orig_h)),
         ("orig_p", ColumnRef::U32(&t.orig_p)),
         ("resp_h", ColumnRef::Text(&t.resp_h)),
@@ -165,28 +182,37 @@ pub fn connections_columns(t: &ConnectionsTable) -> Vec<NamedColumn<'_>> {
         ("active_closer", ColumnRef::OptionalText(&t.active_closer)),
         (
             "time_wait_start_ns",
-            ColumnRef::OptionalI64(&t.time_wait_start_ns),
+            ColumnRef::OptionalTimestamp(&t.time_wait_start_ns),
         ),
         (
             "time_wait_end_ns",
-            ColumnRef::OptionalI64(&t.time_wait_end_ns),
+            ColumnRef::OptionalTimestamp(&t.time_wait_end_ns),
         ),
         (
             "reuse_interval_s",
             ColumnRef::OptionalF64(&t.reuse_interval_s),
         ),
         ("prev_uid", ColumnRef::OptionalU64(&t.prev_uid)),
-        ("low_confidence", ColumnRef::U32(&t.low_confidence)),
+        ("low_confidence", ColumnRef::Bool(&t.low_confidence)),
+    ];
+    columns.extend(
+        DOUBTS
+            .iter()
+            .zip(&t.doubts)
+            .map(|((_, name), column)| (*name, ColumnRef::Bool(column))),
+    );
+    columns.extend([
         ("client_side_reuse", ColumnRef::Bool(&t.client_side_reuse)),
         ("unseen_side", ColumnRef::OptionalText(&t.unseen_side)),
         ("collision", ColumnRef::OptionalText(&t.collision)),
-    ]
+    ]);
+    columns
 }
 
 /// The `collisions` table's columns.
 pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
     vec![
-        ("ts_ns", ColumnRef::I64(&t.ts_ns)),
+        ("ts_ns", ColumnRef::Timestamp(&t.ts_ns)),
         ("orig_h", ColumnRef::Text(&t.orig_h)),
         ("orig_p", ColumnRef::U32(&t.orig_p)),
         ("resp_h", ColumnRef::Text(&t.resp_h)),
@@ -207,11 +233,18 @@ pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
         ("syn_attempts", ColumnRef::U32(&t.syn_attempts)),
         ("cost_ms", ColumnRef::OptionalF64(&t.cost_ms)),
         ("prediction", ColumnRef::OptionalText(&t.prediction)),
+        ("linux_rule", ColumnRef::OptionalText(&t.linux_rule)),
         (
             "prediction_agrees",
             ColumnRef::OptionalBool(&t.prediction_agrees),
         ),
         ("isn_signature", ColumnRef::Bool(&t.isn_signature)),
+        ("syn_seq", ColumnRef::U32(&t.syn_seq)),
+        ("syn_tsval", ColumnRef::OptionalU64(&t.syn_tsval)),
+        ("old_rcv_nxt", ColumnRef::U32(&t.old_rcv_nxt)),
+        ("old_snd_nxt", ColumnRef::U32(&t.old_snd_nxt)),
+        ("old_ts_recent", ColumnRef::OptionalU64(&t.old_ts_recent)),
+        ("server_isn", ColumnRef::OptionalU64(&t.server_isn)),
         ("inferred", ColumnRef::Bool(&t.inferred)),
         ("syn_ts_estimated", ColumnRef::Bool(&t.syn_ts_estimated)),
         ("basis", ColumnRef::Text(&t.basis)),
@@ -221,7 +254,7 @@ pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
 /// The `timeline` table's columns.
 pub fn timeline_columns(t: &TimelineTable) -> Vec<NamedColumn<'_>> {
     vec![
-        ("second", ColumnRef::I64(&t.second)),
+        ("ts_ns", ColumnRef::Timestamp(&t.ts_ns)),
         ("orig_h", ColumnRef::Text(&t.orig_h)),
         ("new_connections", ColumnRef::U64(&t.new_connections)),
         ("collisions", ColumnRef::U64(&t.collisions)),
@@ -232,6 +265,7 @@ pub fn timeline_columns(t: &TimelineTable) -> Vec<NamedColumn<'_>> {
         ("failed", ColumnRef::U64(&t.failed)),
         ("unknown", ColumnRef::U64(&t.unknown)),
         ("time_wait_tuples", ColumnRef::U64(&t.time_wait_tuples)),
+        ("observed", ColumnRef::Bool(&t.observed)),
     ]
 }
 

@@ -6,7 +6,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::Serialize;
-use twsleuth_flows::{CollisionRecord, ConnectionRecord, Findings, Outcome, Role, TimeWaitPolicy};
+use twsleuth_flows::{
+    CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, TimeWaitPolicy,
+};
 
 /// A text cell. Columns hold hundreds of thousands of rows but few distinct values (enum
 /// labels, addresses, history strings): each distinct text is made once and shared, so that
@@ -90,8 +92,10 @@ pub struct ConnectionsTable {
     pub reuse_interval_s: Vec<Option<f64>>,
     /// Previous incarnation on the tuple.
     pub prev_uid: Vec<Option<u64>>,
-    /// Doubt bits (0 = sure).
-    pub low_confidence: Vec<u32>,
+    /// Something was inferred: any of the `doubt_*` columns.
+    pub low_confidence: Vec<bool>,
+    /// One column per [`Doubt`], in [`DOUBTS`] order: why the record is less than certain.
+    pub doubts: [Vec<bool>; DOUBTS.len()],
     /// The originator reused a tuple it held in TIME_WAIT itself.
     pub client_side_reuse: Vec<bool>,
     /// The side whose segments the capture lacks (`orig`, `resp`).
@@ -99,6 +103,16 @@ pub struct ConnectionsTable {
     /// Outcome when its first SYN collided with TIME_WAIT.
     pub collision: Vec<Option<Text>>,
 }
+
+/// The doubts a connection record can carry, with their column names.
+pub const DOUBTS: [(Doubt, &str); 6] = [
+    (Doubt::NoSyn, "doubt_no_syn"),
+    (Doubt::NoFinalAck, "doubt_no_final_ack"),
+    (Doubt::Evicted, "doubt_evicted"),
+    (Doubt::Superseded, "doubt_superseded"),
+    (Doubt::OneSided, "doubt_one_sided"),
+    (Doubt::BytesNotCaptured, "doubt_bytes_not_captured"),
+];
 
 /// One row per collision (`collisions.parquet`).
 #[derive(Debug, Default)]
@@ -139,10 +153,24 @@ pub struct CollisionsTable {
     pub cost_ms: Vec<Option<f64>>,
     /// What Linux would do; none where the server is not Linux.
     pub prediction: Vec<Option<Text>>,
+    /// The rule of Linux's `tcp_timewait_state_process` that decides it.
+    pub linux_rule: Vec<Option<Text>>,
     /// Observation agrees with the prediction.
     pub prediction_agrees: Vec<Option<bool>>,
     /// Linux's TIME_WAIT takeover ISN seen.
     pub isn_signature: Vec<bool>,
+    /// The SYN's sequence number: what the prediction compares with `old_rcv_nxt`.
+    pub syn_seq: Vec<u32>,
+    /// The SYN's TSval: what PAWS compares with `old_ts_recent`.
+    pub syn_tsval: Vec<Option<u64>>,
+    /// The TIME_WAIT's `rcv_nxt`.
+    pub old_rcv_nxt: Vec<u32>,
+    /// The TIME_WAIT's `snd_nxt` (Linux's takeover ISN is this + 65537).
+    pub old_snd_nxt: Vec<u32>,
+    /// The TIME_WAIT's `ts_recent`.
+    pub old_ts_recent: Vec<Option<u64>>,
+    /// The server's ISN in the new connection.
+    pub server_isn: Vec<Option<u64>>,
     /// Partly inferred from a capture holding one direction.
     pub inferred: Vec<bool>,
     /// The SYN was not captured: its time is its answer's.
@@ -156,6 +184,8 @@ pub struct CollisionsTable {
 pub struct TimelineTable {
     /// Start of the second, seconds since the epoch.
     pub second: Vec<i64>,
+    /// The same, ns since the epoch (the exported column).
+    pub ts_ns: Vec<i64>,
     /// Source (originator) address.
     pub orig_h: Vec<Text>,
     /// Connections opened in that second.
@@ -176,6 +206,10 @@ pub struct TimelineTable {
     pub unknown: Vec<u64>,
     /// Tuples of this source held in TIME_WAIT (by either end) at the end of the second.
     pub time_wait_tuples: Vec<u64>,
+    /// The capture covers the second (up to the last segment of any connection); `false`
+    /// after it, where the TIME_WAIT occupancy is extrapolated (each one running to its end,
+    /// none taken over).
+    pub observed: Vec<bool>,
 }
 
 /// All three tables.
@@ -281,7 +315,10 @@ fn connections_table(
         t.reuse_interval_s
             .push(c.reuse_interval_ns.map(|v| v as f64 / 1e9));
         t.prev_uid.push(c.prev_uid);
-        t.low_confidence.push(u32::from(c.low_confidence));
+        t.low_confidence.push(c.low_confidence != 0);
+        for (column, (doubt, _)) in t.doubts.iter_mut().zip(DOUBTS) {
+            column.push(c.low_confidence & doubt as u8 != 0);
+        }
         t.client_side_reuse.push(c.client_side_reuse);
         t.unseen_side
             .push(c.unseen_side.map(|side| sides.get(side, label)));
@@ -294,7 +331,8 @@ fn connections_table(
 fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     let mut t = CollisionsTable::default();
     let mut addresses = TextCache::new();
-    let (mut outcomes, mut replies, mut predictions, mut holders) = (
+    let (mut outcomes, mut replies, mut predictions, mut holders, mut rules) = (
+        TextCache::new(),
         TextCache::new(),
         TextCache::new(),
         TextCache::new(),
@@ -328,8 +366,15 @@ fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
         t.cost_ms.push(c.cost_ns.map(|v| v as f64 / 1e6));
         t.prediction
             .push(c.prediction.map(|p| predictions.get(p, label)));
+        t.linux_rule.push(c.linux_rule.map(|r| rules.get(r, label)));
         t.prediction_agrees.push(c.prediction_agrees);
         t.isn_signature.push(c.isn_signature);
+        t.syn_seq.push(c.syn_seq);
+        t.syn_tsval.push(c.syn_tsval.map(u64::from));
+        t.old_rcv_nxt.push(c.old_rcv_nxt);
+        t.old_snd_nxt.push(c.old_snd_nxt);
+        t.old_ts_recent.push(c.old_ts_recent.map(u64::from));
+        t.server_isn.push(c.server_isn.map(u64::from));
         t.inferred.push(c.inferred);
         t.syn_ts_estimated.push(c.syn_ts_estimated);
         t.basis.push(
@@ -407,6 +452,12 @@ fn timeline_table(
             }
         }
     }
+    // The capture's end, as far as its connections show it: seconds after it are extrapolated.
+    let last_observed = records
+        .iter()
+        .map(|c| c.ts_ns.saturating_add(c.duration_ns))
+        .max()
+        .map_or(i64::MAX, |end| end.div_euclid(SECOND_NS));
     let mut t = TimelineTable::default();
     let mut source_rows: BTreeMap<usize, Vec<(i64, Cell)>> = BTreeMap::new();
     for ((source, second), cell) in cells {
@@ -431,6 +482,7 @@ fn timeline_table(
             let cell = by_second.get(&second).copied().unwrap_or_default();
             occupancy += cell.occupancy_delta;
             t.second.push(second);
+            t.ts_ns.push(second.saturating_mul(SECOND_NS));
             t.orig_h.push(Arc::clone(&names[source].0));
             t.new_connections.push(cell.new);
             t.collisions.push(cell.by_outcome.iter().sum());
@@ -441,6 +493,7 @@ fn timeline_table(
             t.failed.push(cell.by_outcome[4]);
             t.unknown.push(cell.by_outcome[5]);
             t.time_wait_tuples.push(occupancy.max(0) as u64);
+            t.observed.push(second <= last_observed);
         }
     }
     t
@@ -516,6 +569,21 @@ pub(crate) mod tests {
             (1, 2, 2, 1, 0)
         );
         assert_eq!(t.new_connections.iter().sum::<u64>(), 2);
+        // The last connection began at 130 s: the 60 rows after it are extrapolated, and say
+        // so.
+        assert_eq!(t.observed.iter().filter(|o| **o).count(), 31);
+        assert!(
+            t.second
+                .iter()
+                .zip(&t.observed)
+                .all(|(s, o)| *o == (*s <= 130))
+        );
+        assert!(
+            t.ts_ns
+                .iter()
+                .zip(&t.second)
+                .all(|(ns, s)| *ns == s * SECOND_NS)
+        );
     }
 
     /// Regression (found by fuzzing): a collision whose outcome the capture cannot show

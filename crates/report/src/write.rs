@@ -12,11 +12,11 @@ use crate::document::{render_html, render_markdown};
 use crate::export::{
     collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
 };
-use crate::files::write_atomically;
+use crate::files::{replace_earlier_outputs, write_atomically};
 use crate::tables::Tables;
 
-/// Writes the report into `dir` (created if missing) and returns the files written, in a
-/// fixed order. `summary_json` is the `analyze --json` object, saved as `data/summary.json`.
+/// Writes the report into `dir` (created if missing; see [`crate::files::check_output_dir`]
+/// for what it may already hold) and returns the files written, in a fixed order. `summary_json` is the `analyze --json` object, saved as `data/summary.json`.
 /// The output depends only on the input: no wall-clock time, no random ids.
 pub fn write_report(
     dir: &Path,
@@ -102,6 +102,9 @@ pub fn write_report(
         dir.join("report.html"),
         render_html(&doc, &inline).as_bytes(),
     )?;
+    // What an earlier run wrote here and this one did not (a chart of another capture's
+    // source) goes; the manifest lists what this run wrote.
+    replace_earlier_outputs(dir, &written)?;
     Ok(written)
 }
 

@@ -52,8 +52,10 @@ fn parquet_and_csv_round_trip_with_the_table_values() {
             .finish()
             .unwrap();
         assert_eq!(from_csv.get_column_names(), frame.get_column_names());
-        // Every value reads back as written (CSV has no types: compared in the frame's).
+        // Every value reads back as written (CSV has no types: compared in the frame's, times
+        // as their ns).
         for expected in frame.columns() {
+            let expected = &expected.to_physical_repr();
             let read = from_csv
                 .column(expected.name())
                 .unwrap()
@@ -67,6 +69,50 @@ fn parquet_and_csv_round_trip_with_the_table_values() {
             );
         }
     }
+    // Times are timestamps (ns, UTC) and flags booleans in Parquet.
+    let utc = DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+    let connections = frame(&connections_columns(&tables.connections)).unwrap();
+    let mut parquet = Vec::new();
+    write_parquet(&mut connections.clone(), &mut parquet).unwrap();
+    let read = ParquetReader::new(Cursor::new(parquet)).finish().unwrap();
+    for (column, dtype) in [
+        ("ts_ns", &utc),
+        ("time_wait_start_ns", &utc),
+        ("time_wait_end_ns", &utc),
+        ("low_confidence", &DataType::Boolean),
+        ("doubt_no_final_ack", &DataType::Boolean),
+        ("client_side_reuse", &DataType::Boolean),
+    ] {
+        assert_eq!(read.column(column).unwrap().dtype(), dtype, "{column}");
+    }
+    let first_ns = findings.connections[0].ts_ns;
+    let first = read
+        .column("ts_ns")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .physical()
+        .get(0);
+    assert_eq!(first, Some(first_ns));
+    let timeline = frame(&timeline_columns(&tables.timeline)).unwrap();
+    assert_eq!(timeline.column("ts_ns").unwrap().dtype(), &utc);
+    assert_eq!(
+        timeline.column("observed").unwrap().dtype(),
+        &DataType::Boolean
+    );
+    // The timeline runs 60 s past the last connection (TIME_WAITs draining): those rows, and
+    // only those, are not observed.
+    let last_end_s = findings
+        .connections
+        .iter()
+        .map(|c| (c.ts_ns + c.duration_ns).div_euclid(1_000_000_000))
+        .max()
+        .unwrap();
+    for (second, observed) in tables.timeline.second.iter().zip(&tables.timeline.observed) {
+        assert_eq!(*observed, *second <= last_end_s, "second {second}");
+    }
+    assert!(tables.timeline.observed.iter().any(|o| !o));
+
     let collisions = frame(&collisions_columns(&tables.collisions)).unwrap();
     let outcomes = collisions.column("outcome").unwrap().str().unwrap();
     let accepted = outcomes.iter().filter(|o| *o == Some("accepted")).count();
