@@ -13,7 +13,10 @@ use twsleuth_reader::{CaptureReader, MergedCaptures};
 /// for hundreds of matches between two views of busy traffic, and a bounded cost.
 const SAMPLED_SYNS: usize = 20_000;
 /// Frames read at most from each input for that.
-const SAMPLED_FRAMES: u64 = 2_000_000;
+const SAMPLED_FRAMES: u64 = 500_000;
+/// Inputs beyond which none is read twice: a ring or a per-core set of that many files is one
+/// capture point, and reading the start of each again would cost more than it could show.
+const MAX_COMPARED_INPUTS: usize = 16;
 /// SYNs two inputs must share to be two views of the same traffic.
 const MIN_SHARED_SYNS: usize = 3;
 
@@ -48,14 +51,14 @@ impl CapturePoints {
     /// Reads the first SYNs of each input again and groups the inputs: an input joins the
     /// first capture point none of whose inputs holds its SYNs (the files of a ring, or the
     /// per-core captures of one balancer, share none), else starts one. Standard input cannot
-    /// be read twice: it is point 0.
+    /// be read twice: it is point 0; so is every input of more than [`MAX_COMPARED_INPUTS`].
     pub fn find(merged: &MergedCaptures) -> CapturePoints {
         let members = merged.set().members();
         let mut points = CapturePoints {
             of_input: vec![0; members.len()],
             ..CapturePoints::default()
         };
-        if members.len() < 2 {
+        if members.len() < 2 || members.len() > MAX_COMPARED_INPUTS {
             return points;
         }
         let syns: Vec<HashMap<(TupleKey, u32), i64>> = members
