@@ -18,6 +18,7 @@ use twsleuth_report::time::format_utc;
 
 use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
+use crate::points::CapturePoints;
 use crate::scan::{Hashing, Sinks, Tracked, input_files, open_inputs, track, warn_damage};
 
 /// How many source addresses the summary lists.
@@ -44,6 +45,10 @@ pub struct AnalysisJson<'a> {
     tracker: TrackerCounters,
     config: &'a TrackerConfig,
     inputs: &'a [InputFile],
+    /// How the inputs were grouped into capture points, when more than one was given and
+    /// some share connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture_point_inputs: Option<&'a CapturePoints>,
 }
 
 impl<'a> AnalysisJson<'a> {
@@ -67,6 +72,7 @@ impl<'a> AnalysisJson<'a> {
             tracker: analysis.tracked.counters,
             config,
             inputs: &analysis.inputs,
+            capture_point_inputs: (analysis.points.of_input.len() > 1).then_some(&analysis.points),
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct Analysis {
     pub exhaustion: Vec<PortExhaustion>,
     /// The records kept for exports.
     pub records: Kept,
+    /// Which inputs are captures of the same traffic at different places.
+    pub points: CapturePoints,
 }
 
 /// The records an analysis kept.
@@ -111,14 +119,19 @@ impl Analysis {
         mut sinks: Sinks,
     ) -> anyhow::Result<Analysis> {
         let mut merged = open_inputs(input, hashing)?;
+        let points = CapturePoints::find(&merged);
+        let mut config = config.clone();
+        points.configure(&mut config);
         let tracked = track(
             &mut merged,
-            config,
+            &config,
             threads(tracker),
             input.quiet,
             &mut sinks,
         )?;
-        Ok(Analysis::assemble(merged, tracked, sinks, config))
+        let mut analysis = Analysis::assemble(merged, tracked, sinks, &config);
+        analysis.points = points;
+        Ok(analysis)
     }
 
     /// The analysis of inputs read and tracked: their figures, what the evidence cannot show,
@@ -148,6 +161,7 @@ impl Analysis {
                 collisions: sinks.collisions,
                 all: sinks.all,
             },
+            points: CapturePoints::default(),
         }
     }
 
@@ -194,6 +208,8 @@ pub fn tracker_config(args: &TrackerArgs) -> TrackerConfig {
         },
         idle_timeout_ns: args.idle_timeout,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
+        split_by: args.split_by,
+        ..TrackerConfig::default()
     }
 }
 
@@ -305,6 +321,46 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
         "Port reuses:        {} ({} by an endpoint reusing its own TIME_WAIT: not collisions)",
         summary.reused_tuples, summary.client_side_reuse
     )?;
+    for clock in &summary.capture_points {
+        let name = |point: u8| {
+            let input = analysis.points.of_input.iter().position(|&p| p == point);
+            input
+                .and_then(|i| analysis.inputs.get(i))
+                .map_or("?", |input| input.name.as_str())
+        };
+        writeln!(
+            out,
+            "Capture point {}:    {} against {}: clock offset {:+.6} s (spread {:.6} s, drift {:+.1} ppm, one-way delay {:+.6} s) from {} handshakes seen at both; each connection counted once",
+            clock.point,
+            name(clock.point),
+            name(0),
+            clock.offset_ns as f64 / 1e9,
+            clock.spread_ns as f64 / 1e9,
+            clock.drift_ppm,
+            clock.one_way_delay_ns as f64 / 1e9,
+            clock.matched_handshakes
+        )?;
+    }
+    let alone = &analysis.points.side_by_side;
+    if !alone.is_empty() {
+        const NAMED: usize = 3;
+        let mut names: Vec<&str> = alone
+            .iter()
+            .take(NAMED)
+            .filter_map(|&i| analysis.inputs.get(usize::from(i)))
+            .map(|input| input.name.as_str())
+            .collect();
+        let more = format!("{} more", alone.len().saturating_sub(NAMED));
+        if alone.len() > NAMED {
+            names.push(&more);
+        }
+        writeln!(
+            out,
+            "Side by side:       {} share{} no connection with the other inputs: analysed beside them, nothing joined",
+            names.join(", "),
+            if alone.len() == 1 { "s" } else { "" }
+        )?;
+    }
     if !summary.sources.is_empty() {
         writeln!(out)?;
         writeln!(out, "Busiest sources (SNAT addresses or clients):")?;
@@ -327,7 +383,7 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
     let t = &analysis.tracked.counters;
     writeln!(
         out,
-        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}); evicted: {} idle, {} over --max-memory ({} in TIME_WAIT); failed attempts: {}; duplicates: {}; edge cases dismissed: {}",
+        "Frames: {} (TCP {}, other IP {}, non-IP {}, malformed {}, truncated {}, fragments {}{}); evicted: {} idle, {} over --max-memory ({} in TIME_WAIT); failed attempts: {}; duplicates: {}; edge cases dismissed: {}",
         accounting.frames,
         accounting.tcp_segments,
         accounting.other_ip,
@@ -335,6 +391,12 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
         accounting.malformed,
         accounting.truncated,
         accounting.fragments,
+        // A BIG-IP capture's fileinfo pseudo-packet: the capture's description, not traffic.
+        if accounting.capture_info > 0 {
+            format!(", capture information {}", accounting.capture_info)
+        } else {
+            String::new()
+        },
         t.idle_evictions,
         t.memory_evictions,
         t.time_wait_evictions,

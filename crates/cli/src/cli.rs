@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use twsleuth_flows::SplitBy;
 
 /// Exit codes, as documented in `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -56,6 +57,13 @@ pub enum Command {
         "  twsleuth analyze lb-backend.pcap\n",
         "  twsleuth analyze --json --collisions collisions.jsonl server.pcapng.zst | jq .collisions\n",
         "  twsleuth analyze --server-os windows --time-wait-for 10.1.0.10=60s a.pcap b.pcap\n",
+        "  twsleuth analyze lb.pcap server.pcap      # two capture points: joined, clock offset\n",
+        "\n",
+        "Two inputs that hold the same SYNs (4-tuple and ISN) at different times are captures of\n",
+        "the same traffic at two places: each is followed on its own, each connection is counted\n",
+        "once with the other capture's view as evidence, and the second clock's offset, spread\n",
+        "and drift are estimated from the handshakes both saw. Inputs that share none are\n",
+        "analysed side by side.\n",
         "\n",
         "Exit status: 0 no collision and nothing that could hide one, 1 collisions (or a\n",
         "balancer's own ports) found, 2 error, 3 no collision found but not an all-clear."
@@ -158,6 +166,20 @@ pub struct TrackerArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// What besides the 4-tuple tells connections apart: `vlan` (the VLAN ids), `tunnel` (the
+    /// tunnel and its id: VXLAN or Geneve VNI, ERSPAN session, GRE key), both (the default),
+    /// or `none`. Kept apart, the same 4-tuple on two VLANs (a SPAN of both legs of a
+    /// bridge-mode balancer) is two views of one connection, each followed on its own and
+    /// joined where their ISNs show one connection, and two tenants' overlapping addresses
+    /// stay two connections; with `none`, a frame seen on both legs counts as a duplicate.
+    #[arg(
+        long,
+        value_name = "vlan,tunnel|none",
+        default_value = "vlan,tunnel",
+        value_parser = parse_split_by
+    )]
+    pub split_by: SplitBy,
 }
 
 /// `twsleuth analyze`.
@@ -226,6 +248,11 @@ pub struct WatchArgs {
     /// packet ladders can read it again; with --follow the report reads FILE as it stands then.
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
+
+    /// With --report: write into DIR even when it holds files twsleuth did not write (as
+    /// `report --force`). Without it, such a directory is refused before watching starts.
+    #[arg(long, requires = "report")]
+    pub force: bool,
 
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -297,6 +324,29 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
+/// Parses `--split-by`: `none`, or a comma-separated list of `vlan` and `tunnel`.
+pub fn parse_split_by(text: &str) -> Result<SplitBy, String> {
+    let mut split = SplitBy {
+        vlan: false,
+        tunnel: false,
+    };
+    if text.trim() == "none" {
+        return Ok(split);
+    }
+    for part in text.split(',').map(str::trim) {
+        match part {
+            "vlan" => split.vlan = true,
+            "tunnel" => split.tunnel = true,
+            other => {
+                return Err(format!(
+                    "`{other}` is not something to split by: write vlan, tunnel, vlan,tunnel or none"
+                ));
+            }
+        }
+    }
+    Ok(split)
+}
+
 fn parse_host_duration(text: &str) -> Result<(IpAddr, i64), String> {
     let (host, duration) = text
         .split_once('=')
@@ -331,6 +381,21 @@ mod tests {
             Ok(("10.1.0.10".parse().unwrap(), 120_000_000_000))
         );
         assert!(parse_host_duration("10.1.0.10").is_err());
+    }
+
+    #[test]
+    fn split_by_parses_lists_and_none() {
+        let split = |vlan, tunnel| SplitBy { vlan, tunnel };
+        assert_eq!(parse_split_by("vlan,tunnel"), Ok(split(true, true)));
+        assert_eq!(parse_split_by("tunnel"), Ok(split(false, true)));
+        assert_eq!(parse_split_by("vlan"), Ok(split(true, false)));
+        assert_eq!(parse_split_by("none"), Ok(split(false, false)));
+        assert!(parse_split_by("mpls").is_err());
+        let cli = Cli::try_parse_from(["twsleuth", "analyze", "a.pcap"]).unwrap();
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze");
+        };
+        assert_eq!(args.tracker.split_by, split(true, true));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod analyze;
 mod cli;
 mod output;
+mod points;
 mod report;
 mod scan;
 mod stats;

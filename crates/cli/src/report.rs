@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -26,6 +27,16 @@ const LADDER_HEAD: usize = 12;
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     // Before the analysis: a long run should not end in a refusal.
     twsleuth_report::files::check_output_dir(&args.output, args.force)?;
+    run_keeping(args, &[], out)
+}
+
+/// The report of `args`, whose directory was already checked; `also_ours` are files in it
+/// that belong to the report (see [`twsleuth_report::write_report`]).
+pub fn run_keeping(
+    args: &ReportArgs,
+    also_ours: &[PathBuf],
+    out: &mut impl Write,
+) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
     // The report still builds its tables from every record in memory.
     let sinks = Sinks::new(false, false, true);
@@ -57,7 +68,7 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         exhaustion: &analysis.exhaustion,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
-    let written = twsleuth_report::write_report(&args.output, &input, &summary_json)
+    let written = twsleuth_report::write_report(&args.output, &input, &summary_json, also_ours)
         .with_context(|| format!("cannot write the report into {}", args.output.display()))?;
     writeln!(
         out,

@@ -42,6 +42,7 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
     // The report's directory is made (or refused) before watching starts, not after an hour.
     if let Some(dir) = &args.report {
+        twsleuth_report::files::check_output_dir(dir, args.force)?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
     }
@@ -97,15 +98,20 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let Some(dir) = &args.report else {
         return Ok(analysis.status());
     };
-    let input = match kept {
-        Some(kept) => kept.finish()?,
-        None => args.input.clone(),
+    // Dropping the reader flushes the copy of standard input it was writing.
+    drop(analysis);
+    let (input, also_ours) = match kept {
+        Some(kept) => {
+            let path = kept.finish()?;
+            (path.to_string_lossy().into_owned(), vec![path])
+        }
+        None => (args.input.clone(), Vec::new()),
     };
     writeln!(out)?;
     // Ctrl-C ended the watching; the report reads what was watched to its end (a second
     // Ctrl-C still stops it).
     twsleuth_reader::resume();
-    crate::report::run(
+    crate::report::run_keeping(
         &ReportArgs {
             input: InputArgs {
                 inputs: vec![input],
@@ -113,7 +119,10 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
             },
             tracker: args.tracker.clone(),
             output: dir.clone(),
+            // Checked before watching began; the only file added since is the kept capture.
+            force: true,
         },
+        &also_ours,
         out,
     )
 }
@@ -134,7 +143,7 @@ impl KeptInput {
 
     /// Names the kept bytes by their first bytes (the input may be compressed) and returns
     /// the path.
-    fn finish(self) -> anyhow::Result<String> {
+    fn finish(self) -> anyhow::Result<PathBuf> {
         let mut magic = [0u8; 4];
         let read = File::open(&self.receiving)
             .and_then(|mut f| f.read(&mut magic))
@@ -150,7 +159,7 @@ impl KeptInput {
             .with_file_name(format!("capture.{extension}"));
         std::fs::rename(&self.receiving, &path)
             .with_context(|| format!("cannot rename {}", self.receiving.display()))?;
-        Ok(path.to_string_lossy().into_owned())
+        Ok(path)
     }
 }
 

@@ -1395,29 +1395,42 @@ fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     let bytes = std::fs::read(&input).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let watched = dir.path().join("watched");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
-        .args(["watch", "--every", "20ms", "--report"])
-        .arg(&watched)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for piece in bytes.chunks(65_521) {
-        stdin.write_all(piece).unwrap();
+    let watch = |report_dir: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+            .args(["watch", "--every", "20ms", "--report"])
+            .arg(report_dir)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for piece in bytes.chunks(65_521) {
+            // A refused directory ends the run before it reads its input.
+            if stdin.write_all(piece).is_err() {
+                break;
+            }
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    // Twice into the same directory: the kept capture is the report's own, not a foreign file.
+    for _ in 0..2 {
+        let out = watch(&watched);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "the rejected scenario's 10 collisions: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains("Report written to"), "{stdout}");
+        assert_eq!(std::fs::read(watched.join("capture.pcap")).unwrap(), bytes);
+        assert!(!watched.join("capture.receiving").exists());
+        let manifest = std::fs::read_to_string(watched.join(".twsleuth-report")).unwrap();
+        assert!(manifest.lines().any(|l| l == "capture.pcap"), "{manifest}");
     }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the rejected scenario's 10 collisions"
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("Report written to"), "{stdout}");
-    assert_eq!(std::fs::read(watched.join("capture.pcap")).unwrap(), bytes);
-    assert!(!watched.join("capture.receiving").exists());
 
     let direct = dir.path().join("direct");
     let reported = twsleuth(&[
@@ -1439,6 +1452,17 @@ fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     let ladder_rows = |text: &str| text.lines().filter(|l| l.contains("| SYN")).count();
     assert!(ladder_rows(&markdown) > 0, "{markdown}");
     assert_eq!(ladder_rows(&markdown), ladder_rows(&direct_markdown));
+
+    // A directory holding someone else's file is refused before watching starts.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let out = watch(&foreign);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("notes.txt"), "{stderr}");
+    assert!(!foreign.join("capture.receiving").exists());
+    assert!(!foreign.join("capture.pcap").exists());
 }
 
 /// `watch` on a capture that arrives through a pipe in pieces, with pauses longer than its
@@ -1556,6 +1580,21 @@ fn f5_trailers_give_the_collisions_of_the_plain_capture() {
     .unwrap();
     assert!(text.contains("F5 trailers:") && text.contains("virtual server /Common/vs_api"));
     assert!(!text.contains("@ABCDEF") && !s.to_string().contains("@ABCDEF"));
+    // analyze's frame count closes too: the fileinfo frame is named, not lost.
+    let analyzed = String::from_utf8(
+        twsleuth(&[
+            "analyze",
+            fixture("capture/f5/new-high.pcap").to_str().unwrap(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let frames_line = analyzed.lines().find(|l| l.starts_with("Frames:")).unwrap();
+    assert!(
+        frames_line.contains(&format!("Frames: {} (", s["frames"]))
+            && frames_line.contains(", capture information 1)"),
+        "{frames_line}"
+    );
 }
 
 fn accounting_closes_with_capture_info(s: &Value) {
@@ -1575,4 +1614,219 @@ fn accounting_closes_with_capture_info(s: &Value) {
         "accounting does not close: {s}"
     );
     assert_eq!(s["malformed"], 0);
+}
+
+/// A SPAN of both legs of a bridge-mode balancer (scripts/make_bridge_fixture.py: every frame
+/// of the HAProxy lab's balancer capture twice, on VLAN 10 and VLAN 20, 2 µs apart): two
+/// views of each connection, joined into one. The findings are the kernel's (800 connections,
+/// 700 collisions, all accepted), no copy is taken for a duplicate or a retransmission, each
+/// connection's packets are those of the capture alone, and the exports name both VLANs.
+#[test]
+fn both_legs_of_a_bridge_are_two_views_of_one_connection() {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lab/haproxy/truth.json")).unwrap())
+            .unwrap();
+    let expected = &truth["expected"];
+    let alone_path = fixture("lab/haproxy/lb-backend.pcap");
+    let bridge = fixture("capture/bridge/haproxy-vlan10-20.pcap.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let export = |path: &Path, name: &str, extra: &[&str]| {
+        let (conns, cols) = (
+            tmp.path().join(format!("{name}-c.jsonl")),
+            tmp.path().join(format!("{name}-k.jsonl")),
+        );
+        let mut args = vec![
+            "--connections",
+            conns.to_str().unwrap(),
+            "--collisions",
+            cols.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (a, _) = analyze_json(&[path], &args);
+        let read = |p: &Path| -> Vec<Value> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        (a, read(&conns), read(&cols))
+    };
+    let (alone, alone_conns, alone_cols) = export(&alone_path, "alone", &[]);
+    let (a, conns, cols) = export(&bridge, "bridge", &[]);
+    assert_eq!(a["connections"], expected["connections"]);
+    assert_eq!(a["collisions"]["total"], expected["collisions"]);
+    assert_eq!(a["collisions"]["accepted"], expected["collisions"]);
+    assert_eq!(a["client_side_reuse"], expected["client_side_reuse"]);
+    assert_eq!(a["collisions"], alone["collisions"]);
+    for figure in ["syn", "reused_tuples", "time_wait_holders"] {
+        assert_eq!(a[figure], alone[figure], "{figure}");
+    }
+    assert_eq!(a["tracker"]["duplicate_segments"], 0);
+    assert_eq!(a["tracker"]["joined_views"], 800);
+    assert_eq!(
+        a["tracker"]["segments"],
+        2 * alone["tracker"]["segments"].as_u64().unwrap()
+    );
+    // Per connection: the VLAN 10 view's packets and retransmissions, those of the capture
+    // alone; the VLAN 20 view is evidence with the same counts.
+    let per_connection = |records: &[Value]| -> Vec<(i64, u64, u64, u64, u64)> {
+        let mut rows: Vec<_> = records
+            .iter()
+            .map(|c| {
+                (
+                    c["ts_ns"].as_i64().unwrap(),
+                    c["orig_p"].as_u64().unwrap(),
+                    c["orig_pkts"].as_u64().unwrap(),
+                    c["resp_pkts"].as_u64().unwrap(),
+                    c["syn_retransmits"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    assert_eq!(per_connection(&conns), per_connection(&alone_conns));
+    for c in &conns {
+        assert_eq!(c["view"]["vantage"]["outer_vlan"], 10, "{c}");
+        let others = c["other_views"].as_array().unwrap();
+        assert_eq!(others.len(), 1, "{c}");
+        assert_eq!(others[0]["view"]["vantage"]["outer_vlan"], 20, "{c}");
+        assert_eq!(others[0]["orig_pkts"], c["orig_pkts"], "{c}");
+        assert_eq!(others[0]["resp_pkts"], c["resp_pkts"], "{c}");
+    }
+    // Each collision once, the same SYNs as the capture alone, with its VLAN 20 view.
+    let syns = |records: &[Value]| -> Vec<(u64, u64, String)> {
+        let mut rows: Vec<_> = records
+            .iter()
+            .map(|c| {
+                (
+                    c["orig_p"].as_u64().unwrap(),
+                    c["syn_seq"].as_u64().unwrap(),
+                    c["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    assert_eq!(syns(&cols), syns(&alone_cols));
+    for c in &cols {
+        assert_eq!(c["view"]["vantage"]["outer_vlan"], 10, "{c}");
+        assert_eq!(
+            c["other_views"][0]["view"]["vantage"]["outer_vlan"], 20,
+            "{c}"
+        );
+        assert_eq!(c["other_views"][0]["outcome"], c["outcome"], "{c}");
+    }
+    // The same on any number of threads.
+    let (_, conns_3, cols_3) = export(&bridge, "bridge3", &["--threads", "3"]);
+    assert_eq!((&conns_3, &cols_3), (&conns, &cols));
+    // Without the VLAN in the key, the second leg's frames are duplicates of the first's.
+    let (merged, _, _) = export(&bridge, "none", &["--split-by", "none"]);
+    assert_eq!(merged["collisions"], alone["collisions"]);
+    assert_eq!(merged["connections"], alone["connections"]);
+    assert!(merged["tracker"]["duplicate_segments"].as_u64().unwrap() > 0);
+}
+
+/// The HAProxy lab's capture at the balancer and the one at the server, the server's clock
+/// set 2.5 s ahead (editcap -t 2.5): two capture points of the same connections. The offset
+/// estimate finds the shift (within the veth's few microseconds of delay), each collision is
+/// counted once as the kernel saw it, each connection's packets are the balancer's capture's
+/// alone (the server's copy of a SYN is no retransmission), and the server's view is there as
+/// evidence. Unshifted, the offset is the veth's microseconds; a capture of other traffic
+/// shares nothing and is analysed side by side.
+#[test]
+fn a_balancers_and_a_servers_capture_are_joined_with_their_clock_offset() {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lab/haproxy/truth.json")).unwrap())
+            .unwrap();
+    let expected = &truth["expected"];
+    let lb = fixture("lab/haproxy/lb-backend.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let shifted = tmp.path().join("server-ahead.pcap");
+    make(
+        "editcap",
+        &[
+            "-t",
+            "2.5",
+            fixture("lab/haproxy/server.pcap").to_str().unwrap(),
+            shifted.to_str().unwrap(),
+        ],
+    );
+    let conns_path = tmp.path().join("c.jsonl");
+    let cols_path = tmp.path().join("k.jsonl");
+    let (a, code) = analyze_json(
+        &[&lb, &shifted],
+        &[
+            "--connections",
+            conns_path.to_str().unwrap(),
+            "--collisions",
+            cols_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(a["connections"], expected["connections"]);
+    assert_eq!(a["collisions"]["total"], expected["collisions"]);
+    assert_eq!(a["collisions"]["accepted"], expected["collisions"]);
+    assert_eq!(a["syn"], expected["connections"]);
+    assert_eq!(a["tracker"]["duplicate_segments"], 0);
+    assert_eq!(a["tracker"]["joined_views"], 800);
+    assert_eq!(a["capture_point_inputs"]["of_input"], json!([0, 1]));
+    let clock = &a["capture_points"][0];
+    assert_eq!(clock["point"], 1);
+    assert_eq!(clock["matched_handshakes"], 800);
+    let offset_s = clock["offset_ns"].as_f64().unwrap() / 1e9;
+    assert!((offset_s - 2.5).abs() < 50e-6, "offset {offset_s} s");
+    assert!(clock["spread_ns"].as_i64().unwrap() < 50_000, "{clock}");
+    assert!(clock["drift_ppm"].as_f64().unwrap().abs() < 10.0, "{clock}");
+    let read = |p: &Path| -> Vec<Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (conns, cols) = (read(&conns_path), read(&cols_path));
+    // Per connection, the balancer's packets, as in its capture alone.
+    let alone_path = tmp.path().join("alone.jsonl");
+    analyze_json(&[&lb], &["--connections", alone_path.to_str().unwrap()]);
+    let counts = |records: &[Value]| -> Vec<(i64, u64, u64, u64)> {
+        let mut rows: Vec<_> = records
+            .iter()
+            .map(|c| {
+                (
+                    c["ts_ns"].as_i64().unwrap(),
+                    c["orig_pkts"].as_u64().unwrap(),
+                    c["resp_pkts"].as_u64().unwrap(),
+                    c["syn_retransmits"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    assert_eq!(counts(&conns), counts(&read(&alone_path)));
+    for c in &cols {
+        assert_eq!(c["first_syn_frame"]["file_index"], 0, "{c}");
+        let server = &c["other_views"][0];
+        assert_eq!(server["view"]["point"], 1, "{c}");
+        assert_eq!(server["first_syn_frame"]["file_index"], 1, "{c}");
+        assert_eq!(server["outcome"], c["outcome"], "{c}");
+        let later_s = (server["ts_ns"].as_i64().unwrap() - c["ts_ns"].as_i64().unwrap()) as f64;
+        assert!((later_s / 1e9 - 2.5).abs() < 1e-3, "{c}");
+    }
+    // Unshifted: the veth's delay, microseconds.
+    let (same_clock, _) = analyze_json(&[&lb, &fixture("lab/haproxy/server.pcap")], &[]);
+    assert_eq!(same_clock["collisions"]["total"], expected["collisions"]);
+    let offset_ns = same_clock["capture_points"][0]["offset_ns"]
+        .as_i64()
+        .unwrap();
+    assert!(offset_ns.abs() < 50_000, "{offset_ns}");
+    // Other traffic: nothing shared, nothing joined, side by side.
+    let (apart, _) = analyze_json(&[&lb, &fixture("lab/rejected/server.pcap")], &[]);
+    assert_eq!(apart["capture_point_inputs"]["side_by_side"], json!([0, 1]));
+    assert!(apart.get("capture_points").is_none());
+    assert_eq!(apart["tracker"].get("joined_views"), None);
+    assert_eq!(apart["collisions"]["total"], 700 + 10);
 }

@@ -542,7 +542,7 @@ pub struct F5Summary {
     pub no_virtual_server: u64,
     /// Frames with a peer flow (high noise, peer flow id not 0).
     pub with_peer: u64,
-    /// Names (virtual servers, RST causes) not kept because [`MAX_NAMES`] were already.
+    /// Names (virtual servers, RST causes) not kept because 16,384 distinct names were already kept.
     pub names_over_cap: u64,
     /// The RST causes of TCP segments, by frame, in the order decoded: for showing a cause
     /// beside a reset. At most 2^20 are kept; the rest are counted in

@@ -144,7 +144,9 @@ pub struct TcpSegment {
 
 /// The kind of tunnel a segment came out of: the innermost one when tunnels nest, since that
 /// one names the address space the segment's 4-tuple belongs to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum TunnelKind {
@@ -187,7 +189,9 @@ impl TunnelKind {
 /// same network). The ERSPAN header's own VLAN field is not read: type III does not say
 /// whether the mirrored frame still carries that tag, and the session id already tells
 /// sessions apart.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Vantage {
     /// VLAN id of the first 802.1Q / 802.1ad tag from the wire inward (the outer frame's tag
     /// comes before any tag inside a tunnel).

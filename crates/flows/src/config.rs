@@ -32,6 +32,12 @@ impl ServerOs {
     }
 }
 
+/// The default [`TrackerConfig::view_join_wait_ns`]: a closed connection is compacted (its
+/// record leaves) 4 s after its last segment, found by a sweep every 5 s; twice that covers
+/// two views of a connection ending a few milliseconds apart, as on the two legs of a
+/// bridge. Capture points add their clock offset to it.
+pub const DEFAULT_VIEW_JOIN_WAIT_NS: i64 = 20 * SECOND_NS;
+
 /// TIME_WAIT durations: one for everybody, with per-host overrides.
 #[derive(Clone, Debug, Serialize)]
 pub struct TimeWaitPolicy {
@@ -75,6 +81,28 @@ impl TimeWaitPolicy {
     }
 }
 
+/// Which parts of a segment's vantage (its VLAN tags and tunnel, DESIGN.md section 5) belong to
+/// its flow key (`--split-by`). Kept apart, the same 4-tuple on two VLANs (a SPAN of both legs
+/// of a bridge-mode balancer) or in two tunnels (two tenants' overlapping addresses) is two
+/// views followed on their own, joined afterwards where they are one connection; put
+/// together, a frame seen on both legs is a duplicate of the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SplitBy {
+    /// VLAN ids (outer and inner tag).
+    pub vlan: bool,
+    /// Tunnel kind and id (VNI, ERSPAN session, GRE key, ...).
+    pub tunnel: bool,
+}
+
+impl Default for SplitBy {
+    fn default() -> Self {
+        SplitBy {
+            vlan: true,
+            tunnel: true,
+        }
+    }
+}
+
 /// Configuration of the flow tracker.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrackerConfig {
@@ -93,6 +121,19 @@ pub struct TrackerConfig {
     /// of input, on the capture's clock, so the findings do not depend on the number of
     /// shards. Records leave the tracker as their incarnations end, so they take none of it.
     pub max_memory: usize,
+    /// What of a segment's vantage is part of its flow key.
+    pub split_by: SplitBy,
+    /// The capture point of each input (by `file_index`): inputs that saw the same traffic
+    /// at different places (a balancer's and a server's capture) are different points, and
+    /// each point's segments are followed on their own; inputs beyond the list are point 0.
+    /// Empty: one point.
+    #[serde(skip)]
+    pub capture_points: Vec<u8>,
+    /// How long (capture time) the record of a connection seen in one view waits for those
+    /// of its other views before it leaves: the views end it at times apart by their clock
+    /// offset and the sweeps' period ([`ShardedTracker`](crate::ShardedTracker)).
+    #[serde(skip)]
+    pub view_join_wait_ns: i64,
 }
 
 impl Default for TrackerConfig {
@@ -102,6 +143,9 @@ impl Default for TrackerConfig {
             time_wait: TimeWaitPolicy::default(),
             idle_timeout_ns: 300 * SECOND_NS,
             max_memory: 256 << 20,
+            split_by: SplitBy::default(),
+            capture_points: Vec::new(),
+            view_join_wait_ns: DEFAULT_VIEW_JOIN_WAIT_NS,
         }
     }
 }

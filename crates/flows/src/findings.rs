@@ -9,6 +9,7 @@ use serde::Serialize;
 use twsleuth_decode::TcpSegment;
 
 use crate::config::TrackerConfig;
+use crate::join::ViewJoiner;
 use crate::records::{CollisionRecord, ConnectionRecord};
 use crate::tracker::{EvictionClass, FlowTracker, Occupancy, TrackerCounters};
 use crate::tuple::{TupleKey, endpoints};
@@ -71,6 +72,11 @@ pub struct ShardedTracker {
     /// The capture's clock: the latest segment time of the stretches followed so far.
     now_ns: i64,
     next_sweep_ns: Option<i64>,
+    /// Joins the views of one connection, once the input shows more than one view (capture
+    /// points, VLANs, tunnels); until then records leave as they are.
+    joiner: Option<ViewJoiner>,
+    /// How long a record waits for its other views ([`TrackerConfig::view_join_wait_ns`]).
+    join_wait_ns: i64,
 }
 
 impl ShardedTracker {
@@ -84,6 +90,9 @@ impl ShardedTracker {
             table_budget: config.max_memory / 2,
             now_ns: i64::MIN,
             next_sweep_ns: None,
+            joiner: (config.capture_points.iter().any(|&point| point > 0))
+                .then(ViewJoiner::default),
+            join_wait_ns: config.view_join_wait_ns,
         }
     }
 
@@ -112,6 +121,41 @@ impl ShardedTracker {
             .iter()
             .map(FlowTracker::latest_ns)
             .fold(self.now_ns, i64::max);
+        if self.joiner.is_none() && self.several_views() {
+            self.joiner = Some(ViewJoiner::default());
+        }
+        if let Some(joiner) = &mut self.joiner {
+            joiner.take(Self::drain(&mut self.shards), self.now_ns);
+            joiner.release(self.now_ns, self.join_wait_ns);
+        }
+    }
+
+    /// Whether the tuples followed so far were seen in more than one view. Decided over all
+    /// shards together, so that it does not depend on their number.
+    fn several_views(&self) -> bool {
+        let mut first = None;
+        for (view, several) in self.shards.iter().map(FlowTracker::views) {
+            if several {
+                return true;
+            }
+            match (first, view) {
+                (None, view) => first = view,
+                (Some(a), Some(b)) if a != b => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// The records the shards made since last asked.
+    fn drain(shards: &mut [FlowTracker]) -> Finished {
+        let mut finished = Finished::default();
+        for shard in shards {
+            let out = shard.outbox();
+            finished.connections.append(&mut out.connections);
+            finished.collisions.append(&mut out.collisions);
+        }
+        finished
     }
 
     /// Sweeps every shard on the capture's clock, and keeps the tuple tables within their
@@ -208,14 +252,15 @@ impl ShardedTracker {
     /// Takes the records of the incarnations that ended since the last call: which ones
     /// depends only on the input; their order within the batch on the sharding (each tuple's
     /// in the order they ended). Sort by `uid` for the order the incarnations began.
+    /// Where the input shows one connection in several views, its records wait (in the
+    /// tracker, up to [`TrackerConfig::view_join_wait_ns`] of capture time) for those of the
+    /// other views and leave joined: one record of the first view, with the others as
+    /// evidence.
     pub fn take_finished(&mut self) -> Finished {
-        let mut finished = Finished::default();
-        for shard in &mut self.shards {
-            let out = shard.outbox();
-            finished.connections.append(&mut out.connections);
-            finished.collisions.append(&mut out.collisions);
+        match &mut self.joiner {
+            Some(joiner) => joiner.take_ready(),
+            None => Self::drain(&mut self.shards),
         }
-        finished
     }
 
     /// Ends the capture: the last records, and what the tracker counted.
@@ -224,11 +269,27 @@ impl ShardedTracker {
         self.shards
             .par_iter_mut()
             .for_each(|shard| shard.end_all(now));
-        let finished = self.take_finished();
-        let mut counters = TrackerCounters::default();
-        for shard in &mut self.shards {
-            counters.merge(&shard.outbox().counters);
+        if self.joiner.is_none() && self.several_views() {
+            self.joiner = Some(ViewJoiner::default());
         }
+        let mut counters = TrackerCounters::default();
+        let finished = match &mut self.joiner {
+            Some(joiner) => {
+                joiner.take(Self::drain(&mut self.shards), now);
+                joiner.release_all();
+                for shard in &mut self.shards {
+                    counters.merge(&shard.outbox().counters);
+                }
+                counters.count_off(&joiner.counted_twice);
+                joiner.take_ready()
+            }
+            None => {
+                for shard in &mut self.shards {
+                    counters.merge(&shard.outbox().counters);
+                }
+                Self::drain(&mut self.shards)
+            }
+        };
         (finished, counters)
     }
 }

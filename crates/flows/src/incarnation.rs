@@ -9,7 +9,7 @@ use crate::records::{
     ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, History, Role, ZeekState,
 };
 use crate::seq::SeqNumber;
-use crate::tuple::{Endpoint, endpoints};
+use crate::tuple::{Endpoint, View, endpoints};
 
 /// What one side sent, as seen on the wire. In declaration order (`repr(C)`), the fields
 /// every segment updates first, so that following a segment touches few cache lines; what
@@ -165,13 +165,15 @@ pub(crate) struct Incarnation {
     pub doubts: u8,
     /// Link to the tuple's previous incarnation: (its first index, interval since it ended).
     pub previous: Option<(u64, i64)>,
+    /// Where its segments were seen.
+    pub view: View,
 }
 
 impl Incarnation {
     /// Starts an incarnation at `seg`. Its sender is the originator when it is a SYN; after a
     /// SYN-ACK its receiver is; otherwise (midstream) the side with the lower, well-known port
     /// is taken as responder, a guess recorded as a doubt.
-    pub fn start(seg: &TcpSegment, index: u64) -> Incarnation {
+    pub fn start(seg: &TcpSegment, index: u64, view: View) -> Incarnation {
         let (src, dst) = endpoints(seg);
         let (orig, resp, doubts) = if seg.flags.is_syn_only() {
             (src, dst, 0)
@@ -202,6 +204,7 @@ impl Incarnation {
             history: History::default(),
             doubts,
             previous: None,
+            view,
         }
     }
 
@@ -760,6 +763,9 @@ impl Incarnation {
                 Seen::RespOnly => Some(Role::Orig),
             },
             low_confidence: self.doubts,
+            view: self.view,
+            orig_isn: self.orig_side.isn.map(|isn| isn.0),
+            other_views: Vec::new(),
         }
     }
 }

@@ -36,24 +36,27 @@
 mod config;
 mod findings;
 mod incarnation;
+mod join;
 mod records;
 mod seq;
 mod summary;
 mod tracker;
 mod tuple;
 
-pub use config::{SECOND_NS, ServerOs, TimeWaitPolicy, TrackerConfig};
+pub use config::{
+    DEFAULT_VIEW_JOIN_WAIT_NS, SECOND_NS, ServerOs, SplitBy, TimeWaitPolicy, TrackerConfig,
+};
 pub use findings::{
     Findings, Finished, IndexedSegment, Partitioned, ShardedTracker, sort_by_key_moving_once,
 };
 pub use records::{
-    ActiveCloser, Basis, CloseKind, CollisionRecord, ConnectionRecord, Doubt, FirstReply, History,
-    LinuxRule, Outcome, Prediction, Role, ZeekState,
+    ActiveCloser, Basis, CloseKind, CollisionRecord, CollisionView, ConnectionRecord,
+    ConnectionView, Doubt, FirstReply, History, LinuxRule, Outcome, Prediction, Role, ZeekState,
 };
 pub use seq::SeqNumber;
 pub use summary::{
     Directions, FirstFew, InputDirections, LatencyMs, LogHistogram, MAX_TALLIED_SOURCES,
-    OutcomeCounts, SourceSummary, Summary, SummaryBuilder,
+    OutcomeCounts, PointClock, SourceSummary, Summary, SummaryBuilder,
 };
 pub use tracker::{Occupancy, TrackerCounters};
-pub use tuple::{Endpoint, TupleKey};
+pub use tuple::{Endpoint, TupleKey, View};

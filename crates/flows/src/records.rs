@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use twsleuth_decode::FrameRef;
 
+use crate::tuple::View;
+
 /// Which side of a connection: the originator sent the SYN (Zeek's `orig`), the responder
 /// answered it (`resp`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -222,6 +224,61 @@ pub struct ConnectionRecord {
     pub unseen_side: Option<Role>,
     /// Bit set of [`Doubt`] values; 0 when everything needed was captured.
     pub low_confidence: u8,
+    /// Where the segments counted here were seen: capture point, VLAN tags, tunnel.
+    pub view: View,
+    /// The originator's initial sequence number, when its SYN was captured: with the 4-tuple,
+    /// what shows one connection in several views.
+    pub orig_isn: Option<u32>,
+    /// The other views of this connection (another capture point, the other leg of a bridge),
+    /// in [`View`] order; the figures above are this record's view's alone.
+    pub other_views: Vec<ConnectionView>,
+}
+
+/// A connection as another view saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    /// That view.
+    pub view: View,
+    /// Its record's id there ([`ConnectionRecord::uid`]).
+    pub uid: u64,
+    /// Its first frame there.
+    pub first_frame: FrameRef,
+    /// Its last frame there.
+    pub last_frame: FrameRef,
+    /// Segments from the originator seen there.
+    pub orig_pkts: u64,
+    /// Segments from the responder seen there.
+    pub resp_pkts: u64,
+    /// The first SYN's time on that view's clock, when it was seen there.
+    pub syn_ts_ns: Option<i64>,
+    /// The first SYN-ACK's time on that view's clock, when it was seen there.
+    pub syn_ack_ts_ns: Option<i64>,
+}
+
+impl ConnectionRecord {
+    /// The first SYN's time, when the capture holds it (the incarnation began with it).
+    pub fn syn_ts_ns(&self) -> Option<i64> {
+        self.history.as_str().starts_with('S').then_some(self.ts_ns)
+    }
+
+    /// The first SYN-ACK's time, when the capture holds it and the SYN.
+    pub fn syn_ack_ts_ns(&self) -> Option<i64> {
+        Some(self.syn_ts_ns()?.saturating_add(self.syn_to_syn_ack_ns?))
+    }
+
+    /// This record as another view of its connection.
+    pub fn as_other_view(&self) -> ConnectionView {
+        ConnectionView {
+            view: self.view,
+            uid: self.uid,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+            orig_pkts: self.orig_pkts,
+            resp_pkts: self.resp_pkts,
+            syn_ts_ns: self.syn_ts_ns(),
+            syn_ack_ts_ns: self.syn_ack_ts_ns(),
+        }
+    }
 }
 
 /// What became of a SYN that hit a tuple in TIME_WAIT (DESIGN.md section 3).
@@ -423,4 +480,46 @@ pub struct CollisionRecord {
     /// The server's ISN in the new connection, when its SYN-ACK (or the handshake's ACK) was
     /// captured.
     pub server_isn: Option<u32>,
+    /// Where the segments this finding rests on were seen: capture point, VLAN tags, tunnel.
+    pub view: View,
+    /// The same collision as other views saw it (the SYN leaving the balancer, then reaching
+    /// the server), in [`View`] order: evidence, counted once.
+    pub other_views: Vec<CollisionView>,
+}
+
+/// A collision as another view saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollisionView {
+    /// That view.
+    pub view: View,
+    /// Its new incarnation's id there ([`ConnectionRecord::uid`]).
+    pub uid: u64,
+    /// The first SYN's time on that view's clock (estimated when `syn_ts_estimated`).
+    pub ts_ns: i64,
+    /// The first SYN was not captured there.
+    pub syn_ts_estimated: bool,
+    /// The first SYN's frame there.
+    pub first_syn_frame: FrameRef,
+    /// The frames the finding rests on there.
+    pub basis: Basis,
+    /// The outcome as seen there.
+    pub outcome: Outcome,
+    /// The TIME_WAIT's age at the SYN, as seen there.
+    pub time_wait_age_ns: i64,
+}
+
+impl CollisionRecord {
+    /// This record as another view of its collision.
+    pub fn as_other_view(&self) -> CollisionView {
+        CollisionView {
+            view: self.view,
+            uid: self.uid,
+            ts_ns: self.ts_ns,
+            syn_ts_estimated: self.syn_ts_estimated,
+            first_syn_frame: self.first_syn_frame,
+            basis: self.basis,
+            outcome: self.outcome,
+            time_wait_age_ns: self.time_wait_age_ns,
+        }
+    }
 }

@@ -305,6 +305,77 @@ pub struct Summary {
     pub rejected_cost_ms: LatencyMs,
     /// The first collision (the earliest incarnation).
     pub first_collision: Option<CollisionRecord>,
+    /// The clock of each capture point after the first, against the first's, from the
+    /// connections both saw; empty with one capture point.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capture_points: Vec<PointClock>,
+}
+
+/// How a capture point's clock stands against the first point's, from the handshakes both
+/// saw (NTP's arithmetic, RFC 5905 section 8: the SYN crosses from one point to the other one
+/// way, the SYN-ACK the other, so half their sum is the offset and half their difference the
+/// path's one-way delay, where the delay is the same both ways).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PointClock {
+    /// The capture point (1 for the second).
+    pub point: u8,
+    /// Handshakes (SYN and SYN-ACK) seen at both points.
+    pub matched_handshakes: u64,
+    /// Median of the per-handshake offsets: this point's clock minus the first's.
+    pub offset_ns: i64,
+    /// Median absolute deviation of the per-handshake offsets: how far to trust the median.
+    pub spread_ns: i64,
+    /// How the offset changes over the capture, in parts per million: the difference of the
+    /// median offsets of the later and the earlier half of the handshakes over the time
+    /// between their medians.
+    pub drift_ppm: f64,
+    /// Median one-way delay from the first point to this one (negative: this point is
+    /// nearer the originator).
+    pub one_way_delay_ns: i64,
+}
+
+/// Offsets kept per capture point at most: their medians are exact up to this many
+/// handshakes, and taken from the first this many beyond.
+const MAX_CLOCK_SAMPLES: usize = 1 << 20;
+
+/// (first point's SYN time, offset, one-way delay) per handshake seen at both points.
+type ClockSample = (i64, i64, i64);
+
+fn median(values: &mut [i64]) -> i64 {
+    if values.is_empty() {
+        return 0;
+    }
+    let middle = values.len() / 2;
+    *values.select_nth_unstable(middle).1
+}
+
+impl PointClock {
+    fn of(point: u8, samples: &mut [ClockSample]) -> PointClock {
+        samples.sort_unstable();
+        let mut offsets: Vec<i64> = samples.iter().map(|s| s.1).collect();
+        let offset_ns = median(&mut offsets);
+        let mut deviations: Vec<i64> = offsets.iter().map(|o| (o - offset_ns).abs()).collect();
+        let mut delays: Vec<i64> = samples.iter().map(|s| s.2).collect();
+        let (early, late) = samples.split_at(samples.len() / 2);
+        let half = |half: &[ClockSample]| {
+            let mut times: Vec<i64> = half.iter().map(|s| s.0).collect();
+            let mut offsets: Vec<i64> = half.iter().map(|s| s.1).collect();
+            (median(&mut times), median(&mut offsets))
+        };
+        let ((t0, o0), (t1, o1)) = (half(early), half(late));
+        PointClock {
+            point,
+            matched_handshakes: samples.len() as u64,
+            offset_ns,
+            spread_ns: median(&mut deviations),
+            drift_ppm: if t1 > t0 && !early.is_empty() {
+                (o1 - o0) as f64 / (t1 - t0) as f64 * 1e6
+            } else {
+                0.0
+            },
+            one_way_delay_ns: median(&mut delays),
+        }
+    }
 }
 
 /// Distinct values, in order: the first few kept, all of them counted (up to
@@ -389,6 +460,8 @@ pub struct SummaryBuilder {
     midstream: u64,
     bytes_not_captured: u64,
     sources: Sources,
+    /// Per capture point after the first: handshakes it saw with the first.
+    clocks: BTreeMap<u8, Vec<ClockSample>>,
 }
 
 impl Default for SummaryBuilder {
@@ -410,6 +483,7 @@ impl Default for SummaryBuilder {
             midstream: 0,
             bytes_not_captured: 0,
             sources: Sources::default(),
+            clocks: BTreeMap::new(),
         }
     }
 }
@@ -430,6 +504,28 @@ impl SummaryBuilder {
         self.midstream += u64::from(c.conn_state == ZeekState::OTH);
         self.bytes_not_captured += u64::from(c.low_confidence & Doubt::BytesNotCaptured as u8 != 0);
         self.sources.add(c);
+        self.clock_samples(c);
+    }
+
+    /// The handshake of a connection seen at the first capture point and at others.
+    fn clock_samples(&mut self, c: &ConnectionRecord) {
+        if c.view.point != 0 {
+            return;
+        }
+        let (Some(syn), Some(syn_ack)) = (c.syn_ts_ns(), c.syn_ack_ts_ns()) else {
+            return;
+        };
+        for other in c.other_views.iter().filter(|v| v.view.point != 0) {
+            let (Some(other_syn), Some(other_syn_ack)) = (other.syn_ts_ns, other.syn_ack_ts_ns)
+            else {
+                continue;
+            };
+            let (there, back) = (other_syn - syn, other_syn_ack - syn_ack);
+            let samples = self.clocks.entry(other.view.point).or_default();
+            if samples.len() < MAX_CLOCK_SAMPLES {
+                samples.push((syn, (there + back) / 2, (there - back) / 2));
+            }
+        }
     }
 
     /// Adds a collision record.
@@ -495,6 +591,11 @@ impl SummaryBuilder {
             collided_servers: self.collided_servers.finish(),
             rejected_cost_ms: self.rejected.latency_ms(),
             first_collision: self.first_collision,
+            capture_points: self
+                .clocks
+                .into_iter()
+                .map(|(point, mut samples)| PointClock::of(point, &mut samples))
+                .collect(),
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::records::{
     Prediction, Role,
 };
 use crate::seq::{SeqNumber, ts_newer};
-use crate::tuple::{Endpoint, TupleKey, comes_first, endpoints};
+use crate::tuple::{Endpoint, TupleKey, View, comes_first, endpoints};
 
 /// How many followed incarnations ahead of the one it looks at the sweep asks the CPU to load:
 /// enough for a load from memory to arrive in time, few enough to stay in the cache.
@@ -75,6 +75,15 @@ pub struct TrackerCounters {
     /// Connection attempts that failed on a tuple with no history: SYNs that got no SYN-ACK
     /// and collided with nothing (Zeek's S0, REJ, RSTOS0, SH). A SYN flood or a port scan.
     pub failed_attempts: u64,
+    /// Records of a connection seen in more than one view (capture point, VLAN, tunnel)
+    /// joined into the record of its first view: what this view's tracking counted (SYNs,
+    /// reuses) is counted once. Left out of the JSON while 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub joined_views: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TrackerCounters {
@@ -92,6 +101,18 @@ impl TrackerCounters {
         self.memory_evictions += other.memory_evictions;
         self.time_wait_evictions += other.time_wait_evictions;
         self.failed_attempts += other.failed_attempts;
+        self.joined_views += other.joined_views;
+    }
+
+    /// Takes off these counters what `joined` counted: the views joined into others.
+    pub(crate) fn count_off(&mut self, joined: &TrackerCounters) {
+        self.syn = self.syn.saturating_sub(joined.syn);
+        self.reused_tuples = self.reused_tuples.saturating_sub(joined.reused_tuples);
+        self.client_side_reuse = self
+            .client_side_reuse
+            .saturating_sub(joined.client_side_reuse);
+        self.failed_attempts = self.failed_attempts.saturating_sub(joined.failed_attempts);
+        self.joined_views += joined.joined_views;
     }
 }
 
@@ -377,6 +398,10 @@ pub(crate) struct FlowTracker {
     open: usize,
     /// The latest segment time seen.
     latest_ns: i64,
+    /// The view of the first tuple, and whether another one came since: records are joined
+    /// across views only where there are several.
+    first_view: Option<View>,
+    several_views: bool,
     out: Outbox,
 }
 
@@ -399,6 +424,8 @@ impl FlowTracker {
             tuples: hashbrown::HashMap::default(),
             open: 0,
             latest_ns: i64::MIN,
+            first_view: None,
+            several_views: false,
             out: Outbox::default(),
         }
     }
@@ -420,6 +447,12 @@ impl FlowTracker {
         self.latest_ns
     }
 
+    /// The view of the shard's first tuple, and whether its tuples have been seen in more
+    /// than one view.
+    pub(crate) fn views(&self) -> (Option<View>, bool) {
+        (self.first_view, self.several_views)
+    }
+
     /// The memory the shard's tuples are estimated to take ([`TUPLE_BYTES`], [`OPEN_BYTES`]).
     pub(crate) fn memory_bytes(&self) -> usize {
         self.tuples.len() * TUPLE_BYTES + self.open * OPEN_BYTES
@@ -432,7 +465,11 @@ impl FlowTracker {
     /// worth the second lookup.
     fn prefetch_tuple(&self, seg: &TcpSegment) {
         let (src, dst) = endpoints(seg);
-        let hash = self.tuples.hasher().hash_one(TupleKey::new(src, dst));
+        let view = View::of(seg, &self.config);
+        let hash = self
+            .tuples
+            .hasher()
+            .hash_one(TupleKey::in_view(src, dst, view));
         // A lookup that matches nothing: it reads only the table's control bytes, and hands
         // each entry whose hash matches (the tuple's own, if it has one) to the closure.
         let _ = self.tuples.raw_entry().from_hash(hash, |key| {
@@ -451,12 +488,18 @@ impl FlowTracker {
         self.latest_ns = self.latest_ns.max(seg.ts_ns);
         let flags = seg.flags;
         let (src, dst) = endpoints(seg);
-        let key = TupleKey::new(src, dst);
+        let view = View::of(seg, &self.config);
+        let key = TupleKey::in_view(src, dst, view);
         let (config, out) = (&self.config, &mut self.out);
         let state = match self.tuples.entry(key) {
             hashbrown::hash_map::Entry::Vacant(vacant) => {
                 out.counters.syn += u64::from(flags.is_syn_only());
-                let mut incarnation = Incarnation::start(seg, index);
+                // Once per tuple and view: whether the views of one connection may need joining.
+                match self.first_view {
+                    None => self.first_view = Some(view),
+                    Some(first) => self.several_views |= first != view,
+                }
+                let mut incarnation = Incarnation::start(seg, index, view);
                 incarnation.update(seg, index);
                 vacant.insert(TupleState::Open(Box::new((incarnation, None))));
                 self.open += 1;
@@ -513,7 +556,7 @@ impl FlowTracker {
             TupleState::Closed(_) => None,
         };
 
-        let mut incarnation = Incarnation::start(seg, index);
+        let mut incarnation = Incarnation::start(seg, index, view);
         let mut pending = None;
         if let Some(closed) = previous {
             incarnation.previous =
@@ -1174,5 +1217,7 @@ fn collision_record(
         old_snd_nxt: holder.snd_nxt.0,
         old_ts_recent: holder.ts_recent,
         server_isn: observed.server_isn.map(|isn| isn.0),
+        view: incarnation.view,
+        other_views: Vec::new(),
     })
 }

@@ -5,7 +5,10 @@ use std::hash::Hash;
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use twsleuth_decode::{TcpSegment, TunnelKind, Vantage};
+
+use crate::config::TrackerConfig;
 
 /// One end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -82,27 +85,151 @@ pub(crate) fn comes_first(a: Endpoint, b: Endpoint) -> bool {
     PackedEndpoint::from(a) <= PackedEndpoint::from(b)
 }
 
-/// A 4-tuple with its endpoints in a canonical order, so both directions give the same key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Where a connection was seen, as far as the flow key tells places apart: the capture point
+/// (inputs that saw the same traffic at different places, such as a balancer's and a
+/// server's capture) and the segments' VLAN tags and tunnel (as `--split-by` keeps them).
+/// Each view of a connection is followed on its own, with its own packets, and the views of
+/// one connection are joined afterwards ([`ShardedTracker`](crate::ShardedTracker)).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct View {
+    /// The capture point (0 for the first, and for every input when there is one).
+    pub point: u8,
+    /// VLAN tags and tunnel, with the tunnel ids that differ by direction left out
+    /// ([`Vantage::symmetric`]) and what `--split-by` does not keep set to 0.
+    pub vantage: Vantage,
+}
+
+impl View {
+    /// The view of `seg` under `config`.
+    #[inline]
+    pub(crate) fn of(seg: &TcpSegment, config: &TrackerConfig) -> View {
+        let point = config
+            .capture_points
+            .get(usize::from(seg.frame.file_index))
+            .copied()
+            .unwrap_or(0);
+        let vantage = seg.vantage.symmetric();
+        let (vlans, tunnel) = (config.split_by.vlan, config.split_by.tunnel);
+        View {
+            point,
+            vantage: Vantage {
+                outer_vlan: if vlans { vantage.outer_vlan } else { 0 },
+                inner_vlan: if vlans { vantage.inner_vlan } else { 0 },
+                tunnel: if tunnel {
+                    vantage.tunnel
+                } else {
+                    TunnelKind::None
+                },
+                tunnel_id: if tunnel { vantage.tunnel_id } else { 0 },
+            },
+        }
+    }
+}
+
+/// A 4-tuple with its endpoints in a canonical order, so both directions give the same key,
+/// and the [`View`] it was seen in. Flat, so that the view fits where padding was: 48 bytes,
+/// as the 4-tuple alone took (the tuple table is the tracker's most used memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TupleKey {
-    low: PackedEndpoint,
-    high: PackedEndpoint,
+    low_ip: [u64; 2],
+    high_ip: [u64; 2],
+    low_port: u16,
+    high_port: u16,
+    family: u8,
+    point: u8,
+    tunnel: TunnelKind,
+    outer_vlan: u16,
+    inner_vlan: u16,
+    tunnel_id: u32,
+}
+
+impl Hash for TupleKey {
+    /// Six words rather than ten fields: the table hashes a key for every segment, and with
+    /// FxHash each `write` is a multiply.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let small = u64::from(self.low_port)
+            | u64::from(self.high_port) << 16
+            | u64::from(self.outer_vlan) << 32
+            | u64::from(self.inner_vlan) << 48;
+        let rest = u64::from(self.tunnel_id)
+            | u64::from(self.family) << 32
+            | u64::from(self.point) << 40
+            | u64::from(self.tunnel as u8) << 48;
+        for word in [
+            self.low_ip[0],
+            self.low_ip[1],
+            self.high_ip[0],
+            self.high_ip[1],
+            small,
+            rest,
+        ] {
+            state.write_u64(word);
+        }
+    }
 }
 
 impl TupleKey {
-    /// The key of the connection between `a` and `b`, whichever sent the segment.
+    /// The key of the connection between `a` and `b`, whichever sent the segment, in the
+    /// default view.
     pub fn new(a: Endpoint, b: Endpoint) -> TupleKey {
+        TupleKey::in_view(a, b, View::default())
+    }
+
+    /// The key of the connection between `a` and `b` in `view`.
+    #[inline]
+    pub fn in_view(a: Endpoint, b: Endpoint, view: View) -> TupleKey {
         let (a, b) = (PackedEndpoint::from(a), PackedEndpoint::from(b));
-        if a <= b {
-            TupleKey { low: a, high: b }
-        } else {
-            TupleKey { low: b, high: a }
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        TupleKey {
+            low_ip: low.ip,
+            high_ip: high.ip,
+            low_port: low.port,
+            high_port: high.port,
+            // Both ends of a TCP segment are of one family.
+            family: low.family,
+            point: view.point,
+            tunnel: view.vantage.tunnel,
+            outer_vlan: view.vantage.outer_vlan,
+            inner_vlan: view.vantage.inner_vlan,
+            tunnel_id: view.vantage.tunnel_id,
         }
     }
 
     /// The two endpoints, in the key's canonical order.
     pub fn endpoints(&self) -> (Endpoint, Endpoint) {
-        (self.low.into(), self.high.into())
+        let endpoint = |ip, port| {
+            Endpoint::from(PackedEndpoint {
+                ip,
+                port,
+                family: self.family,
+            })
+        };
+        (
+            endpoint(self.low_ip, self.low_port),
+            endpoint(self.high_ip, self.high_port),
+        )
+    }
+
+    /// The view the key belongs to.
+    pub fn view(&self) -> View {
+        View {
+            point: self.point,
+            vantage: Vantage {
+                outer_vlan: self.outer_vlan,
+                inner_vlan: self.inner_vlan,
+                tunnel: self.tunnel,
+                tunnel_id: self.tunnel_id,
+            },
+        }
+    }
+
+    /// The same 4-tuple in the default view: what the views of one connection share.
+    pub fn without_view(&self) -> TupleKey {
+        let (low, high) = self.endpoints();
+        TupleKey::new(low, high)
     }
 
     /// Which of `shards` shards owns the tuple of a segment from `src` to `dst`: a hash of the
@@ -153,6 +280,26 @@ mod tests {
     #[test]
     fn a_key_is_48_bytes() {
         assert_eq!(size_of::<TupleKey>(), 48);
+    }
+
+    #[test]
+    fn a_key_keeps_its_view_apart_and_gives_it_back() {
+        let (a, b) = (ep("10.0.0.1", 40000), ep("10.1.0.10", 80));
+        let view = View {
+            point: 1,
+            vantage: Vantage {
+                outer_vlan: 20,
+                inner_vlan: 7,
+                tunnel: TunnelKind::Vxlan,
+                tunnel_id: 5001,
+            },
+        };
+        let key = TupleKey::in_view(a, b, view);
+        assert_eq!(key, TupleKey::in_view(b, a, view));
+        assert_ne!(key, TupleKey::new(a, b));
+        assert_eq!(key.view(), view);
+        assert_eq!(key.without_view(), TupleKey::new(a, b));
+        assert_eq!(key.endpoints(), TupleKey::new(a, b).endpoints());
     }
 
     #[test]

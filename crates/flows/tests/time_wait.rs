@@ -950,3 +950,64 @@ fn occupancy_counts_a_sources_tuples_open_and_in_time_wait() {
     let late = occupancy_at(170.0)[0].1;
     assert_eq!((late.time_wait_server, late.time_wait_client), (0, 0));
 }
+
+/// The same random traffic seen on two VLANs (both legs of a bridge, the second 1 µs later):
+/// each view is followed on its own and the two joined, so the records are those of one view
+/// with the other as evidence; and under memory pressure 1, 2 and 7 shards find exactly the
+/// same.
+#[test]
+fn views_on_two_vlans_join_the_same_on_any_number_of_shards() {
+    for seed in 1..=6 {
+        let one_leg = random_wire(seed, 2_000);
+        let mut both_legs: Vec<TcpSegment> = one_leg
+            .iter()
+            .flat_map(|s| {
+                let leg = |vlan: u16, delay_ns: i64| TcpSegment {
+                    ts_ns: s.ts_ns + delay_ns,
+                    vantage: twsleuth_decode::Vantage {
+                        outer_vlan: vlan,
+                        ..s.vantage
+                    },
+                    ..*s
+                };
+                [leg(10, 0), leg(20, 1_000)]
+            })
+            .collect();
+        both_legs.sort_by_key(|s| s.ts_ns);
+        let roomy = TrackerConfig::default();
+        let alone = Findings::of_segments_in_stretches(&roomy, &one_leg, 1, 500);
+        let one = Findings::of_segments_in_stretches(&roomy, &both_legs, 1, 500);
+        assert_eq!(one.collisions.len(), alone.collisions.len(), "seed {seed}");
+        assert_eq!(
+            one.connections.len(),
+            alone.connections.len(),
+            "seed {seed}"
+        );
+        assert_eq!(one.counters.syn, alone.counters.syn, "seed {seed}");
+        assert_eq!(one.counters.duplicate_segments, 0, "seed {seed}");
+        let joined = one.connections.iter().filter(|c| !c.other_views.is_empty());
+        assert_eq!(
+            joined.count() as u64,
+            one.counters.joined_views,
+            "seed {seed}"
+        );
+        assert!(one.counters.joined_views > 0, "seed {seed}");
+        for c in &one.collisions {
+            assert_eq!(c.view.vantage.outer_vlan, 10, "seed {seed}");
+            assert_eq!(c.other_views.len(), 1, "seed {seed}");
+            assert_eq!(c.other_views[0].view.vantage.outer_vlan, 20, "seed {seed}");
+        }
+        let config = TrackerConfig {
+            max_memory: 192 << 10,
+            idle_timeout_ns: 30 * SECOND_NS,
+            ..TrackerConfig::default()
+        };
+        let pressed = Findings::of_segments_in_stretches(&config, &both_legs, 1, 500);
+        assert!(pressed.counters.memory_evictions > 0, "seed {seed}");
+        let expected = everything(&pressed);
+        for shards in [2, 7] {
+            let f = Findings::of_segments_in_stretches(&config, &both_legs, shards, 500);
+            assert_eq!(everything(&f), expected, "seed {seed}, {shards} shards");
+        }
+    }
+}

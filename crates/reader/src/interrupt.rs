@@ -33,7 +33,7 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-/// Standard input read on a thread of its own (a [`PumpedReader`]), for a caller that wraps
+/// Standard input read on a thread of its own (so that Ctrl-C ends a read that would block), for a caller that wraps
 /// it before it becomes a capture (`twsleuth watch --report` keeps a copy of it).
 pub fn pumped_stdin() -> Box<dyn Read + Send> {
     Box::new(PumpedReader::new(Box::new(io::stdin())))

@@ -544,6 +544,9 @@ pub(crate) mod tests {
             client_side_reuse: false,
             unseen_side: None,
             low_confidence: 0,
+            view: Default::default(),
+            orig_isn: None,
+            other_views: Vec::new(),
         }
     }
 

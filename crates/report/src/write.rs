@@ -16,12 +16,17 @@ use crate::files::{replace_earlier_outputs, write_atomically};
 use crate::tables::Tables;
 
 /// Writes the report into `dir` (created if missing; see [`crate::files::check_output_dir`]
-/// for what it may already hold) and returns the files written, in a fixed order. `summary_json` is the `analyze --json` object, saved as `data/summary.json`.
-/// The output depends only on the input: no wall-clock time, no random ids.
+/// for what it may already hold) and returns the files written, in a fixed order.
+/// `summary_json` is the `analyze --json` object, saved as `data/summary.json`. `also_ours`
+/// are files already under `dir` that belong to this report (the capture `watch --report`
+/// kept): listed in the manifest with the rest, so that neither this run nor a later one takes
+/// them for foreign or stale files. The output depends only on the input: no wall-clock time,
+/// no random ids.
 pub fn write_report(
     dir: &Path,
     input: &ReportInput<'_>,
     summary_json: &serde_json::Value,
+    also_ours: &[PathBuf],
 ) -> io::Result<Vec<PathBuf>> {
     let charts_dir = dir.join("charts");
     let data_dir = dir.join("data");
@@ -104,7 +109,8 @@ pub fn write_report(
     )?;
     // What an earlier run wrote here and this one did not (a chart of another capture's
     // source) goes; the manifest lists what this run wrote.
-    replace_earlier_outputs(dir, &written)?;
+    let ours: Vec<PathBuf> = written.iter().chain(also_ours).cloned().collect();
+    replace_earlier_outputs(dir, &ours)?;
     Ok(written)
 }
 
