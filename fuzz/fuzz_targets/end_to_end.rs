@@ -15,6 +15,7 @@ use twsleuth_reader::CaptureReader;
 use twsleuth_report::content::verdict;
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, Completeness};
+use twsleuth_report::stream::RecordDigest;
 use twsleuth_report::tables::Tables;
 
 /// Segments per stretch handed to the tracker: small, so that several stretches happen.
@@ -70,6 +71,17 @@ fuzz_target!(|data: &[u8]| {
     let tables = Tables::new(&findings, &TimeWaitPolicy::default());
     assert_eq!(tables.connections.uid.len(), findings.connections.len());
     assert_eq!(tables.collisions.uid.len(), findings.collisions.len());
+    // The report's streaming digest counts every record once, as the tables do.
+    let digest = RecordDigest::of(&findings, &summary, &TimeWaitPolicy::default());
+    assert_eq!(digest.collisions.count, findings.collisions.len() as u64);
+    assert_eq!(
+        digest.timeline.new_connections.iter().sum::<u64>(),
+        findings.connections.len() as u64
+    );
+    assert_eq!(
+        digest.timeline.collisions.iter().sum::<u64>(),
+        tables.timeline.collisions.iter().sum::<u64>()
+    );
     let facts = CaptureFacts {
         accounting,
         ..CaptureFacts::default()

@@ -5,7 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 use twsleuth_decode::Accounting;
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, Finished, ServerOs, Summary, TimeWaitPolicy, TrackerConfig,
+    CollisionRecord, ConnectionRecord, ServerOs, Summary, TimeWaitPolicy, TrackerConfig,
     TrackerCounters,
 };
 use twsleuth_reader::MergedCaptures;
@@ -14,6 +14,7 @@ use twsleuth_report::content::{duration, verdict};
 use twsleuth_report::exhaustion::PortExhaustion;
 use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::spill::SortedSpill;
+use twsleuth_report::tables::{Successor, TIMELINE_SOURCES};
 use twsleuth_report::time::format_utc;
 
 use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
@@ -96,6 +97,9 @@ pub struct Analysis {
     pub records: Kept,
     /// Which inputs are captures of the same traffic at different places.
     pub points: CapturePoints,
+    /// The addresses of the sources with the most connections (the report's timeline series),
+    /// and whether there are others.
+    pub timeline_sources: (Vec<std::net::IpAddr>, bool),
 }
 
 /// The records an analysis kept.
@@ -104,8 +108,8 @@ pub struct Kept {
     pub connections: Option<SortedSpill<ConnectionRecord>>,
     /// Collision records, to be read in order.
     pub collisions: Option<SortedSpill<CollisionRecord>>,
-    /// All of them, in memory.
-    pub all: Option<Finished>,
+    /// The next incarnation of each reused tuple, to be read in order.
+    pub successors: Option<SortedSpill<Successor>>,
 }
 
 impl Analysis {
@@ -143,6 +147,7 @@ impl Analysis {
         config: &TrackerConfig,
     ) -> Analysis {
         warn_damage(&merged);
+        let timeline_sources = sinks.summary.busiest_addresses(TIMELINE_SOURCES);
         let summary = sinks.summary.finish(&tracked.counters, TOP_SOURCES);
         let inputs = input_files(&merged);
         let completeness = Completeness::of(&summary, &tracked.counters, &inputs, &tracked.facts);
@@ -159,9 +164,10 @@ impl Analysis {
             records: Kept {
                 connections: sinks.connections,
                 collisions: sinks.collisions,
-                all: sinks.all,
+                successors: sinks.successors,
             },
             points: CapturePoints::default(),
+            timeline_sources,
         }
     }
 

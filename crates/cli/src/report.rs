@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{Decoder, TcpFlags, TcpSegment};
-use twsleuth_flows::{CollisionRecord, Findings, Outcome, Role};
+use twsleuth_flows::{CollisionRecord, Outcome, Role};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
+use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, export_records};
 use twsleuth_report::{Evidence, LadderStep, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, tracker_config};
@@ -38,8 +39,9 @@ pub fn run_keeping(
     out: &mut impl Write,
 ) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    // The report still builds its tables from every record in memory.
-    let sinks = Sinks::new(false, false, true);
+    // Records wait on the temporary disk, in order, until the exports take them one chunk at
+    // a time: memory does not grow with the capture.
+    let sinks = Sinks::new(true, true, true);
     let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256, sinks)?;
     if analysis.tracked.facts.interrupted {
         anyhow::bail!(
@@ -53,12 +55,35 @@ pub fn run_keeping(
             input.sha256 = sha256_of(&input.name);
         }
     }
-    let all = analysis.records.all.take().unwrap_or_default();
-    let findings = &Findings::new(all, analysis.tracked.counters);
-    let evidence = evidence(&analysis.merged, findings)?;
+    let cannot_write = || format!("cannot write the report into {}", args.output.display());
+    let kept = &mut analysis.records;
+    let (Some(connections), Some(collisions), Some(successors)) = (
+        kept.connections.take(),
+        kept.collisions.take(),
+        kept.successors.take(),
+    ) else {
+        unreachable!("the report's sinks keep every record");
+    };
+    let streams = RecordStreams {
+        connections: connections.into_sorted()?,
+        collisions: collisions.into_sorted()?,
+        successors: successors.into_sorted()?,
+    };
+    let data_dir = args.output.join("data");
+    let (records, exported) = export_records(
+        Some(&data_dir),
+        streams,
+        &analysis.summary,
+        &config.time_wait,
+        (&analysis.timeline_sources.0, analysis.timeline_sources.1),
+        CHUNK_RECORDS,
+    )
+    .with_context(cannot_write)?;
+    let evidence = evidence(&analysis.merged, &records.collisions)?;
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
-        findings,
+        records: &records,
+        counters: &analysis.tracked.counters,
         summary: &analysis.summary,
         accounting: &analysis.tracked.facts.accounting,
         policy: &config.time_wait,
@@ -68,8 +93,9 @@ pub fn run_keeping(
         exhaustion: &analysis.exhaustion,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
-    let written = twsleuth_report::write_report(&args.output, &input, &summary_json, also_ours)
-        .with_context(|| format!("cannot write the report into {}", args.output.display()))?;
+    let written =
+        twsleuth_report::write_report(&args.output, &input, &summary_json, exported, also_ours)
+            .with_context(cannot_write)?;
     writeln!(
         out,
         "{}",
@@ -117,30 +143,23 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The collisions to show: the first, the worst, and one of each other outcome.
-fn pick(findings: &Findings) -> Vec<(String, &CollisionRecord)> {
-    let collisions = &findings.collisions;
-    let Some(first) = collisions.first() else {
+fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
+    let Some(first) = &collisions.first else {
         return Vec::new();
     };
     let mut picked = vec![("First collision".to_string(), first)];
-    // Worst: never connected first, then the highest cost.
-    let severity = |c: &CollisionRecord| {
-        (
-            matches!(c.outcome, Outcome::Failed | Outcome::Reset),
-            c.cost_ns.unwrap_or(0),
-            std::cmp::Reverse(c.ts_ns),
-        )
-    };
-    if let Some(worst) = collisions.iter().max_by_key(|c| severity(c)) {
-        if !std::ptr::eq(worst, first) {
-            picked.push(("Worst collision".to_string(), worst));
-        }
+    if let Some(worst) = collisions.worst.as_ref().filter(|w| w.uid != first.uid) {
+        picked.push(("Worst collision".to_string(), worst));
     }
     for outcome in Outcome::ALL {
         if picked.iter().any(|(_, c)| c.outcome == outcome) {
             continue;
         }
-        if let Some(example) = collisions.iter().find(|c| c.outcome == outcome) {
+        if let Some(example) = collisions
+            .first_of_outcome
+            .iter()
+            .find(|c| c.outcome == outcome)
+        {
             let name = twsleuth_report::tables::label(&outcome).replace('_', " ");
             picked.push((format!("Example of {name}"), example));
         }
@@ -150,8 +169,8 @@ fn pick(findings: &Findings) -> Vec<(String, &CollisionRecord)> {
 
 /// Reads the inputs again for the picked collisions' packets: the previous connection's
 /// closing exchange and the new handshake, in capture order.
-fn evidence(read: &MergedCaptures, findings: &Findings) -> anyhow::Result<Vec<Evidence>> {
-    let picked = pick(findings);
+fn evidence(read: &MergedCaptures, collisions: &CollisionDigest) -> anyhow::Result<Vec<Evidence>> {
+    let picked = pick(collisions);
     if picked.is_empty() {
         return Ok(Vec::new());
     }

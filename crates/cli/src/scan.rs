@@ -16,6 +16,7 @@ use twsleuth_report::InputFile;
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
 use twsleuth_report::spill::{DEFAULT_BUFFER_BYTES, SortedSpill};
+use twsleuth_report::tables::Successor;
 
 use crate::cli::InputArgs;
 
@@ -93,8 +94,8 @@ pub struct Sinks {
     pub connections: Option<SortedSpill<ConnectionRecord>>,
     /// Collision records for an export.
     pub collisions: Option<SortedSpill<CollisionRecord>>,
-    /// Every record, in memory.
-    pub all: Option<Finished>,
+    /// The next incarnation of each reused tuple, for the report's TIME_WAIT ends.
+    pub successors: Option<SortedSpill<Successor>>,
     /// Sees each batch first (the live view of `watch`).
     pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
@@ -102,8 +103,9 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Sinks that keep the records for these exports (`all`: every record in memory).
-    pub fn new(connections: bool, collisions: bool, all: bool) -> Sinks {
+    /// Sinks that keep the records for these exports, in order on the temporary disk
+    /// (`successors`: what the report's TIME_WAIT ends need).
+    pub fn new(connections: bool, collisions: bool, successors: bool) -> Sinks {
         Sinks {
             summary: SummaryBuilder::default(),
             exhaustion: ExhaustionDetector::default(),
@@ -111,7 +113,8 @@ impl Sinks {
                 .then(|| SortedSpill::new(|c: &ConnectionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
             collisions: collisions
                 .then(|| SortedSpill::new(|c: &CollisionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
-            all: all.then(Finished::default),
+            successors: successors
+                .then(|| SortedSpill::new(|s: &Successor| s.prev_uid, DEFAULT_BUFFER_BYTES / 4)),
             observer: None,
             error: None,
         }
@@ -130,9 +133,10 @@ impl Sinks {
             .collisions
             .iter()
             .for_each(|c| self.summary.collision(c));
-        if let Some(all) = &mut self.all {
-            all.append(batch);
-            return;
+        if let Some(spill) = &mut self.successors {
+            if let Err(error) = spill.extend(batch.connections.iter().filter_map(Successor::of)) {
+                self.error.get_or_insert(error);
+            }
         }
         let Finished {
             connections,

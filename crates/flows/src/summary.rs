@@ -554,6 +554,23 @@ impl SummaryBuilder {
         }
     }
 
+    /// The addresses of the `top` sources with the most connections (then by address), and
+    /// whether there are more sources than those.
+    pub fn busiest_addresses(&self, top: usize) -> (Vec<IpAddr>, bool) {
+        let mut tallies: Vec<(u64, IpAddr)> = self
+            .sources
+            .tallies
+            .iter()
+            .map(|t| (t.connections, t.orig_h))
+            .collect();
+        tallies.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let more = tallies.len() > top || self.sources.not_tallied > 0;
+        (
+            tallies.into_iter().take(top).map(|(_, ip)| ip).collect(),
+            more,
+        )
+    }
+
     /// The figures, with the tracker's counters and the `top_sources` busiest sources.
     pub fn finish(self, counters: &TrackerCounters, top_sources: usize) -> Summary {
         let time_wait_holders: BTreeMap<&'static str, u64> =

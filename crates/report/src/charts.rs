@@ -1,5 +1,6 @@
-//! The report's SVG charts, drawn with plotters from the exported [`Tables`] only (so a chart
-//! never shows what `data/*.parquet` lacks):
+//! The report's SVG charts, drawn with plotters from the exported timeline and a
+//! [`ChartSample`] of the exported connections (so a chart never shows what `data/*.parquet`
+//! lacks), both gathered in bounded memory while the records stream to the exports:
 //!
 //! - `port-reuse-<source>.svg`: source port over time for each of the busiest sources, every
 //!   connection a grey mark and collisions coloured by outcome; the balancer's port cycling
@@ -9,7 +10,8 @@
 //!   timeline's rows are not `observed`.
 //! - `rates.svg`: new connections and collisions per second.
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
-//! - `reuse-interval.svg`: how soon a tuple was used again, against the TIME_WAIT duration.
+//! - `reuse-interval.svg`: how soon a tuple was used again (log axis), against the TIME_WAIT
+//!   duration.
 //!
 //! Every chart is 900×450 px, its text in the SVG as `<text>` (no fonts needed to draw it),
 //! and the same tables always give the same bytes. Empty or odd tables give a chart that
@@ -23,7 +25,9 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::tables::Tables;
+use twsleuth_flows::LogHistogram;
+
+use crate::tables::{ConnectionsTable, TimelineTable};
 
 /// What the charts need beyond the tables.
 pub struct ChartContext {
@@ -83,8 +87,15 @@ const MAX_TIMELINE_POINTS: i64 = 1_200;
 const LATENCY_MIN_LOG10_MS: f64 = -2.0;
 const LATENCY_MAX_LOG10_MS: f64 = 5.0;
 const LATENCY_BINS_PER_DECADE: usize = 4;
-/// Reuse-interval bins across the shown range.
-const REUSE_BINS: f64 = 80.0;
+/// Reuse-interval bins: 5 per decade from 0.1 ms to 10^9 s (beyond a few years, an interval
+/// is a broken clock).
+const REUSE_MIN_LOG10_S: f64 = -4.0;
+const REUSE_MAX_LOG10_S: f64 = 9.0;
+const REUSE_BINS_PER_DECADE: usize = 5;
+/// Marks of one kind (grey, or one outcome) a source's sample keeps while the records stream
+/// past: several times what a chart draws, so that merging marks by pixel still leaves the
+/// drawn budget full. About 24 bytes each.
+const SAMPLED_MARKS_MAX: usize = 4 * PLAIN_MARKS_MAX;
 
 /// Okabe & Ito's colour-blind-safe palette ("Color Universal Design", 2002), without its
 /// yellow, which is unreadable on white.
@@ -121,8 +132,12 @@ type Plot<'a> =
     plotters::chart::ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 type DrawResult<T> = Result<T, Box<dyn Error>>;
 
-/// All charts, deterministic (same tables → same bytes).
-pub fn render_charts(tables: &Tables, context: &ChartContext) -> Vec<Chart> {
+/// All charts, deterministic (same data → same bytes).
+pub fn render_charts(
+    timeline: &TimelineTable,
+    sample: &ChartSample,
+    context: &ChartContext,
+) -> Vec<Chart> {
     let sources = busiest_sources(context);
     let start = format_utc_ms(context.capture_start_ns);
     let mut charts = Vec::new();
@@ -134,17 +149,99 @@ pub fn render_charts(tables: &Tables, context: &ChartContext) -> Vec<Chart> {
             "no source to show",
         ));
     }
-    for source in &sources {
-        charts.push(port_reuse(tables, context, &start, source));
+    for (source, marks) in sources.iter().zip(&sample.port_reuse) {
+        charts.push(port_reuse(sample, marks, &start, source));
     }
-    charts.push(time_wait_occupancy(tables, context, &start, &sources));
-    charts.push(rates(tables, context, &start));
-    charts.push(handshake_latency(tables));
-    charts.push(reuse_interval(tables, context, &sources));
+    charts.push(time_wait_occupancy(timeline, context, &start, &sources));
+    charts.push(rates(timeline, context, &start));
+    charts.push(handshake_latency(sample));
+    charts.push(reuse_interval(sample, context, &sources));
     charts
 }
 
-/// The first [`MAX_SOURCES`] distinct sources of the context.
+/// What the charts need of the connections, gathered chunk by chunk in bounded memory: for
+/// each busy source a deterministic sample of its connections (the port-reuse charts), and
+/// histograms of handshake latency and reuse interval (exact counts; medians within 0.8%).
+pub struct ChartSample {
+    capture_start_ns: i64,
+    /// Seconds since the capture start of every connection: the port-reuse charts' x range,
+    /// the same for every source so that the charts line up.
+    x: Span,
+    /// Connections seen.
+    connections: u64,
+    /// Per source of [`busiest_sources`], in its order.
+    port_reuse: Vec<PortReuseSample>,
+    /// Clean, then collided connections.
+    latency: [Latencies; 2],
+    /// Per source of [`busiest_sources`]: reuse intervals.
+    reuse: Vec<ReuseIntervals>,
+}
+
+impl ChartSample {
+    /// An empty sample for charts whose x axes start at `capture_start_ns`, of the busiest
+    /// of `sources` (the first four distinct, as the charts take them).
+    pub fn new(capture_start_ns: i64, sources: &[String]) -> ChartSample {
+        let mut seen = HashSet::new();
+        let sources: Vec<&String> = sources
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .take(MAX_SOURCES)
+            .collect();
+        let bins =
+            ((LATENCY_MAX_LOG10_MS - LATENCY_MIN_LOG10_MS) as usize) * LATENCY_BINS_PER_DECADE;
+        ChartSample {
+            capture_start_ns,
+            x: Span::default(),
+            connections: 0,
+            port_reuse: sources
+                .iter()
+                .map(|name| PortReuseSample::new(name.to_string()))
+                .collect(),
+            latency: [Latencies::new(bins), Latencies::new(bins)],
+            reuse: sources.iter().map(|_| ReuseIntervals::new()).collect(),
+        }
+    }
+
+    /// The sample of a whole table (tests, and tables held in memory).
+    pub fn of(table: &ConnectionsTable, context: &ChartContext) -> ChartSample {
+        let names: Vec<String> = context.sources.iter().map(|s| s.name.clone()).collect();
+        let mut sample = ChartSample::new(context.capture_start_ns, &names);
+        sample.add(table);
+        sample
+    }
+
+    /// Adds the rows of `table` (a chunk of the connections, in any order).
+    pub fn add(&mut self, table: &ConnectionsTable) {
+        let rows = table
+            .uid
+            .iter()
+            .zip(&table.ts_ns)
+            .zip(&table.orig_h)
+            .zip(&table.orig_p);
+        for (row, (((uid, ts), orig_h), port)) in rows.enumerate() {
+            self.connections += 1;
+            let x = seconds_since(*ts, self.capture_start_ns);
+            self.x.add(x);
+            let collision = table.collision.get(row).and_then(Option::as_deref);
+            let latency = table.syn_to_syn_ack_ms.get(row).copied().flatten();
+            self.latency[usize::from(collision.is_some())].add(latency);
+            let Some(s) = self.port_reuse.iter().position(|p| *p.source == **orig_h) else {
+                continue;
+            };
+            let mark = Mark {
+                x,
+                y: f64::from(*port),
+                uid: *uid,
+            };
+            self.port_reuse[s].add(mark, collision);
+            if let Some(interval) = table.reuse_interval_s.get(row).copied().flatten() {
+                self.reuse[s].add(interval);
+            }
+        }
+    }
+}
+
+/// The first [`MAX_SOURCES`] distinct sources of the context (those of [`ChartSample::new`]).
 fn busiest_sources(context: &ChartContext) -> Vec<ChartSource> {
     let mut seen = HashSet::new();
     context
@@ -187,47 +284,105 @@ struct Mark {
     uid: u64,
 }
 
-/// Source port over time for one source: grey for every connection (sampled when there are
-/// too many), collisions on top in their outcome's colour.
-fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &ChartSource) -> Chart {
-    let c = &tables.connections;
-    let file_name = format!("port-reuse-{}.svg", file_safe(&source.name));
-    let name = display_text(&source.name);
-    let mut plain = Vec::new();
-    let mut collided: Vec<Vec<Mark>> = vec![Vec::new(); OUTCOMES.len() + 1];
-    let mut other_outcomes = BTreeMap::new();
-    let mut span = Span::default();
-    let rows = c.uid.iter().zip(&c.ts_ns).zip(&c.orig_h).zip(&c.orig_p);
-    for (row, (((uid, ts), orig_h), port)) in rows.enumerate() {
-        let x = seconds_since(*ts, context.capture_start_ns);
-        // The x range covers every source's connections, so that the charts line up.
-        span.add(x);
-        if **orig_h != *source.name {
-            continue;
+/// Marks kept by a hash of their uid: those whose hash is at most a threshold that halves
+/// whenever more than [`SAMPLED_MARKS_MAX`] are kept. Whatever the order the marks come in,
+/// the kept set is exactly "hash ≤ threshold": a uniform, deterministic sample of
+/// 1 in 2^halvings, and every count stays exact.
+#[derive(Clone)]
+struct HashSample {
+    threshold: u64,
+    marks: Vec<Mark>,
+    count: u64,
+}
+
+impl HashSample {
+    fn new() -> HashSample {
+        HashSample {
+            threshold: u64::MAX,
+            marks: Vec::new(),
+            count: 0,
         }
-        let mark = Mark {
-            x,
-            y: f64::from(*port),
-            uid: *uid,
-        };
-        match c.collision.get(row).and_then(Option::as_deref) {
-            None => plain.push(mark),
+    }
+
+    fn add(&mut self, mark: Mark) {
+        self.count += 1;
+        if mix(mark.uid) > self.threshold {
+            return;
+        }
+        self.marks.push(mark);
+        while self.marks.len() > SAMPLED_MARKS_MAX {
+            self.threshold >>= 1;
+            let threshold = self.threshold;
+            self.marks.retain(|m| mix(m.uid) <= threshold);
+        }
+    }
+
+    /// The sample's rate, as 1 in this many.
+    fn one_in(&self) -> u64 {
+        (u64::MAX / self.threshold.max(1)).max(1)
+    }
+}
+
+/// One source's connections for its port-reuse chart.
+struct PortReuseSample {
+    source: String,
+    plain: HashSample,
+    /// Per slot of [`OUTCOMES`], then one for outcomes the charts do not know.
+    collided: Vec<HashSample>,
+    other_outcomes: BTreeMap<String, u64>,
+    ports: Span,
+}
+
+impl PortReuseSample {
+    fn new(source: String) -> PortReuseSample {
+        PortReuseSample {
+            source,
+            plain: HashSample::new(),
+            collided: vec![HashSample::new(); OUTCOMES.len() + 1],
+            other_outcomes: BTreeMap::new(),
+            ports: Span::default(),
+        }
+    }
+
+    fn add(&mut self, mark: Mark, collision: Option<&str>) {
+        self.ports.add(mark.y);
+        match collision {
+            None => self.plain.add(mark),
             Some(outcome) => {
                 let slot = outcome_index(outcome).unwrap_or(OUTCOMES.len());
                 if slot == OUTCOMES.len() {
-                    *other_outcomes.entry(display_text(outcome)).or_insert(0u64) += 1;
+                    *self
+                        .other_outcomes
+                        .entry(display_text(outcome))
+                        .or_insert(0) += 1;
                 }
-                collided[slot].push(mark);
+                self.collided[slot].add(mark);
             }
         }
     }
-    let connections = plain.len() + collided.iter().map(Vec::len).sum::<usize>();
-    let collisions = connections - plain.len();
+}
+
+/// Source port over time for one source: grey for every connection (sampled when there are
+/// too many), collisions on top in their outcome's colour.
+fn port_reuse(
+    sample: &ChartSample,
+    marks: &PortReuseSample,
+    start: &str,
+    source: &ChartSource,
+) -> Chart {
+    let file_name = format!("port-reuse-{}.svg", file_safe(&source.name));
+    let name = display_text(&source.name);
+    let span = sample.x;
+    let plain = &marks.plain;
+    let collided = &marks.collided;
+    let other_outcomes = &marks.other_outcomes;
+    let collisions: u64 = collided.iter().map(|c| c.count).sum();
+    let connections = plain.count + collisions;
     let title = format!("Port reuse by {name}: source port over time");
     if connections == 0 {
         return Chart::empty(&file_name, &title, &format!("no connection from {name}"));
     }
-    let ports = Span::of(plain.iter().chain(collided.iter().flatten()).map(|m| m.y));
+    let ports = marks.ports;
     let subtitle = format!(
         "{connections} connections, {collisions} collisions, {} source ports used",
         source.ports
@@ -245,7 +400,7 @@ fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &Cha
             12,
         )?;
         let mut legend = Vec::new();
-        let (k, shown) = thin(&chart, &plain, PLAIN_CELL, PLAIN_MARKS_MAX);
+        let (k, shown) = thin(&chart, plain, PLAIN_CELL, PLAIN_MARKS_MAX);
         plain_k = k;
         chart.draw_series(
             shown
@@ -270,7 +425,7 @@ fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &Cha
             COLLISION_MARKS_MAX,
         );
         for (slot, marks) in collided.iter().enumerate() {
-            if marks.is_empty() {
+            if marks.count == 0 {
                 continue;
             }
             let colour = outcome_colour(slot);
@@ -295,7 +450,7 @@ fn port_reuse(tables: &Tables, context: &ChartContext, start: &str, source: &Cha
             };
             legend.push(LegendEntry::new(
                 Marker::Dot(colour, 3),
-                format!("{label} ({}{sampled})", marks.len()),
+                format!("{label} ({}{sampled})", marks.count),
             ));
         }
         let note = if plain_k > 1 {
@@ -323,22 +478,25 @@ fn outcome_colour(slot: usize) -> RGBColor {
 }
 
 /// How many marks remain once those on the same `cell`-pixel square are merged.
-fn thinned_count(chart: &Plot<'_>, marks: &[Mark], cell: i32) -> usize {
-    thin(chart, marks, cell, usize::MAX).1.len()
+fn thinned_count(chart: &Plot<'_>, sample: &HashSample, cell: i32) -> usize {
+    thin(chart, sample, cell, usize::MAX).1.len()
 }
 
-/// Deterministic down-sampling: keeps about 1 in `k` marks, chosen by a hash of the uid (not
+/// Deterministic down-sampling: keeps the marks whose uid hash is in the lowest 1 in `k` (not
 /// every k-th: a balancer cycling L ports would alias into flat lines when L is a multiple
 /// of k), and merges marks that fall on the same `cell`-pixel square (drawing one over the
-/// other changes nothing). `k` grows until at most `cap` marks remain.
-fn thin(chart: &Plot<'_>, marks: &[Mark], cell: i32, cap: usize) -> (u64, Vec<Mark>) {
+/// other changes nothing). `k` starts at the sample's own rate (the same rule: a lower hash
+/// threshold) and grows until at most `cap` marks remain.
+fn thin(chart: &Plot<'_>, sample: &HashSample, cell: i32, cap: usize) -> (u64, Vec<Mark>) {
     let cell = cell.max(1);
-    let mut k: u64 = 1;
+    let marks = &sample.marks;
+    let mut k: u64 = sample.one_in();
     loop {
+        let threshold = u64::MAX / k;
         let mut cells = HashSet::new();
         let shown: Vec<Mark> = marks
             .iter()
-            .filter(|m| k == 1 || mix(m.uid) % k == 0)
+            .filter(|m| mix(m.uid) <= threshold)
             .filter(|m| {
                 let (px, py) = chart.backend_coord(&(m.x, m.y));
                 cells.insert((px.div_euclid(cell), py.div_euclid(cell)))
@@ -348,7 +506,7 @@ fn thin(chart: &Plot<'_>, marks: &[Mark], cell: i32, cap: usize) -> (u64, Vec<Ma
         if shown.len() <= cap {
             return (k, shown);
         }
-        if k > marks.len() as u64 {
+        if k > sample.count {
             // Unreachable in practice (1 in more than n leaves about nothing); keep the bound.
             return (k, shown.into_iter().take(cap).collect());
         }
@@ -442,23 +600,22 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 }
 
 /// Seconds of the timeline's rows, or `None` when it has none.
-fn timeline_seconds(tables: &Tables) -> Option<(i64, i64)> {
-    let seconds = &tables.timeline.second;
+fn timeline_seconds(timeline: &TimelineTable) -> Option<(i64, i64)> {
+    let seconds = &timeline.second;
     Some((*seconds.iter().min()?, *seconds.iter().max()?))
 }
 
 /// Tuples in TIME_WAIT per source over time, with the line (the 4-tuples it used) at which
 /// every new connection of the source must land on a tuple still in TIME_WAIT.
 fn time_wait_occupancy(
-    tables: &Tables,
+    t: &TimelineTable,
     context: &ChartContext,
     start: &str,
     sources: &[ChartSource],
 ) -> Chart {
     const FILE: &str = "time-wait-occupancy.svg";
     let title = "TIME_WAIT occupancy: tuples held per source";
-    let t = &tables.timeline;
-    let Some((first, last)) = timeline_seconds(tables) else {
+    let Some((first, last)) = timeline_seconds(t) else {
         return Chart::empty(FILE, title, "no timeline (no connection)");
     };
     if sources.is_empty() {
@@ -606,11 +763,10 @@ fn time_wait_occupancy(
 }
 
 /// New connections and collisions per second, all sources together.
-fn rates(tables: &Tables, context: &ChartContext, start: &str) -> Chart {
+fn rates(t: &TimelineTable, context: &ChartContext, start: &str) -> Chart {
     const FILE: &str = "rates.svg";
     let title = "Connection and collision rates";
-    let t = &tables.timeline;
-    let Some((first, last)) = timeline_seconds(tables) else {
+    let Some((first, last)) = timeline_seconds(t) else {
         return Chart::empty(FILE, title, "no timeline (no connection)");
     };
     // The timeline runs on while TIME_WAITs drain; rates are drawn where there is traffic.
@@ -700,18 +856,12 @@ fn line<DB: DrawingBackend>(points: &[(f64, f64)], colour: RGBColor) -> LineSeri
 
 /// Distribution of first SYN → SYN-ACK, clean against collided connections, each as a share
 /// of its own group so the two shapes compare however unequal the counts.
-fn handshake_latency(tables: &Tables) -> Chart {
+fn handshake_latency(sample: &ChartSample) -> Chart {
     const FILE: &str = "handshake-latency.svg";
     let title = "Handshake latency: clean vs collided connections";
-    let c = &tables.connections;
-    let bins = ((LATENCY_MAX_LOG10_MS - LATENCY_MIN_LOG10_MS) as usize) * LATENCY_BINS_PER_DECADE;
-    let mut groups = [Latencies::new(bins), Latencies::new(bins)];
-    for (row, latency) in c.syn_to_syn_ack_ms.iter().enumerate() {
-        let collided = matches!(c.collision.get(row), Some(Some(_)));
-        groups[usize::from(collided)].add(*latency);
-    }
-    if groups.iter().all(|g| g.values.is_empty()) {
-        let why = if c.syn_to_syn_ack_ms.is_empty() {
+    let groups = &sample.latency;
+    if groups.iter().all(|g| g.count == 0) {
+        let why = if sample.connections == 0 {
             "no connection"
         } else {
             "no connection with a SYN-ACK"
@@ -755,7 +905,7 @@ fn handshake_latency(tables: &Tables) -> Chart {
         let names = ["clean", "collided"];
         let colours = [BLUE, VERMILLION];
         for (g, group) in groups.iter().enumerate() {
-            if group.values.is_empty() {
+            if group.count == 0 {
                 continue;
             }
             // Side by side within each bin: clean on the left half, collided on the right.
@@ -772,9 +922,9 @@ fn handshake_latency(tables: &Tables) -> Chart {
             legend.push(LegendEntry::new(
                 Marker::Bar(colours[g]),
                 format!(
-                    "{} (n={}, p50\u{a0}{})",
+                    "{} (n={}, p50\u{a0}≈\u{a0}{})",
                     names[g],
-                    group.values.len(),
+                    group.count,
                     format_ms(group.median())
                 ),
             ));
@@ -784,10 +934,13 @@ fn handshake_latency(tables: &Tables) -> Chart {
     Chart::new(FILE, title.to_string(), svg)
 }
 
-/// Handshake latencies of one group, binned by decade quarters.
+/// Handshake latencies of one group, binned by decade quarters, with a finer histogram for
+/// the median.
 struct Latencies {
     counts: Vec<u64>,
-    values: Vec<f64>,
+    count: u64,
+    /// In nanoseconds, for the median (within 0.8%).
+    fine: LogHistogram,
     clamped: usize,
     missing: usize,
 }
@@ -796,7 +949,8 @@ impl Latencies {
     fn new(bins: usize) -> Latencies {
         Latencies {
             counts: vec![0; bins],
-            values: Vec::new(),
+            count: 0,
+            fine: LogHistogram::new(LogHistogram::FINE),
             clamped: 0,
             missing: 0,
         }
@@ -815,16 +969,20 @@ impl Latencies {
         }
         let bin = (position.floor().max(0.0) as usize).min(bins.saturating_sub(1));
         self.counts[bin] += 1;
-        self.values.push(ms);
+        self.count += 1;
+        // Saturating: a latency beyond i64 nanoseconds (292 years) is a broken clock.
+        self.fine.add((ms * 1e6).clamp(0.0, i64::MAX as f64) as i64);
     }
 
     fn shares(&self) -> impl Iterator<Item = f64> + '_ {
-        let n = self.values.len().max(1) as f64;
+        let n = self.count.max(1) as f64;
         self.counts.iter().map(move |c| *c as f64 * 100.0 / n)
     }
 
     fn median(&self) -> f64 {
-        quantile(&self.values, 0.5)
+        self.fine
+            .percentile(0.5)
+            .map_or(f64::NAN, |ns| ns as f64 / 1e6)
     }
 }
 
@@ -873,113 +1031,147 @@ fn significant(v: f64) -> String {
 // 5. Reuse interval
 // ---------------------------------------------------------------------------------------------
 
-/// How soon tuples were used again, per source, against the TIME_WAIT duration: every reuse
-/// left of the line met a tuple the closing end may still hold.
-fn reuse_interval(tables: &Tables, context: &ChartContext, sources: &[ChartSource]) -> Chart {
-    const FILE: &str = "reuse-interval.svg";
-    let title = "Port reuse interval vs TIME_WAIT";
-    let c = &tables.connections;
-    let mut intervals: Vec<Vec<f64>> = vec![Vec::new(); sources.len()];
-    for (orig_h, interval) in c.orig_h.iter().zip(&c.reuse_interval_s) {
-        let Some(interval) = interval.filter(|v| v.is_finite()) else {
-            continue;
-        };
-        if let Some(s) = sources.iter().position(|s| *s.name == **orig_h) {
-            intervals[s].push(interval.max(0.0));
+/// One source's reuse intervals, binned by fifths of a decade of seconds.
+struct ReuseIntervals {
+    counts: Vec<u64>,
+    count: u64,
+    /// At or below the first bin's lower edge (0.1 ms; an interval of 0 included).
+    below: u64,
+    /// Beyond 10^9 s: a broken clock.
+    beyond: u64,
+}
+
+impl ReuseIntervals {
+    fn new() -> ReuseIntervals {
+        ReuseIntervals {
+            counts: vec![
+                0;
+                ((REUSE_MAX_LOG10_S - REUSE_MIN_LOG10_S) as usize) * REUSE_BINS_PER_DECADE
+            ],
+            count: 0,
+            below: 0,
+            beyond: 0,
         }
     }
-    if intervals.iter().all(Vec::is_empty) {
+
+    fn add(&mut self, interval_s: f64) {
+        if interval_s.is_nan() {
+            return;
+        }
+        self.count += 1;
+        let position =
+            (interval_s.max(0.0).log10() - REUSE_MIN_LOG10_S) * REUSE_BINS_PER_DECADE as f64;
+        if position < 0.0 {
+            self.below += 1;
+            self.counts[0] += 1;
+        } else if position >= self.counts.len() as f64 {
+            self.beyond += 1;
+        } else {
+            self.counts[position as usize] += 1;
+        }
+    }
+}
+
+/// How soon tuples were used again, per source, against the TIME_WAIT duration, on a log axis
+/// (a reuse 10 ms after the close and one 10 minutes after both show): every reuse left of the
+/// line met a tuple the closing end may still hold.
+fn reuse_interval(sample: &ChartSample, context: &ChartContext, sources: &[ChartSource]) -> Chart {
+    const FILE: &str = "reuse-interval.svg";
+    let title = "Port reuse interval vs TIME_WAIT";
+    let histograms = &sample.reuse;
+    let all: u64 = histograms.iter().map(|h| h.count).sum();
+    if all == 0 {
         return Chart::empty(FILE, title, "no port reuse");
     }
-    // Beyond a few years, a duration is a broken clock; bounding it keeps every range finite.
-    const LONGEST_S: f64 = 1e9;
-    let time_wait = Some(context.time_wait_s).filter(|v| *v > 0.0 && *v <= LONGEST_S);
-    let all: Vec<f64> = intervals.iter().flatten().copied().collect();
-    // Show the TIME_WAIT line with room past it, and most reuses, without letting a few
-    // very late reuses squash the rest against the axis.
-    let upper = time_wait
-        .map_or(0.0, |tw| tw * 1.25)
-        .max(quantile(&all, 0.99).min(LONGEST_S) * 1.05)
-        .max(1e-3);
-    let width = nice_step(upper / REUSE_BINS);
-    let bins = ((upper / width).ceil() as usize).clamp(1, 500);
-    let upper = width * bins as f64;
-    let mut beyond = 0usize;
-    let histograms: Vec<Vec<u64>> = intervals
-        .iter()
-        .map(|values| {
-            let mut counts = vec![0u64; bins];
-            for v in values {
-                if *v >= upper {
-                    beyond += 1;
-                } else {
-                    counts[((v / width) as usize).min(bins - 1)] += 1;
-                }
-            }
-            counts
-        })
-        .collect();
+    let step = 1.0 / REUSE_BINS_PER_DECADE as f64;
+    let bin_edge = |b: usize| REUSE_MIN_LOG10_S + step * b as f64;
+    let time_wait = Some(context.time_wait_s)
+        .filter(|v| *v > 0.0 && v.log10() < REUSE_MAX_LOG10_S)
+        .map(f64::log10);
+    // The axis runs over the bins that hold reuses, and the TIME_WAIT line, whole decades.
+    let occupied = histograms.iter().flat_map(|h| {
+        h.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, _)| b)
+    });
+    let mut range = Span::of(occupied.flat_map(|b| [bin_edge(b), bin_edge(b + 1)]));
+    if let Some(tw) = time_wait {
+        // Half a decade past the line: room for its label.
+        range.add(tw + 0.5);
+    }
+    let x = Span::new(
+        range.start.floor(),
+        range.end.ceil().max(range.start.floor() + 1.0),
+    );
     let top = histograms
         .iter()
-        .flatten()
+        .flat_map(|h| h.counts.iter())
         .copied()
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let x = Span::new(0.0, upper);
     let y = Span::new(0.0, top * 1.12);
+    let below: u64 = histograms.iter().map(|h| h.below).sum();
+    let beyond: u64 = histograms.iter().map(|h| h.beyond).sum();
     let mut subtitle = format!(
-        "{} reuses of a tuple, time since its previous connection ended; bins of {} s",
-        all.len(),
-        trim_number(width, 6)
+        "{all} reuses of a tuple, time since its previous connection ended; 5 bins per decade"
     );
+    if below > 0 {
+        subtitle.push_str(&format!("; {below} at or under 0.1 ms in the first bin"));
+    }
     if beyond > 0 {
-        subtitle.push_str(&format!(
-            "; {beyond} after {} s not shown",
-            trim_number(upper, 6)
-        ));
+        subtitle.push_str(&format!("; {beyond} after 10^9 s not shown"));
     }
     let svg = render(title, &subtitle, |area| {
+        // Plotted in log10(s) on a linear axis: the bins and ticks land exactly on decades.
         let mut chart = cartesian(area, &x, &y)?;
         axes(
             &mut chart,
-            "reuse interval (s)",
+            "reuse interval (log scale)",
             "reuses per bin",
-            &|v| tick(*v, x.width()),
+            &|v| decade_label(*v + 3.0),
             &|v| tick(*v, y.width()),
             12,
         )?;
         let mut legend = Vec::new();
-        for (i, (source, counts)) in sources.iter().zip(&histograms).enumerate() {
-            if intervals[i].is_empty() {
+        for (i, (source, histogram)) in sources.iter().zip(histograms).enumerate() {
+            if histogram.count == 0 {
                 continue;
             }
             let colour = SERIES[i % SERIES.len()];
             // Translucent bars under a full-colour outline: up to four series overlap and
             // each stays readable.
-            chart.draw_series(counts.iter().enumerate().filter(|(_, n)| **n > 0).map(
-                |(b, n)| {
-                    let left = b as f64 * width;
-                    Rectangle::new(
-                        [(left, 0.0), (left + width, *n as f64)],
-                        colour.mix(0.3).filled(),
-                    )
-                },
-            ))?;
-            let mut outline = vec![(0.0, 0.0)];
-            for (b, n) in counts.iter().enumerate() {
-                let left = b as f64 * width;
+            chart.draw_series(
+                histogram
+                    .counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(b, n)| {
+                        Rectangle::new(
+                            [(bin_edge(b), 0.0), (bin_edge(b + 1), *n as f64)],
+                            colour.mix(0.3).filled(),
+                        )
+                    }),
+            )?;
+            let mut outline = Vec::new();
+            for (b, n) in histogram.counts.iter().enumerate() {
+                let (left, right) = (bin_edge(b), bin_edge(b + 1));
+                if right <= x.start || left >= x.end {
+                    continue;
+                }
                 outline.push((left, *n as f64));
-                outline.push((left + width, *n as f64));
+                outline.push((right, *n as f64));
             }
-            outline.push((upper, 0.0));
             chart.draw_series(std::iter::once(PathElement::new(
                 outline,
                 colour.stroke_width(2),
             )))?;
             legend.push(LegendEntry::new(
                 Marker::Bar(colour),
-                format!("{} ({})", display_text(&source.name), intervals[i].len()),
+                format!("{} ({})", display_text(&source.name), histogram.count),
             ));
         }
         if let Some(tw) = time_wait {
@@ -993,45 +1185,19 @@ fn reuse_interval(tables: &Tables, context: &ChartContext, sources: &[ChartSourc
             chart.draw_series(std::iter::once(
                 EmptyElement::at((tw, y.end))
                     + Text::new(
-                        format!("TIME_WAIT {} s", trim_number(tw, 3)),
+                        format!("TIME_WAIT {} s", trim_number(context.time_wait_s, 3)),
                         (6, 2),
                         text_style(15, INK),
                     ),
             ))?;
             legend.push(LegendEntry::new(
                 Marker::Dashed(INK),
-                format!("TIME_WAIT ({} s)", trim_number(tw, 3)),
+                format!("TIME_WAIT ({} s)", trim_number(context.time_wait_s, 3)),
             ));
         }
         Ok(Drawn::new(legend))
     });
     Chart::new(FILE, title.to_string(), svg)
-}
-
-/// 1, 2 or 5 times a power of ten, at least `raw`.
-fn nice_step(raw: f64) -> f64 {
-    if !(raw.is_finite() && raw > 0.0) {
-        return 1.0;
-    }
-    let exponent = raw.log10().floor();
-    let unit = 10f64.powf(exponent);
-    let mantissa = raw / unit;
-    let nice = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .find(|m| mantissa <= *m + 1e-9)
-        .unwrap_or(10.0);
-    nice * unit
-}
-
-/// The `q` quantile (nearest rank) of finite values; NaN when there are none.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1456,7 +1622,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::Tables;
     use crate::tables::Text;
+
+    /// The charts of tables held in memory.
+    fn charts_of(t: &Tables, context: &ChartContext) -> Vec<Chart> {
+        render_charts(
+            &t.timeline,
+            &ChartSample::of(&t.connections, context),
+            context,
+        )
+    }
 
     /// 2025-11-24 16:00:00 UTC.
     const START_NS: i64 = 1_764_000_000_000_000_000;
@@ -1557,7 +1733,7 @@ mod tests {
     #[test]
     fn one_chart_of_each_kind_with_a_port_reuse_chart_per_source() {
         let sources = ["10.0.0.1", "10.0.0.2", "2001:db8::1"];
-        let charts = render_charts(
+        let charts = charts_of(
             &tables(&sources, 500, 100.0, 50, 10, &["accepted"]),
             &context(&sources, 50),
         );
@@ -1586,7 +1762,7 @@ mod tests {
     #[test]
     fn at_most_four_sources_get_their_own_chart() {
         let sources = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
-        let charts = render_charts(
+        let charts = charts_of(
             &tables(&sources, 50, 100.0, 20, 0, &[]),
             &context(&sources, 20),
         );
@@ -1604,7 +1780,7 @@ mod tests {
     #[test]
     fn port_reuse_legend_names_the_outcomes_present() {
         let sources = ["10.0.0.1"];
-        let charts = render_charts(
+        let charts = charts_of(
             &tables(
                 &sources,
                 1_000,
@@ -1638,7 +1814,7 @@ mod tests {
     #[test]
     fn occupancy_chart_draws_a_line_per_source_and_the_exhaustion_line() {
         let sources = ["10.0.0.1", "10.0.0.2"];
-        let charts = render_charts(
+        let charts = charts_of(
             &tables(&sources, 1_000, 150.0, 200, 5, &["accepted"]),
             &ChartContext {
                 sources: vec![source("10.0.0.1", 200, 400), source("10.0.0.2", 100, 100)],
@@ -1663,7 +1839,7 @@ mod tests {
         let sources = ["10.0.0.1"];
         let mut t = tables(&sources, 1_000, 150.0, 200, 5, &["accepted"]);
         let last = *t.timeline.second.iter().max().unwrap();
-        let observed = |t: &Tables| render_charts(t, &context(&sources, 200));
+        let observed = |t: &Tables| charts_of(t, &context(&sources, 200));
         t.timeline.observed = vec![true; t.timeline.second.len()];
         let all_observed = observed(&t);
         let chart_of = |charts: &[Chart]| chart(charts, "time-wait-occupancy.svg").svg.clone();
@@ -1679,7 +1855,7 @@ mod tests {
     #[test]
     fn rates_latency_and_reuse_interval_charts_say_what_they_show() {
         let sources = ["10.0.0.1"];
-        let charts = render_charts(
+        let charts = charts_of(
             &tables(
                 &sources,
                 1_000,
@@ -1705,7 +1881,15 @@ mod tests {
             assert!(has_text(latency, label), "no {label:?}");
         }
         let reuse = chart(&charts, "reuse-interval.svg");
-        for label in ["10.0.0.1 (800)", "TIME_WAIT (60 s)", "reuse interval (s)"] {
+        // Every reuse came 200 ports ÷ 150/s − 10 ms = 1.32 s after the close: the log axis
+        // runs in decades from 1 s past the TIME_WAIT line.
+        for label in [
+            "10.0.0.1 (800)",
+            "TIME_WAIT (60 s)",
+            "reuse interval (log scale)",
+            "1 s",
+            "100 s",
+        ] {
             assert!(has_text(reuse, label), "no {label:?}");
         }
     }
@@ -1718,7 +1902,7 @@ mod tests {
         for (i, port) in t.connections.orig_p.iter_mut().enumerate() {
             *port = 32_768 + (mix(i as u64) % 28_232) as u32;
         }
-        let charts = render_charts(&t, &context(&sources, 28_232));
+        let charts = charts_of(&t, &context(&sources, 28_232));
         let port_reuse = chart(&charts, "port-reuse-10.0.0.1.svg");
         assert!(
             port_reuse.svg.len() < 3_000_000,
@@ -1765,8 +1949,8 @@ mod tests {
         let sources = ["10.0.0.1", "10.0.0.2"];
         let t = tables(&sources, 20_000, 300.0, 500, 3, &["accepted", "unanswered"]);
         let context = context(&sources, 500);
-        let first = render_charts(&t, &context);
-        let second = render_charts(&t, &context);
+        let first = charts_of(&t, &context);
+        let second = charts_of(&t, &context);
         assert_eq!(first.len(), second.len());
         for (a, b) in first.iter().zip(&second) {
             assert_eq!(a.file_name, b.file_name);
@@ -1778,7 +1962,7 @@ mod tests {
     #[test]
     fn empty_tables_give_valid_charts_that_say_no_data() {
         for sources in [&[][..], &["10.0.0.1"][..]] {
-            let charts = render_charts(&Tables::default(), &context(sources, 0));
+            let charts = charts_of(&Tables::default(), &context(sources, 0));
             assert_eq!(charts.len(), 5);
             for c in &charts {
                 assert!(has_text(c, "no data"), "{} has data", c.file_name);
@@ -1822,13 +2006,13 @@ mod tests {
             },
         ];
         for context in &contexts {
-            for c in render_charts(&t, context) {
+            for c in charts_of(&t, context) {
                 texts(&c);
             }
         }
         // A single connection: single-point ranges everywhere.
         let one = tables(&["10.0.0.1"], 1, 1.0, 1, 1, &["reset"]);
-        for c in render_charts(&one, &context(&["10.0.0.1"], 1)) {
+        for c in charts_of(&one, &context(&["10.0.0.1"], 1)) {
             texts(&c);
         }
     }
@@ -1906,7 +2090,7 @@ mod tests {
                     })
                     .collect(),
             };
-            for c in render_charts(&t, &context) {
+            for c in charts_of(&t, &context) {
                 texts(&c);
             }
         }
@@ -1917,7 +2101,7 @@ mod tests {
         let sources = ["10.0.0.1"];
         // Ten hours at 0.1 connection per second.
         let t = tables(&sources, 3_600, 0.1, 100, 3, &["accepted"]);
-        let charts = render_charts(&t, &context(&sources, 100));
+        let charts = charts_of(&t, &context(&sources, 100));
         assert!(has_text(
             chart(&charts, "rates.svg"),
             "mean per second over 30 s"
@@ -1968,9 +2152,10 @@ mod fixture_tests {
         }
         let findings = Findings::of_segments(&config, &segments);
         let summary = Summary::new(&findings, 4);
-        let tables = Tables::new(&findings, &config.time_wait);
+        let records = crate::stream::RecordDigest::of(&findings, &summary, &config.time_wait);
         let input = crate::ReportInput {
-            findings: &findings,
+            records: &records,
+            counters: &findings.counters,
             summary: &summary,
             accounting: &twsleuth_decode::Accounting::default(),
             policy: &config.time_wait,
@@ -1991,7 +2176,7 @@ mod fixture_tests {
                 .min()
                 .unwrap_or(0),
             time_wait_s: config.time_wait.default_ns as f64 / 1e9,
-            sources: crate::content::capacity(&input, &tables)
+            sources: crate::content::capacity(&input)
                 .into_iter()
                 .map(|c| ChartSource {
                     name: c.source,
@@ -2000,7 +2185,7 @@ mod fixture_tests {
                 })
                 .collect(),
         };
-        render_charts(&tables, &context)
+        render_charts(&records.timeline, &records.charts, &context)
     }
 
     #[test]

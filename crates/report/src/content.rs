@@ -2,16 +2,13 @@
 //! capacity model, evidence, recommendations, method and accounting.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use twsleuth_flows::{
-    ActiveCloser, FirstFew, LatencyMs, Role, SECOND_NS, Summary, TrackerCounters,
-};
+use twsleuth_flows::{FirstFew, LatencyMs, Role, SECOND_NS, Summary, TrackerCounters};
 
 use crate::document::{Block, Document, Inline, Section};
 use crate::exhaustion::PortExhaustion;
 use crate::limits::{Completeness, missing_direction_words};
-use crate::tables::{Tables, label};
+use crate::tables::label;
 use crate::time::{format_utc, format_utc_ms};
 use crate::{Evidence, ReportInput};
 
@@ -19,7 +16,7 @@ use crate::{Evidence, ReportInput};
 /// balancer's full SNAT port pool gives).
 const FULL_PORT_RANGE: u64 = 64_512;
 /// Sources the capacity model covers (the busiest).
-const CAPACITY_SOURCES: usize = 5;
+pub const CAPACITY_SOURCES: usize = 5;
 
 /// `1234567` → `1,234,567`.
 pub fn count(n: u64) -> String {
@@ -261,27 +258,14 @@ pub struct Capacity {
 }
 
 /// The capacity model for the busiest sources.
-pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
-    let busiest: Vec<IpAddr> = input
-        .summary
-        .sources
-        .iter()
-        .take(CAPACITY_SOURCES)
-        .map(|s| s.orig_h)
-        .collect();
-    // The 4-tuples of each busy source: (source port, destination address, destination port).
-    let mut tuples: Vec<Vec<(u16, IpAddr, u16)>> = vec![Vec::new(); busiest.len()];
-    for c in &input.findings.connections {
-        if let Some(i) = busiest.iter().position(|ip| *ip == c.orig_h) {
-            tuples[i].push((c.orig_p, c.resp_h, c.resp_p));
-        }
-    }
+pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
     let mut peaks: BTreeMap<&str, u64> = BTreeMap::new();
-    for (source, new) in tables
+    for (source, new) in input
+        .records
         .timeline
         .orig_h
         .iter()
-        .zip(&tables.timeline.new_connections)
+        .zip(&input.records.timeline.new_connections)
     {
         let peak = peaks.entry(&**source).or_default();
         *peak = (*peak).max(*new);
@@ -290,15 +274,9 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
         .summary
         .sources
         .iter()
-        .zip(tuples)
-        .map(|(s, mut tuples)| {
-            tuples.sort_unstable();
-            tuples.dedup();
-            let tuples_in_use = (tuples.len() as u64).max(1);
-            let mut destinations: Vec<(IpAddr, u16)> =
-                tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
-            destinations.sort_unstable();
-            destinations.dedup();
+        .zip(&input.records.tuples)
+        .map(|(s, tuples)| {
+            let tuples_in_use = tuples.tuples.max(1);
             let source = s.orig_h.to_string();
             let time_wait_s = input.policy.default_ns as f64 / 1e9;
             let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
@@ -311,7 +289,7 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
             };
             Capacity {
                 ports_in_use: s.ports_in_use,
-                destinations: destinations.len() as u64,
+                destinations: tuples.destinations,
                 tuples_in_use,
                 time_wait_s,
                 sustainable_per_s,
@@ -338,7 +316,6 @@ fn tuples_with_full_range(tuples_in_use: u64, ports_in_use: u64) -> f64 {
 /// title) in the order to show them.
 pub fn document(
     input: &ReportInput<'_>,
-    tables: &Tables,
     capacity: &[Capacity],
     charts: &[(String, String)],
 ) -> Document {
@@ -347,14 +324,14 @@ pub fn document(
             title: "Verdict".into(),
             blocks: vec![Block::Paragraph(vec![Inline::Strong(verdict(
                 input.summary,
-                &input.findings.counters,
+                input.counters,
                 input.completeness,
                 input.exhaustion,
             ))])],
         },
         cannot_show(input.completeness),
-        key_figures(input, tables),
-        incident_timeline(input, tables, capacity),
+        key_figures(input),
+        incident_timeline(input, capacity),
         capacity_section(capacity),
     ];
     if !charts.is_empty() {
@@ -418,22 +395,11 @@ fn cannot_show(completeness: &Completeness) -> Section {
     }
 }
 
-fn capture_span(input: &ReportInput<'_>) -> Option<(i64, i64)> {
-    let first = input.findings.connections.first()?.ts_ns;
-    let last = input
-        .findings
-        .connections
-        .iter()
-        .map(|c| c.ts_ns.saturating_add(c.duration_ns))
-        .max()?;
-    Some((first, last))
-}
-
-fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
+fn key_figures(input: &ReportInput<'_>) -> Section {
     let s = input.summary;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |k: &str, v: String| rows.push(vec![k.to_string(), v]);
-    if let Some((first, last)) = capture_span(input) {
+    if let Some((first, last)) = input.records.capture_span {
         row(
             "Capture span",
             format!(
@@ -447,15 +413,16 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
     row("Connections", count(s.connections));
     row("SYNs (retransmissions included)", count(s.syn));
     let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
-    for (second, new) in tables
+    for (second, new) in input
+        .records
         .timeline
         .second
         .iter()
-        .zip(&tables.timeline.new_connections)
+        .zip(&input.records.timeline.new_connections)
     {
         *per_second.entry(*second).or_default() += new;
     }
-    if let (Some(peak), Some(span)) = (per_second.values().max(), capture_span(input)) {
+    if let (Some(peak), Some(span)) = (per_second.values().max(), input.records.capture_span) {
         let span_s = (span.1.saturating_sub(span.0) as f64 / 1e9).max(1.0);
         row(
             "New connections per second",
@@ -547,10 +514,10 @@ fn key_figures(input: &ReportInput<'_>, tables: &Tables) -> Section {
     }
 }
 
-fn incident_timeline(input: &ReportInput<'_>, tables: &Tables, capacity: &[Capacity]) -> Section {
+fn incident_timeline(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
     let mut events: Vec<(i64, String)> = Vec::new();
-    let collisions = &input.findings.collisions;
-    if let Some(first) = collisions.first() {
+    let collisions = &input.records.collisions;
+    if let Some(first) = &collisions.first {
         events.push((
             first.ts_ns,
             format!(
@@ -564,15 +531,15 @@ fn incident_timeline(input: &ReportInput<'_>, tables: &Tables, capacity: &[Capac
             ),
         ));
     }
-    if let Some(last) = collisions.last().filter(|_| collisions.len() > 1) {
+    if let Some(last) = collisions.last.as_ref().filter(|_| collisions.count > 1) {
         events.push((
             last.ts_ns,
-            format!("Last collision ({} in all)", count(collisions.len() as u64)),
+            format!("Last collision ({} in all)", count(collisions.count)),
         ));
     }
     // Occupancy of each busy source's 4-tuples by tuples in TIME_WAIT (as in the capacity
     // model and the occupancy chart): when it crossed 50%, 90% and 100%.
-    let t = &tables.timeline;
+    let t = &input.records.timeline;
     for c in capacity.iter().take(4) {
         let tuples = c.tuples_in_use;
         for threshold in [50u64, 90, 100] {
@@ -805,12 +772,7 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
     let s = input.summary;
     let c = &s.collisions;
     let mut items: Vec<Vec<Inline>> = Vec::new();
-    let server_closed_first = input
-        .findings
-        .connections
-        .iter()
-        .filter(|c| c.active_closer == Some(ActiveCloser::Resp))
-        .count() as u64;
+    let server_closed_first = input.records.server_closed_first;
     if c.total > 0 {
         if let Some(cap) = capacity.iter().find(|cap| cap.addresses_needed > 1) {
             items.push(vec![
@@ -955,13 +917,8 @@ fn method(input: &ReportInput<'_>) -> Section {
     )]);
     blocks.push(Block::List(assumptions));
     let a = input.accounting;
-    let t = &input.findings.counters;
-    let low_confidence = input
-        .findings
-        .connections
-        .iter()
-        .filter(|c| c.low_confidence != 0)
-        .count() as u64;
+    let t = input.counters;
+    let low_confidence = input.records.low_confidence;
     blocks.push(Block::Table {
         header: vec!["Accounting".into(), "Count".into()],
         rows: vec![
@@ -1049,9 +1006,10 @@ mod tests {
         );
         let summary = Summary::new(&findings, 10);
         let policy = twsleuth_flows::TimeWaitPolicy::default();
-        let tables = Tables::new(&findings, &policy);
+        let records = crate::stream::RecordDigest::of(&findings, &summary, &policy);
         let input = ReportInput {
-            findings: &findings,
+            records: &records,
+            counters: &findings.counters,
             summary: &summary,
             accounting: &twsleuth_decode::Accounting::default(),
             policy: &policy,
@@ -1064,7 +1022,7 @@ mod tests {
             exhaustion: &[],
             tool_version: "test",
         };
-        capacity(&input, &tables).remove(0)
+        capacity(&input).remove(0)
     }
 
     #[test]

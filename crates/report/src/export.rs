@@ -297,6 +297,12 @@ const CSV_CHUNKS_PER_BATCH: usize = 16;
 /// benchmark's 500 k connections (0.12 s here) and needed every text cell copied into a polars
 /// frame first: the rows are formatted in parallel chunks, written in order.
 pub fn write_csv(columns: &[NamedColumn<'_>], out: &mut dyn Write) -> io::Result<()> {
+    write_csv_header(columns, out)?;
+    write_csv_rows(columns, out)
+}
+
+/// The CSV header row of `columns`.
+pub fn write_csv_header(columns: &[NamedColumn<'_>], out: &mut dyn Write) -> io::Result<()> {
     let mut header = Vec::new();
     for (i, (name, _)) in columns.iter().enumerate() {
         if i > 0 {
@@ -305,7 +311,11 @@ pub fn write_csv(columns: &[NamedColumn<'_>], out: &mut dyn Write) -> io::Result
         csv_text(&mut header, name);
     }
     header.push(b'\n');
-    out.write_all(&header)?;
+    out.write_all(&header)
+}
+
+/// The CSV rows of `columns`, formatted in parallel chunks and written in order.
+pub fn write_csv_rows(columns: &[NamedColumn<'_>], out: &mut dyn Write) -> io::Result<()> {
     let rows = columns.first().map_or(0, |(_, column)| column.len());
     let chunks: Vec<std::ops::Range<usize>> = (0..rows)
         .step_by(CSV_ROWS_PER_CHUNK)

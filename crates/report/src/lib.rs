@@ -1,9 +1,11 @@
 //! Incident report: tables, exports, charts and the postmortem document, built from the flow
 //! tracker's findings (never from packets).
 //!
-//! - [`tables::Tables`]: connections, collisions and a per-second timeline, in columns; the
-//!   same tables are exported ([`export`]: Parquet through polars, CSV in the same format) and
-//!   charted.
+//! - [`stream::export_records`]: connection and collision records streamed off disk in order,
+//!   a chunk at a time, into the exports ([`export`]: Parquet through polars, CSV in the same
+//!   format) and the [`stream::RecordDigest`] the rest is made from (a per-second timeline,
+//!   the charts' sample, the collisions to show), in memory that does not grow with the
+//!   capture.
 //! - [`content::document`] says what a postmortem needs (verdict, key figures, timeline,
 //!   capacity model, evidence, recommendations, method); [`document`] renders it as Markdown
 //!   and as self-contained HTML, escaping everything that came from a capture.
@@ -17,6 +19,7 @@ pub mod export;
 pub mod files;
 pub mod limits;
 pub mod spill;
+pub mod stream;
 pub mod tables;
 pub mod time;
 mod write;
@@ -25,7 +28,7 @@ pub use write::write_report;
 
 use serde::Serialize;
 use twsleuth_decode::Accounting;
-use twsleuth_flows::{CollisionRecord, Findings, Role, Summary, TimeWaitPolicy};
+use twsleuth_flows::{CollisionRecord, Role, Summary, TimeWaitPolicy, TrackerCounters};
 
 /// One input capture, as the method section lists it.
 #[derive(Clone, Debug, Serialize)]
@@ -83,8 +86,10 @@ pub struct Evidence {
 
 /// Everything a report is made from.
 pub struct ReportInput<'a> {
-    /// The tracker's findings.
-    pub findings: &'a Findings,
+    /// What the records showed, gathered as they streamed to the exports.
+    pub records: &'a stream::RecordDigest,
+    /// The tracker's counters.
+    pub counters: &'a TrackerCounters,
     /// Key figures of the findings.
     pub summary: &'a Summary,
     /// Where every frame went.

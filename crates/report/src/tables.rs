@@ -226,55 +226,122 @@ pub struct Tables {
 const SECOND_NS: i64 = 1_000_000_000;
 
 impl Tables {
-    /// Builds the tables from the tracker's findings.
+    /// The tables of findings held in memory, built as the report builds them chunk by chunk
+    /// from records streamed off disk ([`crate::stream`]).
     pub fn new(findings: &Findings, policy: &TimeWaitPolicy) -> Tables {
         let connections = &findings.connections;
-        let outcome_of: Vec<Option<Outcome>> = connections.iter().map(|c| c.collision).collect();
-        // The next incarnation on a tuple ends the previous one's TIME_WAIT (taken over, or
-        // the port moved on): its start bounds the occupancy. Connections are in `uid` order.
-        let mut next_start: Vec<Option<i64>> = vec![None; connections.len()];
-        for c in connections {
-            let previous = c
-                .prev_uid
-                .and_then(|p| connections.binary_search_by_key(&p, |c| c.uid).ok());
-            if let Some(previous) = previous {
-                next_start[previous] = Some(c.ts_ns);
-            }
-        }
+        let mut successors: Vec<Successor> = connections.iter().filter_map(Successor::of).collect();
+        successors.sort_by_key(|s| (s.prev_uid, s.next_ts_ns));
+        let mut join = SuccessorJoin::new(successors.into_iter().map(Ok));
         let time_wait_end: Vec<Option<i64>> = connections
             .iter()
-            .zip(&next_start)
-            .map(|(c, next)| {
-                let start = c.time_wait_start_ns?;
-                let holder = match c.active_closer? {
-                    twsleuth_flows::ActiveCloser::Resp => c.resp_h,
-                    _ => c.orig_h,
-                };
-                let end = start.saturating_add(policy.duration_ns(holder));
-                Some(next.map_or(end, |n| end.min(n.max(start))))
+            .map(|c| {
+                let next = join.next_start(c.uid).unwrap_or(None);
+                time_wait_end(c, next, policy)
             })
             .collect();
-        // Three independent tables: built in parallel.
-        let (connections_t, (collisions, timeline)) = rayon::join(
-            || connections_table(connections, &outcome_of, &time_wait_end),
-            || {
-                rayon::join(
-                    || collisions_table(&findings.collisions),
-                    || timeline_table(connections, &outcome_of, &time_wait_end),
-                )
-            },
-        );
+        let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
+        for c in connections {
+            *per_source.entry(c.orig_h).or_default() += 1;
+        }
+        let mut busiest: Vec<(u64, std::net::IpAddr)> =
+            per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
+        busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let addresses: Vec<std::net::IpAddr> = busiest
+            .iter()
+            .take(TIMELINE_SOURCES)
+            .map(|(_, ip)| *ip)
+            .collect();
+        let mut timeline = TimelineBuilder::new(&addresses, busiest.len() > TIMELINE_SOURCES);
+        for (c, end) in connections.iter().zip(&time_wait_end) {
+            timeline.add(c, *end);
+        }
         Tables {
-            connections: connections_t,
-            collisions,
-            timeline,
+            connections: connections_table(connections, &time_wait_end),
+            collisions: collisions_table(&findings.collisions),
+            timeline: timeline.finish(),
         }
     }
 }
 
-fn connections_table(
+/// The next incarnation on a connection's tuple, which ends the TIME_WAIT the connection left
+/// (taken over, or the port moved on): what the connection's row needs of a later record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Successor {
+    /// The connection whose tuple was used again.
+    pub prev_uid: u64,
+    /// When the next incarnation began, ns since the epoch.
+    pub next_ts_ns: i64,
+}
+
+impl Successor {
+    /// The successor `c` is to its tuple's previous incarnation, if it had one.
+    pub fn of(c: &ConnectionRecord) -> Option<Successor> {
+        Some(Successor {
+            prev_uid: c.prev_uid?,
+            next_ts_ns: c.ts_ns,
+        })
+    }
+}
+
+/// Successors in `prev_uid` order, looked up for connections in `uid` order: a merge join,
+/// in constant memory.
+pub struct SuccessorJoin<I: Iterator<Item = std::io::Result<Successor>>> {
+    successors: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = std::io::Result<Successor>>> SuccessorJoin<I> {
+    /// A join over `successors`, sorted by `prev_uid`.
+    pub fn new(successors: I) -> Self {
+        SuccessorJoin {
+            successors: successors.peekable(),
+        }
+    }
+
+    /// When the next incarnation after connection `uid` began (the earliest, should views
+    /// disagree); `uid`s must come in increasing order.
+    pub fn next_start(&mut self, uid: u64) -> std::io::Result<Option<i64>> {
+        let mut next: Option<i64> = None;
+        while let Some(peeked) = self.successors.peek() {
+            let prev_uid = match peeked {
+                Ok(s) => s.prev_uid,
+                Err(_) => match self.successors.next() {
+                    Some(Err(e)) => return Err(e),
+                    _ => unreachable!("peeked an error"),
+                },
+            };
+            if prev_uid > uid {
+                break;
+            }
+            if let Some(Ok(s)) = self.successors.next() {
+                if s.prev_uid == uid {
+                    next = Some(next.map_or(s.next_ts_ns, |n: i64| n.min(s.next_ts_ns)));
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// When the TIME_WAIT `c` left ended: its duration after it began, or earlier when the next
+/// incarnation on the tuple (starting at `next_start`) took it over.
+pub fn time_wait_end(
+    c: &ConnectionRecord,
+    next_start: Option<i64>,
+    policy: &TimeWaitPolicy,
+) -> Option<i64> {
+    let start = c.time_wait_start_ns?;
+    let holder = match c.active_closer? {
+        twsleuth_flows::ActiveCloser::Resp => c.resp_h,
+        _ => c.orig_h,
+    };
+    let end = start.saturating_add(policy.duration_ns(holder));
+    Some(next_start.map_or(end, |n| end.min(n.max(start))))
+}
+
+/// The rows of `records`, each with the end of the TIME_WAIT it left.
+pub fn connections_table(
     records: &[ConnectionRecord],
-    outcome_of: &[Option<Outcome>],
     time_wait_end: &[Option<i64>],
 ) -> ConnectionsTable {
     let mut t = ConnectionsTable::default();
@@ -323,12 +390,13 @@ fn connections_table(
         t.unseen_side
             .push(c.unseen_side.map(|side| sides.get(side, label)));
         t.collision
-            .push(outcome_of[i].map(|o| outcomes.get(o, label)));
+            .push(c.collision.map(|o| outcomes.get(o, label)));
     }
     t
 }
 
-fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
+/// The rows of `records`.
+pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     let mut t = CollisionsTable::default();
     let mut addresses = TextCache::new();
     let (mut outcomes, mut replies, mut predictions, mut holders, mut rules) = (
@@ -397,106 +465,127 @@ pub const MAX_DENSE_SECONDS: i64 = 86_400;
 /// The series name for the sources beyond [`TIMELINE_SOURCES`].
 pub const OTHER_SOURCES: &str = "other";
 
-/// Per-second counts per source, and the TIME_WAIT occupancy from +1/−1 events.
-fn timeline_table(
-    records: &[ConnectionRecord],
-    outcome_of: &[Option<Outcome>],
-    time_wait_end: &[Option<i64>],
-) -> TimelineTable {
-    #[derive(Default, Clone, Copy)]
-    struct Cell {
-        new: u64,
-        by_outcome: [u64; Outcome::ALL.len()],
-        occupancy_delta: i64,
+/// A second of one series in the timeline.
+#[derive(Default, Clone, Copy)]
+struct Cell {
+    new: u64,
+    by_outcome: [u64; Outcome::ALL.len()],
+    occupancy_delta: i64,
+}
+
+/// Per-second counts per source, and the TIME_WAIT occupancy from +1/−1 events, gathered
+/// connection by connection. Memory: a cell per second and series (at most
+/// [`TIMELINE_SOURCES`] + 1), whatever the number of connections.
+pub struct TimelineBuilder {
+    /// Series in the order of their names (the rows' order); the sources beyond the busiest
+    /// share the `other` series (no address).
+    names: Vec<(Text, Option<std::net::IpAddr>)>,
+    series: HashMap<std::net::IpAddr, usize>,
+    other: usize,
+    cells: BTreeMap<(usize, i64), Cell>,
+    /// The capture's end, as far as its connections show it: seconds after it are
+    /// extrapolated.
+    last_observed_ns: Option<i64>,
+}
+
+impl TimelineBuilder {
+    /// A timeline with a series for each of `busiest` (at most [`TIMELINE_SOURCES`] are
+    /// used), and an `other` series when `more_sources` exist.
+    pub fn new(busiest: &[std::net::IpAddr], more_sources: bool) -> TimelineBuilder {
+        let mut names: Vec<(Text, Option<std::net::IpAddr>)> = busiest
+            .iter()
+            .take(TIMELINE_SOURCES)
+            .map(|ip| (Text::from(ip.to_string()), Some(*ip)))
+            .collect();
+        if more_sources || busiest.len() > TIMELINE_SOURCES {
+            names.push((Text::from(OTHER_SOURCES), None));
+        }
+        names.sort();
+        let series = names
+            .iter()
+            .enumerate()
+            .filter_map(|(position, (_, ip))| Some(((*ip)?, position)))
+            .collect();
+        let other = names.iter().position(|(_, ip)| ip.is_none()).unwrap_or(0);
+        TimelineBuilder {
+            names,
+            series,
+            other,
+            cells: BTreeMap::new(),
+            last_observed_ns: None,
+        }
     }
-    let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
-    for c in records {
-        *per_source.entry(c.orig_h).or_default() += 1;
-    }
-    let mut busiest: Vec<(u64, std::net::IpAddr)> =
-        per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
-    busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    // Series in the order of their names (the rows' order), each source's by its position;
-    // the sources beyond the busiest share the `other` series (no address).
-    let mut names: Vec<(Text, Option<std::net::IpAddr>)> = busiest
-        .iter()
-        .take(TIMELINE_SOURCES)
-        .map(|(_, ip)| (Text::from(ip.to_string()), Some(*ip)))
-        .collect();
-    if busiest.len() > TIMELINE_SOURCES {
-        names.push((Text::from(OTHER_SOURCES), None));
-    }
-    names.sort();
-    let series: HashMap<std::net::IpAddr, usize> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(position, (_, ip))| Some(((*ip)?, position)))
-        .collect();
-    let other = names.iter().position(|(_, ip)| ip.is_none()).unwrap_or(0);
-    let mut cells: BTreeMap<(usize, i64), Cell> = BTreeMap::new();
-    for (i, c) in records.iter().enumerate() {
-        let source = series.get(&c.orig_h).copied().unwrap_or(other);
+
+    /// Counts connection `c`, whose TIME_WAIT ended at `time_wait_end`.
+    pub fn add(&mut self, c: &ConnectionRecord, time_wait_end: Option<i64>) {
+        let source = self.series.get(&c.orig_h).copied().unwrap_or(self.other);
         let second = c.ts_ns.div_euclid(SECOND_NS);
-        let cell = cells.entry((source, second)).or_default();
+        let cell = self.cells.entry((source, second)).or_default();
         cell.new += 1;
-        if let Some(o) = outcome_of[i] {
+        if let Some(o) = c.collision {
             cell.by_outcome[Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)] += 1;
         }
-        if let (Some(start), Some(end)) = (c.time_wait_start_ns, time_wait_end[i]) {
+        if let (Some(start), Some(end)) = (c.time_wait_start_ns, time_wait_end) {
             // Held at the end of a second if start ≤ end-of-second < end.
             let from = start.div_euclid(SECOND_NS);
             let to = end.div_euclid(SECOND_NS);
             if to > from {
-                cells.entry((source, from)).or_default().occupancy_delta += 1;
-                cells.entry((source, to)).or_default().occupancy_delta -= 1;
+                self.cells
+                    .entry((source, from))
+                    .or_default()
+                    .occupancy_delta += 1;
+                self.cells.entry((source, to)).or_default().occupancy_delta -= 1;
             }
         }
+        let end = c.ts_ns.saturating_add(c.duration_ns);
+        self.last_observed_ns = Some(self.last_observed_ns.map_or(end, |l| l.max(end)));
     }
-    // The capture's end, as far as its connections show it: seconds after it are extrapolated.
-    let last_observed = records
-        .iter()
-        .map(|c| c.ts_ns.saturating_add(c.duration_ns))
-        .max()
-        .map_or(i64::MAX, |end| end.div_euclid(SECOND_NS));
-    let mut t = TimelineTable::default();
-    let mut source_rows: BTreeMap<usize, Vec<(i64, Cell)>> = BTreeMap::new();
-    for ((source, second), cell) in cells {
-        source_rows.entry(source).or_default().push((second, cell));
-    }
-    for (source, rows) in source_rows {
-        // Fill every second between the source's first and last event, so that series plot
-        // as continuous lines and per-second rates average correctly; but a capture whose
-        // clock jumps (or a corrupt timestamp) could span years, so beyond a day only the
-        // seconds with an event get a row (occupancy is a step function: those rows carry
-        // every change).
-        let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
-        let dense = last.saturating_sub(first) <= MAX_DENSE_SECONDS;
-        let by_second: BTreeMap<i64, Cell> = rows.into_iter().collect();
-        let seconds: Box<dyn Iterator<Item = i64>> = if dense {
-            Box::new(first..=last)
-        } else {
-            Box::new(by_second.keys().copied().collect::<Vec<_>>().into_iter())
-        };
-        let mut occupancy = 0i64;
-        for second in seconds {
-            let cell = by_second.get(&second).copied().unwrap_or_default();
-            occupancy += cell.occupancy_delta;
-            t.second.push(second);
-            t.ts_ns.push(second.saturating_mul(SECOND_NS));
-            t.orig_h.push(Arc::clone(&names[source].0));
-            t.new_connections.push(cell.new);
-            t.collisions.push(cell.by_outcome.iter().sum());
-            t.accepted.push(cell.by_outcome[0]);
-            t.rejected_recovered.push(cell.by_outcome[1]);
-            t.reset.push(cell.by_outcome[2]);
-            t.unanswered.push(cell.by_outcome[3]);
-            t.failed.push(cell.by_outcome[4]);
-            t.unknown.push(cell.by_outcome[5]);
-            t.time_wait_tuples.push(occupancy.max(0) as u64);
-            t.observed.push(second <= last_observed);
+
+    /// The table.
+    pub fn finish(self) -> TimelineTable {
+        let last_observed = self
+            .last_observed_ns
+            .map_or(i64::MAX, |end| end.div_euclid(SECOND_NS));
+        let mut t = TimelineTable::default();
+        let mut source_rows: BTreeMap<usize, Vec<(i64, Cell)>> = BTreeMap::new();
+        for ((source, second), cell) in self.cells {
+            source_rows.entry(source).or_default().push((second, cell));
         }
+        for (source, rows) in source_rows {
+            // Fill every second between the source's first and last event, so that series
+            // plot as continuous lines and per-second rates average correctly; but a capture
+            // whose clock jumps (or a corrupt timestamp) could span years, so beyond a day only
+            // the seconds with an event get a row (occupancy is a step function: those rows
+            // carry every change).
+            let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
+            let dense = last.saturating_sub(first) <= MAX_DENSE_SECONDS;
+            let by_second: BTreeMap<i64, Cell> = rows.into_iter().collect();
+            let seconds: Box<dyn Iterator<Item = i64>> = if dense {
+                Box::new(first..=last)
+            } else {
+                Box::new(by_second.keys().copied().collect::<Vec<_>>().into_iter())
+            };
+            let mut occupancy = 0i64;
+            for second in seconds {
+                let cell = by_second.get(&second).copied().unwrap_or_default();
+                occupancy += cell.occupancy_delta;
+                t.second.push(second);
+                t.ts_ns.push(second.saturating_mul(SECOND_NS));
+                t.orig_h.push(Arc::clone(&self.names[source].0));
+                t.new_connections.push(cell.new);
+                t.collisions.push(cell.by_outcome.iter().sum());
+                t.accepted.push(cell.by_outcome[0]);
+                t.rejected_recovered.push(cell.by_outcome[1]);
+                t.reset.push(cell.by_outcome[2]);
+                t.unanswered.push(cell.by_outcome[3]);
+                t.failed.push(cell.by_outcome[4]);
+                t.unknown.push(cell.by_outcome[5]);
+                t.time_wait_tuples.push(occupancy.max(0) as u64);
+                t.observed.push(second <= last_observed);
+            }
+        }
+        t
     }
-    t
 }
 
 #[cfg(test)]

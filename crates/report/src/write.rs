@@ -3,76 +3,51 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use crate::ReportInput;
 use crate::charts::{ChartContext, ChartSource, render_charts};
 use crate::content::{capacity, document};
 use crate::document::{render_html, render_markdown};
-use crate::export::{
-    collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
-};
+use crate::export::{frame, timeline_columns, write_csv, write_parquet};
 use crate::files::{replace_earlier_outputs, write_atomically};
-use crate::tables::Tables;
 
-/// Writes the report into `dir` (created if missing; see [`crate::files::check_output_dir`]
-/// for what it may already hold) and returns the files written, in a fixed order.
-/// `summary_json` is the `analyze --json` object, saved as `data/summary.json`. `also_ours`
-/// are files already under `dir` that belong to this report (the capture `watch --report`
-/// kept): listed in the manifest with the rest, so that neither this run nor a later one takes
-/// them for foreign or stale files. The output depends only on the input: no wall-clock time,
-/// no random ids.
+/// Writes the rest of the report into `dir`, whose `data/connections.*` and
+/// `data/collisions.*` [`crate::stream::export_records`] wrote (`exported`), and returns every
+/// file of the report, in a fixed order. `summary_json` is the `analyze --json` object, saved
+/// as `data/summary.json`. `also_ours` are files already under `dir` that belong to this
+/// report (the capture `watch --report` kept): listed in the manifest with the rest, so that
+/// neither this run nor a later one takes them for foreign or stale files. The output depends
+/// only on the input: no wall-clock time, no random ids.
 pub fn write_report(
     dir: &Path,
     input: &ReportInput<'_>,
     summary_json: &serde_json::Value,
+    exported: Vec<PathBuf>,
     also_ours: &[PathBuf],
 ) -> io::Result<Vec<PathBuf>> {
     let charts_dir = dir.join("charts");
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&charts_dir)?;
     std::fs::create_dir_all(&data_dir)?;
-    let mut written = Vec::new();
+    let mut written = exported;
 
-    let tables = Tables::new(input.findings, input.policy);
+    let timeline = &input.records.timeline;
     let polars_error = |e: polars::prelude::PolarsError| io::Error::other(e.to_string());
-    let tables_columns = [
-        ("connections", connections_columns(&tables.connections)),
-        ("collisions", collisions_columns(&tables.collisions)),
-        ("timeline", timeline_columns(&tables.timeline)),
-    ];
-    // Six independent exports (three tables, two formats): written in parallel.
-    let data_dir = &data_dir;
-    let exports = tables_columns
-        .par_iter()
-        .flat_map_iter(|(name, columns)| {
-            [("parquet", Format::Parquet), ("csv", Format::Csv)].map(|(extension, format)| {
-                (
-                    data_dir.join(format!("{name}.{extension}")),
-                    columns,
-                    format,
-                )
-            })
-        })
-        .map(|(path, columns, format)| {
-            write_atomically(&path, |w| match format {
-                Format::Parquet => {
-                    let mut frame = frame(columns).map_err(polars_error)?;
-                    write_parquet(&mut frame, w).map_err(polars_error)
-                }
-                Format::Csv => write_csv(columns, w),
-            })?;
-            Ok(path)
-        })
-        .collect::<io::Result<Vec<PathBuf>>>()?;
-    written.extend(exports);
+    let columns = timeline_columns(timeline);
+    let parquet = data_dir.join("timeline.parquet");
+    write_atomically(&parquet, |w| {
+        let mut frame = frame(&columns).map_err(polars_error)?;
+        write_parquet(&mut frame, w).map_err(polars_error)
+    })?;
+    let csv = data_dir.join("timeline.csv");
+    write_atomically(&csv, |w| write_csv(&columns, w))?;
+    written.extend([parquet, csv]);
     let mut summary = serde_json::to_vec_pretty(summary_json).map_err(io::Error::other)?;
     summary.push(b'\n');
     write_file(&mut written, data_dir.join("summary.json"), &summary)?;
 
-    let capacity = capacity(input, &tables);
+    let capacity = capacity(input);
     let context = ChartContext {
-        capture_start_ns: tables.connections.ts_ns.first().copied().unwrap_or(0),
+        capture_start_ns: input.records.capture_span.map_or(0, |(start, _)| start),
         time_wait_s: input.policy.default_ns as f64 / 1e9,
         sources: capacity
             .iter()
@@ -83,7 +58,7 @@ pub fn write_report(
             })
             .collect(),
     };
-    let charts = render_charts(&tables, &context);
+    let charts = render_charts(timeline, &input.records.charts, &context);
     for chart in &charts {
         write_file(
             &mut written,
@@ -95,7 +70,7 @@ pub fn write_report(
         .iter()
         .map(|c| (c.file_name.clone(), c.title.clone()))
         .collect();
-    let doc = document(input, &tables, &capacity, &chart_titles);
+    let doc = document(input, &capacity, &chart_titles);
     write_file(
         &mut written,
         dir.join("report.md"),
@@ -112,13 +87,6 @@ pub fn write_report(
     let ours: Vec<PathBuf> = written.iter().chain(also_ours).cloned().collect();
     replace_earlier_outputs(dir, &ours)?;
     Ok(written)
-}
-
-/// The export formats.
-#[derive(Clone, Copy)]
-enum Format {
-    Parquet,
-    Csv,
 }
 
 fn write_file(written: &mut Vec<PathBuf>, path: PathBuf, bytes: &[u8]) -> io::Result<()> {

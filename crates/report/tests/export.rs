@@ -130,3 +130,91 @@ fn a_capture_spanning_decades_gives_a_small_timeline() {
     let tables = Tables::new(&findings, &TimeWaitPolicy::default());
     assert!(tables.timeline.second.len() <= 2 * tables.connections.uid.len() + 2);
 }
+
+/// The report streams records off disk a chunk at a time: with chunks of 97 records and
+/// spills that write a run every few kilobytes (so that every record is merged back from
+/// disk), its Parquet and CSV files hold exactly the rows of the tables built in memory, in
+/// the same order, and its timeline is the same.
+#[test]
+fn streamed_exports_equal_the_tables_built_in_memory() {
+    use twsleuth_flows::{CollisionRecord, ConnectionRecord, Summary};
+    use twsleuth_report::spill::SortedSpill;
+    use twsleuth_report::stream::{RecordStreams, export_records};
+    use twsleuth_report::tables::Successor;
+
+    let findings = findings("lab/haproxy/lb-backend.pcap");
+    let policy = TimeWaitPolicy::default();
+    let tables = Tables::new(&findings, &policy);
+    assert_eq!(tables.connections.uid.len(), 800);
+    assert_eq!(tables.collisions.uid.len(), 700);
+    // Records reach the spills in batches out of order, as the tracker's shards give them.
+    let mut connections = SortedSpill::new(|c: &ConnectionRecord| c.uid, 4_096);
+    let mut collisions = SortedSpill::new(|c: &CollisionRecord| c.uid, 4_096);
+    let mut successors = SortedSpill::new(|s: &Successor| s.prev_uid, 256);
+    for batch in findings.connections.rchunks(61) {
+        connections.extend(batch.iter().cloned()).unwrap();
+        successors
+            .extend(batch.iter().filter_map(Successor::of))
+            .unwrap();
+    }
+    for batch in findings.collisions.rchunks(61) {
+        collisions.extend(batch.iter().cloned()).unwrap();
+    }
+    assert!(connections.runs() > 10 && successors.runs() > 10);
+    let streams = RecordStreams {
+        connections: connections.into_sorted().unwrap(),
+        collisions: collisions.into_sorted().unwrap(),
+        successors: successors.into_sorted().unwrap(),
+    };
+    let summary = Summary::new(&findings, 10);
+    let sources: Vec<_> = summary.sources.iter().map(|s| s.orig_h).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (digest, written) = export_records(
+        Some(dir.path()),
+        streams,
+        &summary,
+        &policy,
+        (&sources, false),
+        97,
+    )
+    .unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "connections.parquet",
+            "connections.csv",
+            "collisions.parquet",
+            "collisions.csv"
+        ]
+    );
+    for (name, columns) in [
+        ("connections", connections_columns(&tables.connections)),
+        ("collisions", collisions_columns(&tables.collisions)),
+    ] {
+        let mut csv = Vec::new();
+        write_csv(&columns, &mut csv).unwrap();
+        let streamed_csv = std::fs::read(dir.path().join(format!("{name}.csv"))).unwrap();
+        assert!(streamed_csv == csv, "{name}.csv differs");
+        let file = std::fs::File::open(dir.path().join(format!("{name}.parquet"))).unwrap();
+        let streamed = ParquetReader::new(file).finish().unwrap();
+        let in_memory = frame(&columns).unwrap();
+        assert!(
+            streamed.equals_missing(&in_memory),
+            "{name}.parquet differs"
+        );
+    }
+    assert_eq!(digest.timeline.second, tables.timeline.second);
+    assert_eq!(
+        digest.timeline.time_wait_tuples,
+        tables.timeline.time_wait_tuples
+    );
+    assert_eq!(digest.collisions.count, 700);
+    assert_eq!(
+        digest.collisions.first.as_ref().map(|c| c.uid),
+        findings.collisions.first().map(|c| c.uid)
+    );
+}
