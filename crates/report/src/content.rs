@@ -915,6 +915,11 @@ fn method(input: &ReportInput<'_>) -> Section {
     assumptions.push(vec![text(
         "The prediction models Linux's tcp_timewait_state_process: accept when the SYN's sequence number is after the old rcv_nxt or its timestamp is newer than the old ts_recent, unless PAWS rejects an older timestamp.",
     )]);
+    // The figures are gathered record by record so that memory does not grow with the
+    // capture: counts are exact, percentiles come from log histograms.
+    assumptions.push(vec![text(
+        "Counts are exact. Percentiles come from log histograms, so that memory does not grow with the capture: latency and cost percentiles are within 0.8% of the exact nearest-rank value, a source's median reuse interval within 3.1%; the port-reuse charts draw a deterministic sample of the connections (said in each legend) with exact counts.",
+    )]);
     blocks.push(Block::List(assumptions));
     let a = input.accounting;
     let t = input.counters;
