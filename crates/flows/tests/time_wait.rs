@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, Vantage};
 use twsleuth_flows::{
     ActiveCloser, CloseKind, Findings, Finished, FirstReply, Outcome, Partitioned, Prediction,
-    Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
+    Reason, Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
 };
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -393,6 +393,9 @@ fn reset_answer_is_its_own_outcome() {
     let f = wire.findings();
     assert_eq!(f.collisions[0].outcome, Outcome::Reset);
     assert_eq!(f.collisions[0].prediction_agrees, None);
+    // Linux's TIME_WAIT answers a SYN it refuses with an ACK, never a RST: the reset is the
+    // reason, whatever the SYN's numbers.
+    assert_eq!(f.collisions[0].reason, Some(Reason::HolderReset));
     assert_eq!(f.connections[1].conn_state, ZeekState::REJ);
 }
 
