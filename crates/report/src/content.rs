@@ -233,7 +233,7 @@ pub fn reasons_breakdown(r: &ReasonCounts) -> String {
     let mut parts = Vec::new();
     if r.paws > 0 {
         parts.push(format!(
-            "{} by PAWS (the SYN's TSval was older than the TIME_WAIT's ts_recent, by up to {} ticks: the sender's timestamp clock went back)",
+            "{} by PAWS (the SYN's TSval was older than the TIME_WAIT's ts_recent, by up to {} TSval ticks, milliseconds on Linux: the timestamps coming from that address went back)",
             count(r.paws),
             count(u64::from(r.paws_max_step_back))
         ));
@@ -1076,7 +1076,7 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
         if let Some(cap) = capacity
             .iter()
             .filter(|cap| cap.server_holds_time_wait())
-            .find(|cap| cap.ports_in_use < FULL_PORT_RANGE / 2)
+            .find(|cap| cap.ports_in_use < LINUX_CONNECT_PORTS)
         {
             items.push(vec![
                 Inline::Strong("Wider source port range. ".into()),
@@ -1202,7 +1202,7 @@ fn refusal_remedies(r: &ReasonCounts) -> Vec<Vec<Inline>> {
         items.push(vec![
             Inline::Strong("Fix the timestamp clock, not the timestamps (PAWS). ".into()),
             text(format!(
-                "{} SYNs were refused because their TSval was older than the one the server had last seen on the tuple (ts_recent), by up to {} ticks (RFC 7323 section 5.3; Linux's tcp_timewait_state_process): the sending side's timestamp clock went back. Usual causes: ",
+                "{} SYNs were refused because their TSval was older than the one the server had last seen on the tuple (ts_recent), by up to {} TSval ticks, milliseconds on Linux (RFC 7323 section 5.3; Linux's tcp_timewait_state_process): the timestamps coming from that address went back. Usual causes: ",
                 count(r.paws),
                 count(u64::from(r.paws_max_step_back))
             )),
