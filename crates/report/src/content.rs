@@ -420,14 +420,15 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
         .collect();
     // The 4-tuples of each busy source: (source port, destination address, destination port).
     let mut tuples: Vec<Vec<(u16, IpAddr, u16)>> = vec![Vec::new(); busiest.len()];
-    // (server closed first, this source closed first alone), per busy source.
-    let mut closers = vec![(0u64, 0u64); busiest.len()];
+    // (server closed first, the source closed first alone), per busy source.
+    let mut closers: BTreeMap<IpAddr, (u64, u64)> = BTreeMap::new();
     for c in &input.findings.connections {
         if let Some(i) = busiest.iter().position(|ip| *ip == c.orig_h) {
             tuples[i].push((c.orig_p, c.resp_h, c.resp_p));
+            let closed = closers.entry(c.orig_h).or_default();
             match c.active_closer {
-                Some(ActiveCloser::Resp | ActiveCloser::Both) => closers[i].0 += 1,
-                Some(ActiveCloser::Orig) => closers[i].1 += 1,
+                Some(ActiveCloser::Resp | ActiveCloser::Both) => closed.0 += 1,
+                Some(ActiveCloser::Orig) => closed.1 += 1,
                 None => {}
             }
         }
@@ -447,47 +448,46 @@ pub fn capacity(input: &ReportInput<'_>, tables: &Tables) -> Vec<Capacity> {
         .sources
         .iter()
         .zip(tuples)
-        .zip(closers)
-        .map(
-            |((s, mut tuples), (server_closed_first, client_closed_first))| {
-                tuples.sort_unstable();
-                tuples.dedup();
-                let tuples_in_use = (tuples.len() as u64).max(1);
-                let mut destinations: Vec<(IpAddr, u16)> =
-                    tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
-                destinations.sort_unstable();
-                destinations.dedup();
-                let source = s.orig_h.to_string();
-                let time_wait_s = input.policy.default_ns as f64 / 1e9;
-                let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
-                let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
-                let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
-                // Addresses that give `tuples` each keep the peak off the server's TIME_WAIT; no
-                // address helps where the server holds none.
-                let needed = |tuples: f64| -> Option<u64> {
-                    let per_address = tuples / time_wait_s.max(1e-9);
-                    (server_closed_first > 0)
-                        .then(|| ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1))
-                };
-                Capacity {
-                    ports_in_use: s.ports_in_use,
-                    destinations: destinations.len() as u64,
+        .map(|(s, mut tuples)| {
+            tuples.sort_unstable();
+            tuples.dedup();
+            let tuples_in_use = (tuples.len() as u64).max(1);
+            let mut destinations: Vec<(IpAddr, u16)> =
+                tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
+            destinations.sort_unstable();
+            destinations.dedup();
+            let source = s.orig_h.to_string();
+            let time_wait_s = input.policy.default_ns as f64 / 1e9;
+            let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
+            let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
+            let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
+            let (server_closed_first, client_closed_first) =
+                closers.get(&s.orig_h).copied().unwrap_or_default();
+            // Addresses that give `tuples` each keep the peak off the server's TIME_WAIT; no
+            // address helps where the server holds none.
+            let needed = |tuples: f64| -> Option<u64> {
+                let per_address = tuples / time_wait_s.max(1e-9);
+                (server_closed_first > 0)
+                    .then(|| ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1))
+            };
+            Capacity {
+                ports_in_use: s.ports_in_use,
+                destinations: destinations.len() as u64,
+                tuples_in_use,
+                time_wait_s,
+                sustainable_per_s,
+                peak_per_s,
+                mean_per_s: s.connections as f64 / span_s,
+                server_closed_first,
+                client_closed_first,
+                addresses_needed: needed(tuples_in_use as f64),
+                addresses_needed_full_range: needed(tuples_with_full_range(
                     tuples_in_use,
-                    time_wait_s,
-                    sustainable_per_s,
-                    peak_per_s,
-                    mean_per_s: s.connections as f64 / span_s,
-                    server_closed_first,
-                    client_closed_first,
-                    addresses_needed: needed(tuples_in_use as f64),
-                    addresses_needed_full_range: needed(tuples_with_full_range(
-                        tuples_in_use,
-                        s.ports_in_use,
-                    )),
-                    source,
-                }
-            },
-        )
+                    s.ports_in_use,
+                )),
+                source,
+            }
+        })
         .collect()
 }
 
