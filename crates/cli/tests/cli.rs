@@ -938,6 +938,12 @@ fn report_blames_paws_rejections_on_the_timestamp_clock() {
         }
     }
     assert!(checked >= 1, "no PAWS ladder in {md}");
+    assert!(
+        md.lines()
+            .filter(|l| l.contains("time (ms)  frame"))
+            .all(|l| l.contains("TSval       TSecr")),
+        "every ladder of a capture with timestamps shows them"
+    );
 }
 
 #[test]
@@ -973,6 +979,10 @@ fn report_asks_for_timestamps_where_sequence_numbers_alone_rejected() {
     let resets = truth["trace"]["resets_sent"].as_array().unwrap().len() as u64;
     assert!(md.contains(&format!("| Recovered by ending the TIME_WAIT | {resets} (")));
     assert!(md.contains("RFC 1337 assassination"));
+    // Timestamps off (truth: `timestamps` false for every attempt): the ladders have no
+    // TSval/TSecr columns.
+    let ladder = md.lines().find(|l| l.contains("time (ms)  frame")).unwrap();
+    assert!(!ladder.contains("TSval"), "{ladder}");
 }
 
 #[test]
