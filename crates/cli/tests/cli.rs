@@ -986,6 +986,61 @@ fn report_asks_for_timestamps_where_sequence_numbers_alone_rejected() {
 }
 
 #[test]
+fn report_with_two_reasons_shows_a_ladder_and_a_remedy_for_each() {
+    // The rejected scenario (timestamps off) and the PAWS one, read together.
+    let truth = |scenario: &str| -> Value {
+        let path = fixture(&format!("lab/{scenario}/truth.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (paws, rejected) = (truth("paws"), truth("rejected"));
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        fixture("lab/rejected/server.pcap").to_str().unwrap(),
+        fixture("lab/paws/server.pcap").to_str().unwrap(),
+        "-o",
+        out_dir.path().to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    let paws_n = paws["expected"]["paws_rejections"].as_u64().unwrap();
+    let seq_n = rejected["expected"]["collisions_by_outcome"]["rejected_recovered"]
+        .as_u64()
+        .unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| Refused, by reason |"))
+        .unwrap();
+    assert!(row.contains(&format!("| {paws_n} by PAWS")), "{row}");
+    assert!(
+        row.contains(&format!("; {seq_n} for a sequence number not after")),
+        "{row}"
+    );
+    // Each recovery followed the client's RST: the clients' TcpOutRsts in both runs.
+    let resets = |t: &Value| {
+        t["namespaces"]["client"]["nstat_delta"]["TcpOutRsts"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(md.contains(&format!(
+        "| Recovered by ending the TIME_WAIT | {} (",
+        resets(&paws) + resets(&rejected)
+    )));
+    // The first and worst collisions are both from the rejected run: PAWS gets an example.
+    assert!(
+        md.contains("**Example of a refusal (PAWS: TSval older than the TIME_WAIT's ts_recent):**")
+    );
+    assert!(md.contains("Linux's PAWS check refuses it"));
+    assert!(md.contains("no timestamps: Linux refuses it"));
+    let recommendations =
+        &md[md.find("## Recommendations").unwrap()..md.find("## Method").unwrap()];
+    assert!(recommendations.contains("**Fix the timestamp clock, not the timestamps (PAWS).**"));
+    assert!(recommendations.contains("**Timestamps on both sides.**"));
+}
+
+#[test]
 fn report_says_accepted_collisions_cost_nothing_and_what_would_change_that() {
     let (dir, truth) = lab_report("haproxy", "lb-backend.pcap");
     let accepted = truth["expected"]["collisions_by_outcome"]["accepted"]

@@ -1207,7 +1207,7 @@ fn refusal_remedies(r: &ReasonCounts) -> Vec<Vec<Inline>> {
                 count(u64::from(r.paws_max_step_back))
             )),
             Inline::Code("net.ipv4.tcp_timestamps".into()),
-            text(" changed on a live balancer (mode 1 adds a random offset per 4-tuple, mode 2 none), a standby balancer taking over the SNAT address with its own clock, or several hosts with unrelated clocks behind one SNAT address. Keep one timestamp setting and one clock per SNAT address (change the setting only with the balancer drained for a TIME_WAIT length, 60 s), and give each host its own SNAT address. Timestamps are already on here: turning them on does nothing, and turning them off would leave only sequence numbers to decide."),
+            text(" changed on a live balancer (mode 1 adds a random offset per 4-tuple, mode 2 none), a standby balancer taking over the SNAT address with its own clock, or several hosts with unrelated clocks behind one SNAT address. Keep one timestamp setting and one clock per SNAT address (change the setting only with the balancer drained for a TIME_WAIT length, 60 s), and give each host its own SNAT address. These SYNs carried timestamps: turning timestamps on does nothing for them, and turning them off would leave only sequence numbers to decide."),
         ]);
     }
     let without = r.seq_not_after_rcv_nxt_without_timestamps;
