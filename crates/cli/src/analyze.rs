@@ -10,7 +10,7 @@ use twsleuth_flows::{
 };
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::InputFile;
-use twsleuth_report::content::{duration, verdict};
+use twsleuth_report::content::{closers_sentence, duration, reasons_breakdown, verdict};
 use twsleuth_report::exhaustion::PortExhaustion;
 use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::spill::SortedSpill;
@@ -283,6 +283,25 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
         c.failed,
         c.unknown,
         c.inferred
+    )?;
+    if summary.reasons.total() > 0 {
+        writeln!(
+            out,
+            "Refused, by reason: {}",
+            reasons_breakdown(&summary.reasons)
+        )?;
+    }
+    if summary.reasons.time_wait_assassinated > 0 {
+        writeln!(
+            out,
+            "Recovered:          {} by the client's RST ending the server's TIME_WAIT (RFC 1337 assassination, tcp_rfc1337=0)",
+            summary.reasons.time_wait_assassinated
+        )?;
+    }
+    writeln!(
+        out,
+        "TIME_WAIT holder:   {}",
+        closers_sentence(&summary.active_closers, summary.connections)
     )?;
     if let Some(first) = &summary.first_collision {
         writeln!(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{Decoder, TcpFlags, TcpSegment};
-use twsleuth_flows::{CollisionRecord, Outcome, Role};
+use twsleuth_flows::{CollisionRecord, LinuxRule, Outcome, Role};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
 use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, export_records};
@@ -164,6 +164,17 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
             picked.push((format!("Example of {name}"), example));
         }
     }
+    // Each reason for a refusal has its own remedy: show one of each.
+    for example in &collisions.first_of_reason {
+        let Some(reason) = example.reason else {
+            continue;
+        };
+        if picked.iter().any(|(_, c)| c.reason == Some(reason)) {
+            continue;
+        }
+        let name = twsleuth_report::content::reason_words(reason);
+        picked.push((format!("Example of a refusal ({name})"), example));
+    }
     picked
 }
 
@@ -295,12 +306,13 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> La
         (Note::Previous, _) if flags.contains(TcpFlags::FIN) => "previous connection: FIN".into(),
         (Note::Previous, _) => "previous connection".into(),
         (Note::FirstSyn, _) => format!(
-            "SYN on a tuple the {} holds in TIME_WAIT ({} old)",
+            "SYN on a tuple the {} holds in TIME_WAIT ({} old){}",
             match c.holder_role {
                 Role::Resp => "server",
                 Role::Orig => "client",
             },
-            twsleuth_report::content::duration(c.time_wait_age_ns)
+            twsleuth_report::content::duration(c.time_wait_age_ns),
+            syn_verdict(c)
         ),
         (Note::SynAgain, _) => "SYN retransmitted (same ISN)".into(),
         (_, Role::Resp) if flags.is_syn_ack() && c.isn_signature => {
@@ -309,7 +321,17 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> La
         (_, Role::Resp) if flags.is_syn_ack() => "SYN-ACK".into(),
         (_, Role::Resp) if flags.contains(TcpFlags::RST) => "reset by the server".into(),
         (_, Role::Resp) if flags == TcpFlags::ACK && s.payload_len == 0 => {
-            "bare ACK with the old connection's numbers".into()
+            match s.options.timestamps {
+                Some(ts) if Some(ts.echo_reply) == c.old_ts_recent => {
+                    "bare ACK with the old connection's numbers (TSecr = its ts_recent)".into()
+                }
+                _ => "bare ACK with the old connection's numbers".into(),
+            }
+        }
+        // Linux's TIME_WAIT takes a RST with seq == rcv_nxt as the end of it (RFC 1337
+        // "TIME-WAIT assassination"; `tcp_timewait_state_process`, tcp_rfc1337=0).
+        (_, Role::Orig) if flags.contains(TcpFlags::RST) && s.seq == c.old_rcv_nxt => {
+            "client RST (ACK unacceptable in SYN-SENT, RFC 9293 3.10.7.3), seq = old rcv_nxt: ends the server's TIME_WAIT (RFC 1337 assassination, tcp_rfc1337=0)".into()
         }
         (_, Role::Orig) if flags.contains(TcpFlags::RST) => {
             "client RST: the ACK is unacceptable in SYN-SENT (RFC 9293 3.10.7.3)".into()
@@ -332,6 +354,40 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> La
         seq: s.seq,
         ack: s.ack,
         payload_len: s.payload_len,
+        tsval: s.options.timestamps.map(|ts| ts.value),
+        tsecr: s
+            .options
+            .timestamps
+            .filter(|_| flags.contains(TcpFlags::ACK))
+            .map(|ts| ts.echo_reply),
         note: text,
+    }
+}
+
+/// What Linux's `tcp_timewait_state_process` makes of the first SYN's numbers, for its note:
+/// the comparison that decided it, with the values compared.
+fn syn_verdict(c: &CollisionRecord) -> String {
+    match (c.linux_rule, c.syn_tsval, c.old_ts_recent) {
+        (Some(LinuxRule::PawsReject), Some(tsval), Some(recent)) => format!(
+            "; TSval {tsval} older than ts_recent {recent}: Linux's PAWS check refuses it (RFC 7323 5.3)"
+        ),
+        (Some(LinuxRule::SeqNotAfterRcvNxt), ..) => format!(
+            "; seq {} not after the old rcv_nxt {}{}: Linux refuses it",
+            c.syn_seq,
+            c.old_rcv_nxt,
+            if c.timestamps() {
+                ", TSval not newer than ts_recent"
+            } else {
+                ", no timestamps"
+            }
+        ),
+        (Some(LinuxRule::NewerTimestamp), Some(tsval), Some(recent)) => {
+            format!("; TSval {tsval} newer than ts_recent {recent}: Linux accepts it (RFC 6191)")
+        }
+        (Some(LinuxRule::SeqAfterRcvNxt), ..) => format!(
+            "; seq after the old rcv_nxt {}: Linux accepts it",
+            c.old_rcv_nxt
+        ),
+        _ => String::new(),
     }
 }

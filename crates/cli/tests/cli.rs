@@ -444,6 +444,17 @@ fn analyze_agrees_with_the_kernel_in_every_lab_scenario() {
                 &json!(0)
             };
             assert_eq!(a["collisions"]["inferred"], *inferred, "{at}");
+            // The server's PAWSTimewait counter: every PAWS rejection, and no other reason.
+            let paws = expected["paws_rejections"].as_u64().unwrap_or(0);
+            assert_eq!(a["reasons"]["paws"], paws, "{at}");
+            assert_eq!(
+                a["reasons"]["seq_not_after_rcv_nxt"],
+                expected["collisions_by_outcome"]["rejected_recovered"]
+                    .as_u64()
+                    .unwrap()
+                    - paws,
+                "{at}"
+            );
             if collided {
                 assert_eq!(a["prediction_agreement"], 1.0, "{at}");
                 assert_eq!(
@@ -480,13 +491,24 @@ fn analyze_agrees_with_the_kernel_in_every_lab_scenario() {
                 // The rule of tcp_timewait_state_process that decided it: a rejection's
                 // reason is PAWS where the kernel counted a PAWS rejection.
                 if c["outcome"] == "rejected_recovered" {
-                    let rule = if attempt["reason"] == "paws" {
-                        "paws_reject"
+                    let (rule, reason) = if attempt["reason"] == "paws" {
+                        ("paws_reject", "paws")
                     } else {
-                        "seq_not_after_rcv_nxt"
+                        ("seq_not_after_rcv_nxt", "seq_not_after_rcv_nxt")
                     };
                     assert_eq!(c["linux_rule"], rule, "{at}: {c}");
+                    assert_eq!(c["reason"], reason, "{at}: {c}");
+                } else {
+                    assert_eq!(c["reason"], Value::Null, "{at}: {c}");
                 }
+                // The client's RST in SYN-SENT (its tcp_send_reset tracepoint) ended the
+                // server's TIME_WAIT; a capture of the server's segments alone cannot show it.
+                let client_reset = attempt["client_rst_during_connect"].as_u64().unwrap_or(0) > 0;
+                assert_eq!(
+                    c["time_wait_assassinated"],
+                    client_reset && file != "one-sided-server.pcap",
+                    "{at}: {c}"
+                );
                 if let Some(age) = attempt["server_tw_age_s"].as_f64() {
                     let ours = c["time_wait_age_ns"].as_i64().unwrap() as f64 / 1e9;
                     assert!((age - ours).abs() < 0.05, "{at}: age {age} vs {ours}");
@@ -784,6 +806,298 @@ fn report_figures_agree_with_the_kernel_and_charts_are_valid_svg() {
     let clean =
         std::fs::read_to_string(repo_root().join("reports/clean-server/report.md")).unwrap();
     assert!(clean.contains("No TIME_WAIT collision"));
+}
+
+/// Runs `twsleuth report` on a lab capture and returns the report's directory and the
+/// scenario's truth.
+fn lab_report(scenario: &str, capture: &str) -> (tempfile::TempDir, Value) {
+    let dir = fixture(&format!("lab/{scenario}"));
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        dir.join(capture).to_str().unwrap(),
+        "-o",
+        out_dir.path().to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1 | 3)),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out_dir, truth)
+}
+
+/// `data/collisions.csv` as one map per row, column name → value.
+fn collisions_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("data/collisions.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .cloned()
+                .zip(line.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The truth's attempts that the kernel counted as a PAWS rejection (server `PAWSTimewait`
+/// stepped during their connect()): their source ports.
+fn paws_ports(truth: &Value) -> Vec<String> {
+    let mut ports: Vec<String> = truth["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["reason"] == "paws")
+        .map(|a| a["src_port"].to_string())
+        .collect();
+    ports.sort();
+    ports
+}
+
+#[test]
+fn report_blames_paws_rejections_on_the_timestamp_clock() {
+    let (dir, truth) = lab_report("paws", "server.pcap");
+    let rows = collisions_csv(dir.path());
+    let mut paws: Vec<String> = rows
+        .iter()
+        .filter(|r| r["reason"] == "paws")
+        .map(|r| r["orig_p"].clone())
+        .collect();
+    paws.sort();
+    assert_eq!(paws, paws_ports(&truth));
+    assert_eq!(
+        paws.len() as u64,
+        truth["expected"]["paws_rejections"].as_u64().unwrap()
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["reason"] == "paws" || r["reason"].is_empty()),
+        "no other reason: the kernel counted every rejection as PAWS"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let verdict = md.lines().find(|l| l.starts_with("**TIME_WAIT")).unwrap();
+    assert!(
+        verdict.contains(&format!("Refused: {} by PAWS", paws.len())),
+        "{verdict}"
+    );
+    // The remedy follows the reason: the clock, never "turn timestamps on".
+    let recommendations =
+        &md[md.find("## Recommendations").unwrap()..md.find("## Method").unwrap()];
+    assert!(
+        recommendations.contains("Fix the timestamp clock"),
+        "{recommendations}"
+    );
+    assert!(!recommendations.contains("Timestamps on both sides"));
+    assert!(!recommendations.contains("tcp_timestamps = 1"));
+    // The ladder of each PAWS rejection shows the numbers PAWS compared: the SYN's TSval
+    // (the client read it with getsockopt(TCP_TIMESTAMP) at connect(); the README measured
+    // the wire 0 to 5 ms later) and the bare ACK's TSecr, the server's ts_recent (the FIN's
+    // TSval, read just before close(): 0 to 2 ms later on the wire).
+    let attempts = truth["attempts"].as_array().unwrap();
+    let mut checked = 0;
+    let mut port = None;
+    let mut syn_seen = false;
+    for line in md.lines() {
+        if line.starts_with("**") {
+            port = line
+                .split_once("10.245.1.1:")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|p| p.parse::<u64>().ok());
+            syn_seen = false;
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(port) = port else { continue };
+        let attempt = attempts
+            .iter()
+            .find(|a| a["src_port"] == port && a["reason"] == "paws");
+        let Some(attempt) = attempt else { continue };
+        if line.contains("Linux's PAWS check refuses it") {
+            let tsval: i64 = fields[9].parse().unwrap();
+            let delta = tsval - attempt["syn_tsval"].as_i64().unwrap();
+            assert!((0..=5).contains(&delta), "{line}: {delta}");
+            syn_seen = true;
+        } else if syn_seen && line.contains("bare ACK with the old connection's numbers") {
+            let tsecr: i64 = fields[10].parse().unwrap();
+            let delta = tsecr - attempt["prev_ts_recent"].as_i64().unwrap();
+            assert!((0..=2).contains(&delta), "{line}: {delta}");
+            assert!(line.contains("TSecr = its ts_recent"), "{line}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no PAWS ladder in {md}");
+    assert!(
+        md.lines()
+            .filter(|l| l.contains("time (ms)  frame"))
+            .all(|l| l.contains("TSval       TSecr")),
+        "every ladder of a capture with timestamps shows them"
+    );
+}
+
+#[test]
+fn report_asks_for_timestamps_where_sequence_numbers_alone_rejected() {
+    let (dir, truth) = lab_report("rejected", "server.pcap");
+    let attempts = truth["attempts"].as_array().unwrap();
+    assert!(attempts.iter().all(|a| a["timestamps"] == false));
+    let rejected = truth["expected"]["collisions_by_outcome"]["rejected_recovered"]
+        .as_u64()
+        .unwrap();
+    let rows = collisions_csv(dir.path());
+    assert_eq!(
+        rows.iter()
+            .filter(
+                |r| r["reason"] == "seq_not_after_rcv_nxt" && r["time_wait_assassinated"] == "true"
+            )
+            .count() as u64,
+        rejected
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "{rejected} for a sequence number not after the old rcv_nxt ({rejected} without TCP timestamps)"
+        )),
+        "{md}"
+    );
+    let recommendations =
+        &md[md.find("## Recommendations").unwrap()..md.find("## Method").unwrap()];
+    assert!(recommendations.contains("**Timestamps on both sides.**"));
+    assert!(recommendations.contains("RFC 6191"));
+    assert!(!recommendations.contains("PAWS"));
+    // Recovered through the client's RST: the kernel's tcp_send_reset, one per collision.
+    let resets = truth["trace"]["resets_sent"].as_array().unwrap().len() as u64;
+    assert!(md.contains(&format!("| Recovered by ending the TIME_WAIT | {resets} (")));
+    assert!(md.contains("RFC 1337 assassination"));
+    // Timestamps off (truth: `timestamps` false for every attempt): the ladders have no
+    // TSval/TSecr columns.
+    let ladder = md.lines().find(|l| l.contains("time (ms)  frame")).unwrap();
+    assert!(!ladder.contains("TSval"), "{ladder}");
+}
+
+#[test]
+fn report_with_two_reasons_shows_a_ladder_and_a_remedy_for_each() {
+    // The rejected scenario (timestamps off) and the PAWS one, read together.
+    let truth = |scenario: &str| -> Value {
+        let path = fixture(&format!("lab/{scenario}/truth.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (paws, rejected) = (truth("paws"), truth("rejected"));
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        fixture("lab/rejected/server.pcap").to_str().unwrap(),
+        fixture("lab/paws/server.pcap").to_str().unwrap(),
+        "-o",
+        out_dir.path().to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    let paws_n = paws["expected"]["paws_rejections"].as_u64().unwrap();
+    let seq_n = rejected["expected"]["collisions_by_outcome"]["rejected_recovered"]
+        .as_u64()
+        .unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| Refused, by reason |"))
+        .unwrap();
+    assert!(row.contains(&format!("| {paws_n} by PAWS")), "{row}");
+    assert!(
+        row.contains(&format!("; {seq_n} for a sequence number not after")),
+        "{row}"
+    );
+    // Each recovery followed the client's RST: the clients' TcpOutRsts in both runs.
+    let resets = |t: &Value| {
+        t["namespaces"]["client"]["nstat_delta"]["TcpOutRsts"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(md.contains(&format!(
+        "| Recovered by ending the TIME_WAIT | {} (",
+        resets(&paws) + resets(&rejected)
+    )));
+    // The first and worst collisions are both from the rejected run: PAWS gets an example.
+    assert!(
+        md.contains("**Example of a refusal (PAWS: TSval older than the TIME_WAIT's ts_recent):**")
+    );
+    assert!(md.contains("Linux's PAWS check refuses it"));
+    assert!(md.contains("no timestamps: Linux refuses it"));
+    let recommendations =
+        &md[md.find("## Recommendations").unwrap()..md.find("## Method").unwrap()];
+    assert!(recommendations.contains("**Fix the timestamp clock, not the timestamps (PAWS).**"));
+    assert!(recommendations.contains("**Timestamps on both sides.**"));
+}
+
+#[test]
+fn report_says_accepted_collisions_cost_nothing_and_what_would_change_that() {
+    let (dir, truth) = lab_report("haproxy", "lb-backend.pcap");
+    let accepted = truth["expected"]["collisions_by_outcome"]["accepted"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(accepted, truth["expected"]["collisions"].as_u64().unwrap());
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains(&format!(
+        "all {accepted} were accepted at their first SYN, which cost nothing"
+    )));
+    let recommendations =
+        &md[md.find("## Recommendations").unwrap()..md.find("## Method").unwrap()];
+    for what in [
+        "**These collisions cost nothing today.**",
+        "a timestamp clock that goes back",
+        "timestamps off on either side",
+        "a failover to a server that is not Linux",
+        "**More SNAT addresses, as margin only.**",
+    ] {
+        assert!(recommendations.contains(what), "{what}: {recommendations}");
+    }
+    assert!(!recommendations.contains("**More SNAT addresses.**"));
+}
+
+#[test]
+fn report_names_who_holds_time_wait_and_sizes_only_the_servers() {
+    // The kernel's TcpExtTW counts the TIME_WAITs each namespace entered: who closed first.
+    for (scenario, capture, holder) in [
+        ("client-reuse", "server.pcap", "client"),
+        ("paws", "server.pcap", "server"),
+        ("haproxy", "lb-backend.pcap", "server"),
+    ] {
+        let (dir, truth) = lab_report(scenario, capture);
+        let entered = &truth["namespaces"][holder]["nstat_delta"]["TcpExtTW"];
+        let connections = &truth["expected"]["connections"];
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let named = format!("The {holder} closed first in {entered} of {connections} connections");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| TIME_WAIT held by (who closed first) |"))
+            .unwrap();
+        assert!(row.contains(&named), "{scenario}: {row}");
+        let capacity = &md[md.find("## Capacity model").unwrap()..md.find("## Charts").unwrap()];
+        let row = capacity
+            .lines()
+            .find(|l| l.starts_with("| 10.245."))
+            .unwrap();
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | source | ports | destinations | tuples | sustainable | peak | mean | holder | addresses | full range |
+        if holder == "client" {
+            assert!(md.contains(&named), "the verdict names the client: {md}");
+            assert_eq!(cells[9], "– (server holds no TIME_WAIT)", "{row}");
+            assert_eq!(cells[5], "–", "{row}");
+        } else {
+            assert!(cells[9].parse::<u64>().is_ok(), "{row}");
+        }
+    }
 }
 
 /// Every input the fuzzers found a crash with (fixtures/fuzz) goes through the whole tool,

@@ -51,12 +51,14 @@ pub use findings::{
 };
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, CollisionView, ConnectionRecord,
-    ConnectionView, Doubt, FirstReply, History, LinuxRule, Outcome, Prediction, Role, ZeekState,
+    ConnectionView, Doubt, FirstReply, History, LinuxRule, Outcome, Prediction, Reason, Role,
+    ZeekState,
 };
 pub use seq::SeqNumber;
 pub use summary::{
-    Directions, FirstFew, InputDirections, LatencyMs, LogHistogram, MAX_TALLIED_SOURCES,
-    OutcomeCounts, PointClock, SourceSummary, Summary, SummaryBuilder,
+    ActiveClosers, Directions, FirstFew, InputDirections, LatencyMs, LogHistogram,
+    MAX_TALLIED_SOURCES, OutcomeCounts, PointClock, ReasonCounts, SourceSummary, Summary,
+    SummaryBuilder,
 };
 pub use tracker::{Occupancy, TrackerCounters};
 pub use tuple::{Endpoint, TupleKey, View};

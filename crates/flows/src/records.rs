@@ -396,6 +396,55 @@ pub enum LinuxRule {
     SeqNotAfterRcvNxt,
 }
 
+/// Why a collision's first SYN was not accepted: the reason a postmortem quotes, derived from
+/// the holder's answer on the wire and the rule of Linux's `tcp_timewait_state_process`
+/// ([`LinuxRule`]) that the SYN's numbers meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// PAWS (RFC 7323 section 5.3; `tcp_paws_reject` in `tcp_timewait_state_process`): the
+    /// SYN's TSval was older than the TIME_WAIT's `ts_recent`, so it was refused whatever its
+    /// sequence number. The sender's timestamp clock went back: `tcp_timestamps` changed (mode
+    /// 1 adds a per-tuple offset, mode 2 none), another host took over the SNAT address, or
+    /// hosts with unrelated clocks share it.
+    Paws,
+    /// The SYN's sequence number was not after the old `rcv_nxt` and it carried no newer
+    /// timestamp (RFC 1122 section 4.2.2.13 allows reopening only with a higher sequence
+    /// number; RFC 6191 adds a newer timestamp as the alternative).
+    SeqNotAfterRcvNxt,
+    /// The holder answered the SYN with a RST. Linux's TIME_WAIT never does (it answers an
+    /// unacceptable SYN with an ACK): the holder runs another stack, or a firewall answered.
+    HolderReset,
+    /// Refused although Linux's rule accepts these numbers: the holder is not Linux, or the
+    /// capture missed a segment (a SYN lost before the server, a rate-limited answer).
+    LinuxWouldAccept,
+    /// Refused by a holder whose rules the prediction does not model (`--server-os` other than
+    /// `linux`).
+    NotModelled,
+}
+
+impl Reason {
+    /// Why a SYN with this outcome, whose numbers meet this rule (`None`: not modelled), was
+    /// not accepted; `None` when it was, or when the captured direction cannot tell.
+    pub fn of(outcome: Outcome, rule: Option<LinuxRule>) -> Option<Reason> {
+        match outcome {
+            Outcome::Accepted | Outcome::Unknown => None,
+            Outcome::Reset => Some(Reason::HolderReset),
+            // A bare ACK, or silence (Linux rate-limits that ACK, `tcp_invalid_ratelimit`).
+            Outcome::RejectedRecovered | Outcome::Unanswered | Outcome::Failed => {
+                Some(match rule {
+                    None => Reason::NotModelled,
+                    Some(LinuxRule::PawsReject) => Reason::Paws,
+                    Some(LinuxRule::SeqNotAfterRcvNxt) => Reason::SeqNotAfterRcvNxt,
+                    Some(LinuxRule::SeqAfterRcvNxt | LinuxRule::NewerTimestamp) => {
+                        Reason::LinuxWouldAccept
+                    }
+                })
+            }
+        }
+    }
+}
+
 /// The first thing the TIME_WAIT holder sent back after the first SYN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -458,8 +507,11 @@ pub struct CollisionRecord {
     /// What Linux would have done; `None` where the server is not Linux (`--server-os`), whose
     /// rules the prediction does not model.
     pub prediction: Option<Prediction>,
-    /// The rule that decides it: for a rejection, its reason.
+    /// The rule that decides it.
     pub linux_rule: Option<LinuxRule>,
+    /// Why the first SYN was not accepted ([`Reason::of`] its outcome and rule); `None` when
+    /// it was, or when the captured direction cannot tell.
+    pub reason: Option<Reason>,
     /// Whether the observation matches the prediction (None when the answer says nothing:
     /// a RST is not Linux's TIME_WAIT behaviour).
     pub prediction_agrees: Option<bool>,
@@ -480,6 +532,12 @@ pub struct CollisionRecord {
     /// The server's ISN in the new connection, when its SYN-ACK (or the handshake's ACK) was
     /// captured.
     pub server_isn: Option<u32>,
+    /// During the handshake the SYN's sender sent a RST with the old `rcv_nxt` as its sequence
+    /// number (its answer to the holder's bare ACK, RFC 9293 section 3.10.7.3), which ends the
+    /// TIME_WAIT (RFC 1337 "TIME-WAIT assassination"; Linux
+    /// `tcp_timewait_state_process` with the default `tcp_rfc1337=0`): that is what let the
+    /// retried SYN through. Only where the capture holds the sender's segments.
+    pub time_wait_assassinated: bool,
     /// Where the segments this finding rests on were seen: capture point, VLAN tags, tunnel.
     pub view: View,
     /// The same collision as other views saw it (the SYN leaving the balancer, then reaching
@@ -509,6 +567,12 @@ pub struct CollisionView {
 }
 
 impl CollisionRecord {
+    /// Both the SYN and the TIME_WAIT carried TCP timestamps (RFC 7323): PAWS and RFC 6191's
+    /// newer-timestamp rule could apply.
+    pub fn timestamps(&self) -> bool {
+        self.syn_tsval.is_some() && self.old_ts_recent.is_some()
+    }
+
     /// This record as another view of its collision.
     pub fn as_other_view(&self) -> CollisionView {
         CollisionView {

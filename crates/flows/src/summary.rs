@@ -7,7 +7,10 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::findings::Findings;
-use crate::records::{CollisionRecord, ConnectionRecord, Doubt, Outcome, Role, ZeekState};
+use crate::records::{
+    ActiveCloser, CollisionRecord, ConnectionRecord, Doubt, LinuxRule, Outcome, Reason, Role,
+    ZeekState,
+};
 use crate::tracker::TrackerCounters;
 use crate::tuple::Endpoint;
 
@@ -234,6 +237,100 @@ impl LogHistogram {
     }
 }
 
+/// Collisions whose first SYN was not accepted, by [`Reason`], and what the wire showed of
+/// their recovery.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReasonCounts {
+    /// TSval older than the TIME_WAIT's `ts_recent` (PAWS).
+    pub paws: u64,
+    /// Sequence number not after the old `rcv_nxt`, no newer timestamp.
+    pub seq_not_after_rcv_nxt: u64,
+    /// Of those, the ones where the SYN or the TIME_WAIT carried no timestamps: RFC 6191's
+    /// newer-timestamp rule could not apply.
+    pub seq_not_after_rcv_nxt_without_timestamps: u64,
+    /// The holder answered with a RST.
+    pub holder_reset: u64,
+    /// Refused although Linux's rule accepts the SYN's numbers.
+    pub linux_would_accept: u64,
+    /// Refused by a holder whose rules are not modelled (`--server-os`).
+    pub not_modelled: u64,
+    /// Rejections after which the SYN's sender reset the TIME_WAIT with the old `rcv_nxt`
+    /// (RFC 1337 assassination), letting its retried SYN through.
+    pub time_wait_assassinated: u64,
+    /// The largest step back of a PAWS-rejected SYN's TSval below `ts_recent`, in TSval ticks
+    /// (milliseconds on Linux): how far the sender's timestamp clock went back.
+    pub paws_max_step_back: u32,
+    /// Accepted collisions whose SYN and TIME_WAIT both carried timestamps: a timestamp clock
+    /// that goes back would turn them into PAWS rejections.
+    pub accepted_with_timestamps: u64,
+    /// Accepted only for a newer TSval, their sequence number not after the old `rcv_nxt`
+    /// (RFC 6191): with timestamps off they would be refused.
+    pub accepted_by_newer_timestamp: u64,
+}
+
+impl ReasonCounts {
+    fn add(&mut self, c: &CollisionRecord) {
+        self.time_wait_assassinated += u64::from(c.time_wait_assassinated);
+        if c.outcome == Outcome::Accepted {
+            self.accepted_with_timestamps += u64::from(c.timestamps());
+            self.accepted_by_newer_timestamp +=
+                u64::from(c.linux_rule == Some(LinuxRule::NewerTimestamp));
+        }
+        match c.reason {
+            None => {}
+            Some(Reason::Paws) => {
+                self.paws += 1;
+                if let (Some(tsval), Some(recent)) = (c.syn_tsval, c.old_ts_recent) {
+                    // TSvals compare modulo 2^32 (RFC 7323 section 5.2).
+                    self.paws_max_step_back =
+                        self.paws_max_step_back.max(recent.wrapping_sub(tsval));
+                }
+            }
+            Some(Reason::SeqNotAfterRcvNxt) => {
+                self.seq_not_after_rcv_nxt += 1;
+                self.seq_not_after_rcv_nxt_without_timestamps += u64::from(!c.timestamps());
+            }
+            Some(Reason::HolderReset) => self.holder_reset += 1,
+            Some(Reason::LinuxWouldAccept) => self.linux_would_accept += 1,
+            Some(Reason::NotModelled) => self.not_modelled += 1,
+        }
+    }
+
+    /// Collisions with a reason: every one not accepted and not unknown.
+    pub fn total(&self) -> u64 {
+        self.paws
+            + self.seq_not_after_rcv_nxt
+            + self.holder_reset
+            + self.linux_would_accept
+            + self.not_modelled
+    }
+}
+
+/// Connections by the endpoint that closed first, which is the one that holds the TIME_WAIT
+/// (DESIGN.md section 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ActiveClosers {
+    /// The server (responder) closed first: it holds the TIME_WAIT.
+    pub server: u64,
+    /// The client (originator: a balancer's SNAT address) closed first and holds it.
+    pub client: u64,
+    /// Both FINs crossed (RFC 9293 CLOSING): both hold it.
+    pub both: u64,
+    /// No close seen (still open, reset, or cut by the capture): no TIME_WAIT known.
+    pub none: u64,
+}
+
+impl ActiveClosers {
+    fn add(&mut self, closer: Option<ActiveCloser>) {
+        *match closer {
+            Some(ActiveCloser::Resp) => &mut self.server,
+            Some(ActiveCloser::Orig) => &mut self.client,
+            Some(ActiveCloser::Both) => &mut self.both,
+            None => &mut self.none,
+        } += 1;
+    }
+}
+
 /// One source address (a SNAT IP, or a client) and how it used its ports.
 #[derive(Clone, Debug, Serialize)]
 pub struct SourceSummary {
@@ -280,6 +377,10 @@ pub struct Summary {
     /// Connections with both directions captured in which a side acknowledged bytes the
     /// capture does not hold: the capture dropped packets.
     pub bytes_not_captured: u64,
+    /// Collisions whose first SYN was not accepted, by reason.
+    pub reasons: ReasonCounts,
+    /// Connections by who closed first: who holds the TIME_WAIT.
+    pub active_closers: ActiveClosers,
     /// Collisions where the holder was the responder (server) / the originator (client).
     pub time_wait_holders: BTreeMap<&'static str, u64>,
     /// New incarnations on a tuple seen before.
@@ -445,6 +546,8 @@ pub const MAX_TALLIED_SOURCES: usize = 1 << 16;
 pub struct SummaryBuilder {
     connections: u64,
     collisions: OutcomeCounts,
+    reasons: ReasonCounts,
+    active_closers: ActiveClosers,
     /// Counted by role, named once: a map lookup per collision cost more than the rest.
     by_holder: [u64; 2],
     agreeing: u64,
@@ -469,6 +572,8 @@ impl Default for SummaryBuilder {
         SummaryBuilder {
             connections: 0,
             collisions: OutcomeCounts::default(),
+            reasons: ReasonCounts::default(),
+            active_closers: ActiveClosers::default(),
             by_holder: [0; 2],
             agreeing: 0,
             judged: 0,
@@ -492,6 +597,7 @@ impl SummaryBuilder {
     /// Adds a connection record.
     pub fn connection(&mut self, c: &ConnectionRecord) {
         self.connections += 1;
+        self.active_closers.add(c.active_closer);
         if c.collision.is_none() {
             c.syn_to_syn_ack_ns.inspect(|&ns| self.clean.add(ns));
         }
@@ -531,6 +637,7 @@ impl SummaryBuilder {
     /// Adds a collision record.
     pub fn collision(&mut self, c: &CollisionRecord) {
         self.collisions.add(c.outcome, c.inferred);
+        self.reasons.add(c);
         self.by_holder[usize::from(c.holder_role == Role::Orig)] += 1;
         if let Some(agrees) = c.prediction_agrees {
             self.judged += 1;
@@ -582,6 +689,8 @@ impl SummaryBuilder {
             connections: self.connections,
             syn: counters.syn,
             collisions: self.collisions,
+            reasons: self.reasons,
+            active_closers: self.active_closers,
             directions: self.directions,
             directions_by_input: self
                 .by_input

@@ -20,7 +20,7 @@ use crate::findings::IndexedSegment;
 use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
 use crate::records::{
     Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, LinuxRule, Outcome,
-    Prediction, Role,
+    Prediction, Reason, Role,
 };
 use crate::seq::{SeqNumber, ts_newer};
 use crate::tuple::{Endpoint, TupleKey, View, comes_first, endpoints};
@@ -1209,6 +1209,7 @@ fn collision_record(
             .map(|answered| answered.saturating_sub(c.syn_ts_ns)),
         prediction: c.prediction.map(|(prediction, _)| prediction),
         linux_rule: c.prediction.map(|(_, rule)| rule),
+        reason: Reason::of(observed.outcome, c.prediction.map(|(_, rule)| rule)),
         prediction_agrees,
         isn_signature,
         syn_seq: c.syn_seq.0,
@@ -1217,6 +1218,10 @@ fn collision_record(
         old_snd_nxt: holder.snd_nxt.0,
         old_ts_recent: holder.ts_recent,
         server_isn: observed.server_isn.map(|isn| isn.0),
+        time_wait_assassinated: incarnation
+            .orig_side
+            .handshake_rst
+            .is_some_and(|rst| rst.seq == holder.rcv_nxt),
         view: incarnation.view,
         other_views: Vec::new(),
     })

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use twsleuth_decode::{FrameRef, TcpFlags, TcpOptions, TcpSegment, TcpTimestamps, Vantage};
 use twsleuth_flows::{
     ActiveCloser, CloseKind, Findings, Finished, FirstReply, Outcome, Partitioned, Prediction,
-    Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
+    Reason, Role, SECOND_NS, ServerOs, ShardedTracker, TrackerConfig, ZeekState,
 };
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -216,6 +216,10 @@ fn time_wait_syn_below_rcv_nxt_without_timestamps_is_rejected_then_recovers() {
     assert_eq!(col.prediction, Some(Prediction::Reject));
     assert_eq!(col.prediction_agrees, Some(true));
     assert!(!col.isn_signature);
+    assert_eq!(col.reason, Some(Reason::SeqNotAfterRcvNxt));
+    // Its RST carries the old rcv_nxt: it ends the TIME_WAIT (RFC 1337), which let the
+    // retried SYN through.
+    assert!(col.time_wait_assassinated);
     // The client's RST in SYN-SENT does not end the new connection.
     let new = &f.connections[1];
     assert_eq!(new.conn_state, ZeekState::S1);
@@ -242,6 +246,37 @@ fn paws_rejects_an_older_timestamp_even_with_a_higher_sequence_number() {
     assert_eq!(col.prediction, Some(Prediction::Reject));
     assert_eq!(col.outcome, Outcome::Failed);
     assert_eq!(col.first_reply, FirstReply::Ack);
+    assert_eq!(col.reason, Some(Reason::Paws));
+    assert!(!col.time_wait_assassinated, "no RST was sent");
+}
+
+#[test]
+fn a_refusal_linux_would_not_make_is_named_so_and_a_stray_rst_ends_nothing() {
+    // The SYN's sequence number is after the old rcv_nxt and there are no timestamps: Linux
+    // accepts it, yet a bare ACK came back. The client's RST carries another sequence number
+    // than the TIME_WAIT's rcv_nxt, which Linux ignores.
+    let mut wire = Wire::new(40003);
+    wire.connection(100.0, 1000, 5000, From::Server, None);
+    let old_rcv_nxt = server_rcv_nxt(1000);
+    wire.seg(110.0, From::Client, SYN, 9_000_000, 0, 0, None)
+        .seg(
+            110.0002,
+            From::Server,
+            ACK,
+            server_snd_nxt(5000),
+            old_rcv_nxt,
+            0,
+            None,
+        )
+        .seg(110.0003, From::Client, RST, old_rcv_nxt + 5, 0, 0, None)
+        .seg(111.0, From::Client, SYN, 9_000_000, 0, 0, None)
+        .seg(111.0002, From::Server, SYN_ACK, 777, 9_000_001, 0, None)
+        .seg(111.0004, From::Client, ACK, 9_000_001, 778, 0, None);
+    let col = &wire.findings().collisions[0];
+    assert_eq!(col.outcome, Outcome::RejectedRecovered);
+    assert_eq!(col.prediction_agrees, Some(false));
+    assert_eq!(col.reason, Some(Reason::LinuxWouldAccept));
+    assert!(!col.time_wait_assassinated);
 }
 
 #[test]
@@ -393,6 +428,9 @@ fn reset_answer_is_its_own_outcome() {
     let f = wire.findings();
     assert_eq!(f.collisions[0].outcome, Outcome::Reset);
     assert_eq!(f.collisions[0].prediction_agrees, None);
+    // Linux's TIME_WAIT answers a SYN it refuses with an ACK, never a RST: the reset is the
+    // reason, whatever the SYN's numbers.
+    assert_eq!(f.collisions[0].reason, Some(Reason::HolderReset));
     assert_eq!(f.connections[1].conn_state, ZeekState::REJ);
 }
 

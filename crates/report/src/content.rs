@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use twsleuth_flows::{FirstFew, LatencyMs, Role, SECOND_NS, Summary, TrackerCounters};
+use twsleuth_flows::{
+    ActiveClosers, FirstFew, LatencyMs, Reason, ReasonCounts, Role, SECOND_NS, Summary,
+    TrackerCounters,
+};
 
 use crate::document::{Block, Document, Inline, Section};
 use crate::exhaustion::PortExhaustion;
@@ -15,6 +18,10 @@ use crate::{Evidence, ReportInput};
 /// Source ports a host can use at most: 1024–65535 (what a wide `ip_local_port_range` or a
 /// balancer's full SNAT port pool gives).
 const FULL_PORT_RANGE: u64 = 64_512;
+/// Of those, the ports Linux `connect()` cycles through while the balancer holds no TIME_WAIT
+/// of its own: the range's low end's parity only (`__inet_hash_connect` scans ports of
+/// `low`'s parity first and the other parity only when none is free; DESIGN.md section 9).
+const LINUX_CONNECT_PORTS: u64 = FULL_PORT_RANGE / 2;
 /// Sources the capacity model covers (the busiest).
 pub const CAPACITY_SOURCES: usize = 5;
 
@@ -122,6 +129,10 @@ pub fn verdict(
                 count(summary.reused_tuples),
                 count(summary.client_side_reuse)
             ));
+            sentences.push(closers_sentence(
+                &summary.active_closers,
+                summary.connections,
+            ));
         } else {
             // A capture of one direction is named in the first sentence already.
             let mut reasons: Vec<&str> = completeness
@@ -143,11 +154,127 @@ pub fn verdict(
                 count(summary.connections),
                 reasons.join(" ")
             ));
+            sentences.push(closers_sentence(
+                &summary.active_closers,
+                summary.connections,
+            ));
         }
         return sentences.join(" ");
     }
     sentences.push(collisions_sentence(summary));
+    if summary.reasons.total() > 0 {
+        sentences.push(format!("Refused: {}.", reasons_breakdown(&summary.reasons)));
+    }
     sentences.join(" ")
+}
+
+/// Who closed first, and so holds the TIME_WAIT (DESIGN.md section 4), over all connections.
+pub fn closers_sentence(closers: &ActiveClosers, connections: u64) -> String {
+    let closed = [
+        ("the server", closers.server),
+        ("the client", closers.client),
+        ("both ends at once", closers.both),
+    ];
+    let named: Vec<(&str, u64)> = closed.into_iter().filter(|(_, n)| *n > 0).collect();
+    match named.as_slice() {
+        [] => format!(
+            "None of the {} connections was seen closing: who would hold a TIME_WAIT is not known.",
+            count(connections)
+        ),
+        [("the client", n)] => format!(
+            "The client closed first in {} of {} connections, so the TIME_WAIT is the client's own: reusing it hits no server state.",
+            count(*n),
+            count(connections)
+        ),
+        [(who, n)] => format!(
+            "{} closed first in {} of {} connections, so the TIME_WAIT is {}.",
+            capitalized(who),
+            count(*n),
+            count(connections),
+            if *who == "the server" {
+                "the server's"
+            } else {
+                "held at both ends"
+            }
+        ),
+        _ => format!(
+            "Who closed first, and so holds the TIME_WAIT: {} (of {} connections).",
+            named
+                .iter()
+                .map(|(who, n)| format!("{who} in {}", count(*n)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            count(connections)
+        ),
+    }
+}
+
+fn capitalized(words: &str) -> String {
+    let mut chars = words.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// A reason for a refusal, in words.
+pub fn reason_words(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Paws => "PAWS: TSval older than the TIME_WAIT's ts_recent",
+        Reason::SeqNotAfterRcvNxt => "sequence number not after the old rcv_nxt",
+        Reason::HolderReset => "reset by the TIME_WAIT holder",
+        Reason::LinuxWouldAccept => "refused although Linux's rule accepts it",
+        Reason::NotModelled => "refused by a stack whose rules are not modelled",
+    }
+}
+
+/// The refused collisions by reason, with what each reason shows: `7 by PAWS (…)`.
+pub fn reasons_breakdown(r: &ReasonCounts) -> String {
+    let mut parts = Vec::new();
+    if r.paws > 0 {
+        parts.push(format!(
+            "{} by PAWS (the SYN's TSval was older than the TIME_WAIT's ts_recent, by up to {} TSval ticks, milliseconds on Linux: the timestamps coming from that address went back)",
+            count(r.paws),
+            count(u64::from(r.paws_max_step_back))
+        ));
+    }
+    if r.seq_not_after_rcv_nxt > 0 {
+        let without = r.seq_not_after_rcv_nxt_without_timestamps;
+        let with = r.seq_not_after_rcv_nxt - without;
+        let mut timestamps = Vec::new();
+        if without > 0 {
+            timestamps.push(format!("{} without TCP timestamps", count(without)));
+        }
+        if with > 0 {
+            timestamps.push(format!(
+                "{} with a TSval not newer than ts_recent",
+                count(with)
+            ));
+        }
+        parts.push(format!(
+            "{} for a sequence number not after the old rcv_nxt ({})",
+            count(r.seq_not_after_rcv_nxt),
+            timestamps.join(", ")
+        ));
+    }
+    if r.holder_reset > 0 {
+        parts.push(format!(
+            "{} reset by the TIME_WAIT holder (not what Linux's TIME_WAIT does: another stack or a firewall answered)",
+            count(r.holder_reset)
+        ));
+    }
+    if r.linux_would_accept > 0 {
+        parts.push(format!(
+            "{} although Linux's rule accepts their numbers (the server is not Linux, or the capture missed a segment)",
+            count(r.linux_would_accept)
+        ));
+    }
+    if r.not_modelled > 0 {
+        parts.push(format!(
+            "{} by a server stack whose rules twsleuth does not model (--server-os)",
+            count(r.not_modelled)
+        ));
+    }
+    parts.join("; ")
 }
 
 /// A balancer that ran out of ports in its own TIME_WAIT, with what the capture cannot show.
@@ -173,11 +300,6 @@ fn exhaustion_sentence(e: &PortExhaustion) -> String {
 /// What collided with whose TIME_WAIT and what it cost.
 fn collisions_sentence(summary: &Summary) -> String {
     let c = &summary.collisions;
-    let holder = summary
-        .time_wait_holders
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map_or("server", |(who, _)| *who);
     fn list<T: std::fmt::Display + Ord>(few: &FirstFew<T>) -> String {
         let shown: Vec<String> = few.first.iter().map(ToString::to_string).collect();
         let more = few.count.saturating_sub(shown.len() as u64);
@@ -187,11 +309,19 @@ fn collisions_sentence(summary: &Summary) -> String {
             shown.join(", ")
         }
     }
-    let closer = if holder == "server" {
-        "the server, which closed first"
-    } else {
-        "the client, which closed first"
-    };
+    let holders: Vec<String> = summary
+        .time_wait_holders
+        .iter()
+        .rev()
+        .map(|(who, n)| {
+            if summary.time_wait_holders.len() == 1 {
+                format!("the {who}, which closed first")
+            } else {
+                format!("the {who}, which closed first ({})", count(*n))
+            }
+        })
+        .collect();
+    let closer = holders.join(", and by ");
     let mut sentence = format!(
         "TIME_WAIT collisions on {} → {}: {} SYNs hit 4-tuples held in TIME_WAIT by {closer}",
         list(&summary.collided_sources),
@@ -212,7 +342,13 @@ fn collisions_sentence(summary: &Summary) -> String {
             duration((summary.rejected_cost_ms.p50 * 1e6) as i64)
         ));
     }
-    if c.accepted > 0 {
+    if c.accepted > 0 && c.accepted == c.total {
+        // An accepted SYN is answered by a SYN-ACK at once, as on a fresh tuple.
+        sentence.push_str(&format!(
+            "; all {} were accepted at their first SYN, which cost nothing (no extra round trip): harmless while the server keeps accepting them",
+            count(c.accepted)
+        ));
+    } else if c.accepted > 0 {
         sentence.push_str(&format!("; {} were accepted", count(c.accepted)));
     }
     if c.failed + c.reset > 0 {
@@ -251,10 +387,25 @@ pub struct Capacity {
     pub peak_per_s: u64,
     /// Mean over the source's active span.
     pub mean_per_s: f64,
-    /// SNAT addresses the peak needs with this many ports each.
-    pub addresses_needed: u64,
-    /// SNAT addresses the peak needs with the full port range each.
-    pub addresses_needed_full_range: u64,
+    /// Its connections in which the server closed first (alone or at once with it): the
+    /// server holds those TIME_WAITs, and only those make collisions (DESIGN.md section 4).
+    pub server_closed_first: u64,
+    /// Its connections in which it closed first alone: the TIME_WAIT is its own.
+    pub client_closed_first: u64,
+    /// SNAT addresses the peak needs with this many ports each; `None` where the server
+    /// closed first in none of its connections (the model does not apply).
+    pub addresses_needed: Option<u64>,
+    /// SNAT addresses the peak needs with ports 1024–65535 each, of which Linux `connect()`
+    /// uses the 32,256 of one parity; `None` as above.
+    pub addresses_needed_full_range: Option<u64>,
+}
+
+impl Capacity {
+    /// The server holds TIME_WAIT on some of this source's tuples: the server-side model
+    /// applies.
+    pub fn server_holds_time_wait(&self) -> bool {
+        self.server_closed_first > 0
+    }
 }
 
 /// The capacity model for the busiest sources.
@@ -282,10 +433,14 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
             let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
             let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
             let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
-            // Addresses that give `tuples` each keep the peak off TIME_WAIT.
-            let needed = |tuples: f64| -> u64 {
+            let (server_closed_first, client_closed_first) =
+                (tuples.server_closed_first, tuples.client_closed_first);
+            // Addresses that give `tuples` each keep the peak off the server's TIME_WAIT; no
+            // address helps where the server holds none.
+            let needed = |tuples: f64| -> Option<u64> {
                 let per_address = tuples / time_wait_s.max(1e-9);
-                ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1)
+                (server_closed_first > 0)
+                    .then(|| ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1))
             };
             Capacity {
                 ports_in_use: s.ports_in_use,
@@ -295,6 +450,8 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
                 sustainable_per_s,
                 peak_per_s,
                 mean_per_s: s.connections as f64 / span_s,
+                server_closed_first,
+                client_closed_first,
                 addresses_needed: needed(tuples_in_use as f64),
                 addresses_needed_full_range: needed(tuples_with_full_range(
                     tuples_in_use,
@@ -306,10 +463,10 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
         .collect()
 }
 
-/// The tuples an address gives with the full port range, each port going to as many
-/// destinations as the ports in use went to.
+/// The tuples an address gives with ports 1024–65535 on Linux (the [`LINUX_CONNECT_PORTS`]
+/// of one parity), each port going to as many destinations as the ports in use went to.
 fn tuples_with_full_range(tuples_in_use: u64, ports_in_use: u64) -> f64 {
-    tuples_in_use as f64 / ports_in_use.max(1) as f64 * FULL_PORT_RANGE as f64
+    tuples_in_use as f64 / ports_in_use.max(1) as f64 * LINUX_CONNECT_PORTS as f64
 }
 
 /// Builds the whole document. `capacity` is [`capacity`]'s model; `charts` are (file name,
@@ -471,14 +628,36 @@ fn key_figures(input: &ReportInput<'_>) -> Section {
             }
         ),
     );
+    if s.reasons.total() > 0 {
+        row("Refused, by reason", reasons_breakdown(&s.reasons));
+    }
+    if s.reasons.time_wait_assassinated > 0 {
+        row(
+            "Recovered by ending the TIME_WAIT",
+            format!(
+                "{} (the client's RST answering the bare ACK carried the old rcv_nxt, which ends the server's TIME_WAIT: RFC 1337 assassination, allowed by tcp_rfc1337=0)",
+                count(s.reasons.time_wait_assassinated)
+            ),
+        );
+    }
     let held: Vec<String> = s
         .time_wait_holders
         .iter()
+        .rev()
         .map(|(who, n)| format!("{who} {}", count(*n)))
         .collect();
-    if !held.is_empty() {
-        row("TIME_WAIT held by", held.join(", "));
-    }
+    row(
+        "TIME_WAIT held by (who closed first)",
+        if held.is_empty() {
+            closers_sentence(&s.active_closers, s.connections)
+        } else {
+            format!(
+                "{} Collisions hit the TIME_WAIT of: {}.",
+                closers_sentence(&s.active_closers, s.connections),
+                held.join(", ")
+            )
+        },
+    );
     if s.added_latency_ms.count > 0 {
         row(
             "Added latency (first SYN → SYN-ACK, collided)",
@@ -602,7 +781,7 @@ fn incident_timeline(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section 
 
 fn capacity_section(capacity: &[Capacity]) -> Section {
     let mut blocks = vec![Block::Paragraph(vec![text(
-        "A source address can open at most (tuples it cycles through) ÷ TIME_WAIT new connections per second before it comes back to a tuple the server still holds in TIME_WAIT (DESIGN.md section 1). A tuple here is a source port with a server address and port, as the source really used them: its ports (Linux takes one parity first), each toward the servers it went to. That is ports × destinations when every port goes to every server, and only the ports when the balancer ties each port to one server.",
+        "A source address can open at most (tuples it cycles through) ÷ TIME_WAIT new connections per second before it comes back to a tuple the server still holds in TIME_WAIT (DESIGN.md section 1). A tuple here is a source port with a server address and port, as the source really used them: its ports (Linux takes one parity first), each toward the servers it went to. That is ports × destinations when every port goes to every server, and only the ports when the balancer ties each port to one server. The model applies only where the server closed first and so holds the TIME_WAIT; where the source closed first the TIME_WAIT is its own, and more addresses do nothing for the server.",
     )])];
     if capacity.is_empty() {
         return Section {
@@ -619,8 +798,9 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
             "Sustainable (conn/s)".into(),
             "Peak (conn/s)".into(),
             "Mean (conn/s)".into(),
+            "TIME_WAIT held by".into(),
             "Addresses needed".into(),
-            "… with 64,512 ports each".into(),
+            "… with ports 1024–65535 (Linux connect(): the 32,256 of one parity)".into(),
         ],
         rows: capacity
             .iter()
@@ -630,19 +810,35 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
                     count(c.ports_in_use),
                     count(c.destinations),
                     count(c.tuples_in_use),
-                    rate(c.sustainable_per_s),
+                    if c.server_holds_time_wait() {
+                        rate(c.sustainable_per_s)
+                    } else {
+                        "–".into()
+                    },
                     count(c.peak_per_s),
                     rate(c.mean_per_s),
-                    count(c.addresses_needed),
-                    count(c.addresses_needed_full_range),
+                    holder_cell(c),
+                    c.addresses_needed
+                        .map_or("– (server holds no TIME_WAIT)".into(), count),
+                    c.addresses_needed_full_range.map_or("–".into(), count),
                 ]
             })
             .collect(),
     });
     let mut arithmetic = Vec::new();
     for c in capacity {
+        let (Some(needed), Some(needed_full_range)) =
+            (c.addresses_needed, c.addresses_needed_full_range)
+        else {
+            arithmetic.push(vec![text(format!(
+                "{}: the server closed first in none of its connections (the source did in {}), so the TIME_WAIT is the source's own: reusing it hits no server state, and no SNAT address is needed against collisions.",
+                c.source,
+                count(c.client_closed_first)
+            ))]);
+            continue;
+        };
         arithmetic.push(vec![text(format!(
-            "{}: {} tuples in use ({} ports toward {} destination{}) ÷ {:.0} s = {} conn/s sustainable; the peak of {} conn/s needs ⌈{} × {:.0} ÷ {}⌉ = {} address(es) with these ports, or {} with the full 64,512-port range ({} tuples each).",
+            "{}: {} tuples in use ({} ports toward {} destination{}) ÷ {:.0} s = {} conn/s sustainable; the peak of {} conn/s needs ⌈{} × {:.0} ÷ {}⌉ = {} address(es) with these ports, or {} with ports 1024–65535, of which Linux connect() uses the 32,256 of one parity while the balancer holds no TIME_WAIT of its own ({} tuples each; a balancer allocating every port of the range gets twice as many).",
             c.source,
             count(c.tuples_in_use),
             count(c.ports_in_use),
@@ -654,8 +850,8 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
             count(c.peak_per_s),
             c.time_wait_s,
             count(c.tuples_in_use),
-            count(c.addresses_needed),
-            count(c.addresses_needed_full_range),
+            count(needed),
+            count(needed_full_range),
             count(tuples_with_full_range(c.tuples_in_use, c.ports_in_use).round() as u64)
         ))]);
     }
@@ -663,6 +859,16 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
     Section {
         title: "Capacity model".into(),
         blocks,
+    }
+}
+
+/// Who holds the TIME_WAIT on a source's tuples: who closed first in its connections.
+fn holder_cell(c: &Capacity) -> String {
+    match (c.server_closed_first, c.client_closed_first) {
+        (0, 0) => "not seen (no close)".into(),
+        (server, 0) => format!("server ({})", count(server)),
+        (0, client) => format!("client, its own ({})", count(client)),
+        (server, client) => format!("server ({}), client ({})", count(server), count(client)),
     }
 }
 
@@ -691,7 +897,8 @@ pub fn display_filter(e: &Evidence) -> String {
     )
 }
 
-/// The packet ladder as fixed-width text: time offset, direction, flags, numbers, note.
+/// The packet ladder as fixed-width text: time offset, direction, flags, numbers, note; TSval
+/// and TSecr when the segments carry timestamps (what PAWS decides on).
 pub fn ladder(e: &Evidence) -> String {
     let Some(start) = e.steps.iter().find(|s| {
         (s.file_index, s.frame)
@@ -703,16 +910,22 @@ pub fn ladder(e: &Evidence) -> String {
         return String::new();
     };
     let t0 = start.ts_ns;
+    let timestamps = e.steps.iter().any(|s| s.tsval.is_some());
     let mut out = String::from(
-        "  time (ms)  frame   direction            flags  seq         ack         len  note\n",
+        "  time (ms)  frame   direction            flags  seq         ack         len  ",
     );
+    if timestamps {
+        out.push_str("TSval       TSecr       ");
+    }
+    out.push_str("note\n");
+    let number = |n: Option<u32>| n.map_or("–".to_string(), |n| n.to_string());
     for s in &e.steps {
         let arrow = match s.from {
             Role::Orig => "client → server",
             Role::Resp => "client ← server",
         };
         out.push_str(&format!(
-            "{:>11.3}  {:>6}  {:<19}  {:<5}  {:<10}  {:<10}  {:>4}  {}\n",
+            "{:>11.3}  {:>6}  {:<19}  {:<5}  {:<10}  {:<10}  {:>4}  ",
             s.ts_ns.saturating_sub(t0) as f64 / 1e6,
             s.frame,
             arrow,
@@ -720,8 +933,16 @@ pub fn ladder(e: &Evidence) -> String {
             s.seq,
             s.ack,
             s.payload_len,
-            s.note
         ));
+        if timestamps {
+            out.push_str(&format!(
+                "{:<10}  {:<10}  ",
+                number(s.tsval),
+                number(s.tsecr)
+            ));
+        }
+        out.push_str(&s.note);
+        out.push('\n');
     }
     out
 }
@@ -774,23 +995,44 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
     let mut items: Vec<Vec<Inline>> = Vec::new();
     let server_closed_first = input.records.server_closed_first;
     if c.total > 0 {
-        if let Some(cap) = capacity.iter().find(|cap| cap.addresses_needed > 1) {
+        // Accepted collisions are answered at once, as a fresh tuple would be: they cost
+        // nothing, and more addresses only buy margin against what could change.
+        let harmless = c.accepted == c.total;
+        if harmless {
+            items.push(harmless_collisions(input));
+        }
+        items.extend(refusal_remedies(&s.reasons));
+        if let Some((cap, needed)) = capacity
+            .iter()
+            .filter_map(|cap| Some((cap, cap.addresses_needed?)))
+            .find(|(_, needed)| *needed > 1)
+        {
             items.push(vec![
-                Inline::Strong("More SNAT addresses. ".into()),
+                Inline::Strong(if harmless {
+                    "More SNAT addresses, as margin only. ".into()
+                } else {
+                    "More SNAT addresses. ".into()
+                }),
                 text(format!(
-                    "{} peaks at {} new connections per second against {} sustainable with the {} tuples it used: use at least {} SNAT addresses with the same ports (or {} with the full 64,512-port range each).",
+                    "{} peaks at {} new connections per second against {} sustainable with the {} tuples it used: use at least {} SNAT addresses with the same ports (or {} with ports 1024–65535, of which a Linux balancer's connect() uses the 32,256 of one parity).{}",
                     cap.source,
                     count(cap.peak_per_s),
                     rate(cap.sustainable_per_s),
                     count(cap.tuples_in_use),
-                    count(cap.addresses_needed),
-                    count(cap.addresses_needed_full_range)
+                    count(needed),
+                    count(cap.addresses_needed_full_range.unwrap_or(needed)),
+                    if harmless {
+                        " This removes collisions that cost nothing today; it matters once one of the changes above makes them refused."
+                    } else {
+                        ""
+                    }
                 )),
             ]);
         }
         if let Some(cap) = capacity
             .iter()
-            .find(|cap| cap.ports_in_use < FULL_PORT_RANGE / 2)
+            .filter(|cap| cap.server_holds_time_wait())
+            .find(|cap| cap.ports_in_use < LINUX_CONNECT_PORTS)
         {
             items.push(vec![
                 Inline::Strong("Wider source port range. ".into()),
@@ -818,20 +1060,10 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
                 text(" only lets the connecting side reuse its own TIME_WAIT; here the server holds it."),
             ]);
         }
-        if c.rejected_recovered + c.unanswered > 0 {
-            items.push(vec![
-                Inline::Strong("Timestamps on both sides. ".into()),
-                text(format!(
-                    "{} SYNs were rejected or unanswered: with TCP timestamps (",
-                    count(c.rejected_recovered + c.unanswered)
-                )),
-                Inline::Code("net.ipv4.tcp_timestamps = 1".into()),
-                text(") and one clock per SNAT address, Linux accepts a SYN on a TIME_WAIT tuple when its timestamp is newer (RFC 6191); the rejections here came from sequence numbers or timestamps older than the previous connection's."),
-            ]);
-        }
     } else {
         let headroom: Vec<String> = capacity
             .iter()
+            .filter(|c| c.server_holds_time_wait())
             .map(|c| {
                 format!(
                     "{}: peak {} conn/s of {} sustainable",
@@ -843,8 +1075,10 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
             .collect();
         items.push(vec![text(format!(
             "No change needed for TIME_WAIT. Headroom: {}.",
-            if headroom.is_empty() {
+            if capacity.is_empty() {
                 "n/a".to_string()
+            } else if headroom.is_empty() {
+                "none to measure: the server held no TIME_WAIT".to_string()
             } else {
                 headroom.join("; ")
             }
@@ -865,6 +1099,125 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
         title: "Recommendations".into(),
         blocks: vec![Block::List(items)],
     }
+}
+
+/// What a postmortem should know about collisions that were all accepted: that they cost
+/// nothing, and which changes would have the server refuse them.
+fn harmless_collisions(input: &ReportInput<'_>) -> Vec<Inline> {
+    let s = input.summary;
+    let c = &s.collisions;
+    let r = &s.reasons;
+    let mut risks = Vec::new();
+    if s.prediction_agreement.is_some() {
+        // Linux's rules (tcp_timewait_state_process): each acceptance rests on the SYN's
+        // numbers, and these are the changes that take it away.
+        if r.accepted_with_timestamps > 0 {
+            risks.push(format!(
+                "a timestamp clock that goes back on the balancer's side (net.ipv4.tcp_timestamps changed, a standby balancer taking over the SNAT address, hosts with different clocks behind one SNAT address): PAWS refuses a SYN whose TSval is older than the TIME_WAIT's ts_recent, whatever its sequence number ({} of these SYNs carried timestamps)",
+                count(r.accepted_with_timestamps)
+            ));
+        }
+        risks.push(format!(
+            "timestamps off on either side: then only a sequence number after the old rcv_nxt gets a SYN accepted, and a new ISN below it (a large upload on the old connection, another host behind the SNAT address) is refused{}",
+            if r.accepted_by_newer_timestamp > 0 {
+                format!(
+                    "; {} of these were accepted only for their newer TSval (RFC 6191)",
+                    count(r.accepted_by_newer_timestamp)
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    risks.push(
+        "a failover to a server that is not Linux: other stacks decide by other rules and may keep TIME_WAIT longer (Windows 120 s), and twsleuth's prediction does not model them".into(),
+    );
+    let mut item = vec![
+        Inline::Strong("These collisions cost nothing today. ".into()),
+        text(format!(
+            "All {} were accepted at their first SYN: the server answered each with a SYN-ACK at once, as on a fresh tuple, so no connection waited{}. Nothing needs fixing for them now. A refused SYN costs a retry (about 10 ms on Linux 6.x, 1 s on older kernels) or the connection, and these changes would have the server refuse them: ",
+            count(c.accepted),
+            if s.added_latency_ms.count > 0 {
+                format!(
+                    " (first SYN → SYN-ACK p95 {:.2} ms, against {:.2} ms on clean tuples)",
+                    s.added_latency_ms.p95, s.clean_handshake_ms.p95
+                )
+            } else {
+                String::new()
+            }
+        )),
+    ];
+    item.push(text(format!("{}.", risks.join("; "))));
+    item
+}
+
+/// What to change for each reason collisions were refused: the remedy follows the reason.
+fn refusal_remedies(r: &ReasonCounts) -> Vec<Vec<Inline>> {
+    let mut items = Vec::new();
+    if r.paws > 0 {
+        items.push(vec![
+            Inline::Strong("Fix the timestamp clock, not the timestamps (PAWS). ".into()),
+            text(format!(
+                "{} SYNs were refused because their TSval was older than the one the server had last seen on the tuple (ts_recent), by up to {} TSval ticks, milliseconds on Linux (RFC 7323 section 5.3; Linux's tcp_timewait_state_process): the timestamps coming from that address went back. Usual causes: ",
+                count(r.paws),
+                count(u64::from(r.paws_max_step_back))
+            )),
+            Inline::Code("net.ipv4.tcp_timestamps".into()),
+            text(" changed on a live balancer (mode 1 adds a random offset per 4-tuple, mode 2 none), a standby balancer taking over the SNAT address with its own clock, or several hosts with unrelated clocks behind one SNAT address. Keep one timestamp setting and one clock per SNAT address (change the setting only with the balancer drained for a TIME_WAIT length, 60 s), and give each host its own SNAT address. These SYNs carried timestamps: turning timestamps on does nothing for them, and turning them off would leave only sequence numbers to decide."),
+        ]);
+    }
+    let without = r.seq_not_after_rcv_nxt_without_timestamps;
+    if without > 0 {
+        items.push(vec![
+            Inline::Strong("Timestamps on both sides. ".into()),
+            text(format!(
+                "{} SYNs were refused because their sequence number was not after the old connection's rcv_nxt and they carried no TCP timestamps: with ",
+                count(without)
+            )),
+            Inline::Code("net.ipv4.tcp_timestamps = 1".into()),
+            text(" on the balancer and the servers, Linux accepts such a SYN when its TSval is newer than the TIME_WAIT's ts_recent (RFC 6191), provided each SNAT address keeps one timestamp clock."),
+        ]);
+    }
+    let with = r.seq_not_after_rcv_nxt - without;
+    if with > 0 {
+        items.push(vec![
+            Inline::Strong("Sequence numbers and timestamps both old. ".into()),
+            text(format!(
+                "{} SYNs carried timestamps, but neither their sequence number (not after the old rcv_nxt) nor their TSval (not newer than ts_recent) was new enough: a reconnect within the same timestamp tick, or another host behind the SNAT address. Keep each SNAT address to one host, or keep connections alive.",
+                count(with)
+            )),
+        ]);
+    }
+    if r.holder_reset > 0 {
+        items.push(vec![
+            Inline::Strong("Find who sends the resets. ".into()),
+            text(format!(
+                "{} SYNs were answered with a RST on a tuple in TIME_WAIT, which Linux's TIME_WAIT never does (it answers with an ACK): the server runs another stack (set --server-os), or a firewall or middlebox between answered.",
+                count(r.holder_reset)
+            )),
+        ]);
+    }
+    if r.linux_would_accept > 0 {
+        items.push(vec![
+            Inline::Strong("Check the server's stack. ".into()),
+            text(format!(
+                "{} SYNs were refused although Linux accepts their numbers: the server is not Linux (set --server-os), or the capture missed a segment (a SYN lost on the way, an answer not captured).",
+                count(r.linux_would_accept)
+            )),
+        ]);
+    }
+    if r.time_wait_assassinated > 0 {
+        items.push(vec![
+            Inline::Strong("Leave tcp_rfc1337 at 0 on the servers. ".into()),
+            text(format!(
+                "{} refused SYNs got through only because the client's RST ended the server's TIME_WAIT (RFC 1337 TIME-WAIT assassination, which Linux allows with ",
+                count(r.time_wait_assassinated)
+            )),
+            Inline::Code("net.ipv4.tcp_rfc1337 = 0".into()),
+            text("): with 1 the server ignores that RST and keeps refusing the retried SYNs until its TIME_WAIT ends."),
+        ]);
+    }
+    items
 }
 
 fn method(input: &ReportInput<'_>) -> Section {
@@ -985,6 +1338,7 @@ fn method(input: &ReportInput<'_>) -> Section {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twsleuth_flows::ActiveCloser;
 
     #[test]
     fn counts_have_thousands_separators() {
@@ -995,14 +1349,25 @@ mod tests {
     }
 
     /// 1,000 connections at 10 a second from one address cycling 100 ports toward two
-    /// servers; `server_of(i)` picks the server of the i-th.
+    /// servers, the server closing first; `server_of(i)` picks the server of the i-th.
     fn capacity_of(server_of: impl Fn(u64) -> u8) -> Capacity {
+        capacity_of_connections(1_000, SECOND_NS / 10, Some(ActiveCloser::Resp), server_of)
+    }
+
+    /// `n` connections `gap_ns` apart from one address cycling 100 ports, closed first by
+    /// `closer`; `server_of(i)` picks the server of the i-th.
+    fn capacity_of_connections(
+        n: u64,
+        gap_ns: i64,
+        closer: Option<ActiveCloser>,
+        server_of: impl Fn(u64) -> u8,
+    ) -> Capacity {
         use crate::tables::tests::{connection, findings};
         let findings = findings(
-            (0..1_000u64)
+            (0..n)
                 .map(|i| {
-                    let mut c = connection(i, 1_764_000_000, None);
-                    c.ts_ns += i as i64 * SECOND_NS / 10;
+                    let mut c = connection(i, 1_764_000_000, closer);
+                    c.ts_ns += i as i64 * gap_ns;
                     c.orig_p = 40_000 + (i % 100) as u16;
                     c.resp_h = format!("10.1.0.{}", server_of(i)).parse().unwrap();
                     c
@@ -1043,14 +1408,55 @@ mod tests {
             ),
             (100, 2, 100)
         );
-        assert_eq!((pinned.peak_per_s, pinned.addresses_needed), (10, 6));
+        assert_eq!((pinned.peak_per_s, pinned.addresses_needed), (10, Some(6)));
         // Every port to both servers: 200 tuples, half as many addresses.
         let spread = capacity_of(|i| ((i / 100) % 2) as u8);
         assert_eq!(spread.tuples_in_use, 200);
-        assert_eq!(spread.addresses_needed, 3);
+        assert_eq!(spread.addresses_needed, Some(3));
         assert!((spread.sustainable_per_s - 200.0 / 60.0).abs() < 1e-9);
-        // The full range gives 64,512 ports, each toward as many servers as now: one address.
-        assert_eq!(spread.addresses_needed_full_range, 1);
+        // Ports 1024–65535 give 32,256 of one parity, each toward as many servers as now.
+        assert_eq!(spread.addresses_needed_full_range, Some(1));
+    }
+
+    #[test]
+    fn the_full_range_gives_a_linux_balancer_one_parity_of_its_ports() {
+        // 2,000 connections within one second, each port tied to one server: 100 tuples on
+        // 100 ports. With ports 1024–65535 a Linux connect() cycles through the 32,256 of the
+        // low end's parity, so an address gives 32,256 tuples ÷ 60 s.
+        let cap =
+            capacity_of_connections(2_000, SECOND_NS / 2_000, Some(ActiveCloser::Resp), |i| {
+                (i % 2) as u8
+            });
+        assert_eq!((cap.ports_in_use, cap.tuples_in_use), (100, 100));
+        let needed = |ports: f64| (cap.peak_per_s as f64 * 60.0 / ports).ceil() as u64;
+        assert_eq!(cap.addresses_needed_full_range, Some(needed(32_256.0)));
+        // The whole 64,512 would halve it: the test tells the two apart.
+        assert_ne!(
+            needed(32_256.0),
+            needed(64_512.0),
+            "peak {}",
+            cap.peak_per_s
+        );
+    }
+
+    #[test]
+    fn no_addresses_are_asked_for_where_the_client_holds_time_wait() {
+        // The client closes first: the TIME_WAIT is its own, which no SNAT address changes.
+        let cap = capacity_of_connections(1_000, SECOND_NS / 10, Some(ActiveCloser::Orig), |_| 0);
+        assert!(!cap.server_holds_time_wait());
+        assert_eq!(
+            (cap.addresses_needed, cap.addresses_needed_full_range),
+            (None, None)
+        );
+        let section = capacity_section(std::slice::from_ref(&cap));
+        let Block::Table { rows, .. } = &section.blocks[1] else {
+            panic!("no capacity table");
+        };
+        assert!(rows[0][8].starts_with("– "), "{:?}", rows[0]);
+        assert_eq!(
+            rows[0][4], "–",
+            "no sustainable rate against a server TIME_WAIT"
+        );
     }
 
     #[test]

@@ -234,6 +234,11 @@ pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
         ("cost_ms", ColumnRef::OptionalF64(&t.cost_ms)),
         ("prediction", ColumnRef::OptionalText(&t.prediction)),
         ("linux_rule", ColumnRef::OptionalText(&t.linux_rule)),
+        ("reason", ColumnRef::OptionalText(&t.reason)),
+        (
+            "time_wait_assassinated",
+            ColumnRef::Bool(&t.time_wait_assassinated),
+        ),
         (
             "prediction_agrees",
             ColumnRef::OptionalBool(&t.prediction_agrees),

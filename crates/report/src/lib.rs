@@ -69,6 +69,12 @@ pub struct LadderStep {
     pub ack: u32,
     /// Payload bytes.
     pub payload_len: u32,
+    /// TSval of its timestamps option (RFC 7323 section 3), when it carried one: PAWS compares
+    /// a SYN's with the TIME_WAIT's `ts_recent`.
+    pub tsval: Option<u32>,
+    /// TSecr, when the segment carried timestamps and ACK (RFC 7323 section 3: without ACK
+    /// it is not meaningful): a TIME_WAIT's bare ACK echoes its `ts_recent` here.
+    pub tsecr: Option<u32>,
     /// What the segment means here ("bare ACK with the old numbers", …).
     pub note: String,
 }

@@ -55,6 +55,8 @@ pub struct CollisionDigest {
     pub worst: Option<CollisionRecord>,
     /// The first of each outcome, in [`Outcome::ALL`] order.
     pub first_of_outcome: Vec<CollisionRecord>,
+    /// The first refused for each reason, in reason order.
+    pub first_of_reason: Vec<CollisionRecord>,
 }
 
 impl CollisionDigest {
@@ -88,6 +90,16 @@ impl CollisionDigest {
                     .unwrap_or(usize::MAX)
             });
         }
+        if let Some(reason) = c.reason {
+            if !self
+                .first_of_reason
+                .iter()
+                .any(|e| e.reason == Some(reason))
+            {
+                self.first_of_reason.push(c.clone());
+                self.first_of_reason.sort_by_key(|e| e.reason);
+            }
+        }
     }
 }
 
@@ -100,6 +112,11 @@ pub struct SourceTuples {
     pub tuples: u64,
     /// Distinct destinations (address, port).
     pub destinations: u64,
+    /// Its connections the server closed first (or both at once): the server holds their
+    /// TIME_WAIT.
+    pub server_closed_first: u64,
+    /// Its connections the source closed first alone: it holds their TIME_WAIT itself.
+    pub client_closed_first: u64,
 }
 
 /// What the report is made from besides the summary: gathered record by record.
@@ -216,6 +233,8 @@ where
         .map(|s| s.orig_h)
         .collect();
     let mut tuples: Vec<HashSet<(u16, IpAddr, u16)>> = vec![HashSet::new(); busy.len()];
+    // (server closed first, the source closed first alone), per busy source.
+    let mut closers: Vec<(u64, u64)> = vec![(0, 0); busy.len()];
     let mut digest = RecordDigest {
         timeline: TimelineTable::default(),
         charts: ChartSample::new(capture_start_ns, &chart_sources),
@@ -250,6 +269,11 @@ where
             digest.low_confidence += u64::from(c.low_confidence != 0);
             if let Some(i) = busy.iter().position(|ip| *ip == c.orig_h) {
                 tuples[i].insert((c.orig_p, c.resp_h, c.resp_p));
+                match c.active_closer {
+                    Some(ActiveCloser::Resp | ActiveCloser::Both) => closers[i].0 += 1,
+                    Some(ActiveCloser::Orig) => closers[i].1 += 1,
+                    None => {}
+                }
             }
             chunk.push(c);
             ends.push(end);
@@ -263,15 +287,20 @@ where
     digest.tuples = busy
         .into_iter()
         .zip(tuples)
-        .map(|(orig_h, tuples)| {
-            let destinations: BTreeSet<(IpAddr, u16)> =
-                tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
-            SourceTuples {
-                orig_h,
-                tuples: tuples.len() as u64,
-                destinations: destinations.len() as u64,
-            }
-        })
+        .zip(closers)
+        .map(
+            |((orig_h, tuples), (server_closed_first, client_closed_first))| {
+                let destinations: BTreeSet<(IpAddr, u16)> =
+                    tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
+                SourceTuples {
+                    orig_h,
+                    tuples: tuples.len() as u64,
+                    destinations: destinations.len() as u64,
+                    server_closed_first,
+                    client_closed_first,
+                }
+            },
+        )
         .collect();
     Ok((digest, written))
 }

@@ -155,6 +155,12 @@ pub struct CollisionsTable {
     pub prediction: Vec<Option<Text>>,
     /// The rule of Linux's `tcp_timewait_state_process` that decides it.
     pub linux_rule: Vec<Option<Text>>,
+    /// Why the first SYN was not accepted ([`twsleuth_flows::Reason`]: `paws`,
+    /// `seq_not_after_rcv_nxt`, `holder_reset`, …); none when it was, or cannot be told.
+    pub reason: Vec<Option<Text>>,
+    /// The client's RST with the old `rcv_nxt` ended the TIME_WAIT after the rejection (RFC
+    /// 1337 assassination).
+    pub time_wait_assassinated: Vec<bool>,
     /// Observation agrees with the prediction.
     pub prediction_agrees: Vec<Option<bool>>,
     /// Linux's TIME_WAIT takeover ISN seen.
@@ -399,7 +405,8 @@ pub fn connections_table(
 pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     let mut t = CollisionsTable::default();
     let mut addresses = TextCache::new();
-    let (mut outcomes, mut replies, mut predictions, mut holders, mut rules) = (
+    let (mut outcomes, mut replies, mut predictions, mut holders, mut rules, mut reasons) = (
+        TextCache::new(),
         TextCache::new(),
         TextCache::new(),
         TextCache::new(),
@@ -435,6 +442,8 @@ pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
         t.prediction
             .push(c.prediction.map(|p| predictions.get(p, label)));
         t.linux_rule.push(c.linux_rule.map(|r| rules.get(r, label)));
+        t.reason.push(c.reason.map(|r| reasons.get(r, label)));
+        t.time_wait_assassinated.push(c.time_wait_assassinated);
         t.prediction_agrees.push(c.prediction_agrees);
         t.isn_signature.push(c.isn_signature);
         t.syn_seq.push(c.syn_seq);
