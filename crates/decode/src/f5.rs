@@ -320,7 +320,8 @@ fn new_format<'a>(trailer: &'a [u8], parsed: &mut ParsedTrailer<'a>) {
     let trailer = &trailer[..usize::from(length).min(trailer.len())];
     let mut at = NEW_HEADER_BYTES;
     let mut peer = None;
-    while trailer.len() - at >= NEW_RECORD_HEADER_BYTES {
+    // A length field shorter than the header itself leaves no record (found by fuzzing).
+    while trailer.len().saturating_sub(at) >= NEW_RECORD_HEADER_BYTES {
         let header = &trailer[at..];
         let (Some(provider), Some(kind), Some(length), Some(version)) = (
             be16(header, 0),
@@ -899,6 +900,11 @@ mod tests {
         assert!(parse_trailer(&trailer).is_none());
         // A low record of an unknown version only.
         assert!(parse_trailer(&new_trailer(&[new_record(1, 9, &[1, 0, 0, 0])])).is_none());
+        // Regression (fuzzing): the new magic with a length shorter than its own header.
+        let mut trailer = new_trailer(&[new_record(1, 3, &[1, 0, 0, 0])]);
+        trailer[4] = 0;
+        trailer[5] = 2;
+        assert!(parse_trailer(&trailer).is_none());
     }
 
     #[test]
