@@ -2144,3 +2144,108 @@ fn a_balancers_and_a_servers_capture_are_joined_with_their_clock_offset() {
     assert_eq!(apart["tracker"].get("joined_views"), None);
     assert_eq!(apart["collisions"]["total"], 700 + 10);
 }
+
+/// Rates come from the real span, not calendar seconds: the rejected scenario's 15
+/// connections began within 0.55 s (the report used to say "peak 12, mean 15.0": a mean over
+/// a span rounded up to 1 s, and a peak below it), the HAProxy scenario's 800 within 32 s.
+/// Checked against the first SYN of each connection as tshark lists them.
+#[test]
+fn rates_come_from_the_real_span_and_a_sliding_window() {
+    for (scenario, long) in [
+        ("rejected/server.pcap", false),
+        ("haproxy/lb-backend.pcap", true),
+    ] {
+        let path = fixture(&format!("lab/{scenario}"));
+        // First SYN of each connection: SYNs without ACK, one per (source port, ISN).
+        let out = oracle(
+            "tshark",
+            &[
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+                "-T",
+                "fields",
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "tcp.seq_raw",
+            ],
+        );
+        let mut first: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let t: f64 = fields[0].parse().unwrap();
+            let start = first
+                .entry((fields[1].to_string(), fields[2].to_string()))
+                .or_insert(t);
+            *start = start.min(t);
+        }
+        let mut starts: Vec<f64> = first.into_values().collect();
+        starts.sort_by(f64::total_cmp);
+        let n = starts.len();
+        let span = starts[n - 1] - starts[0];
+        let window = if long { 1.0 } else { span / 10.0 };
+        // Most starts in a window [t, t + window) beginning at a start.
+        let peak = (0..n)
+            .map(|i| {
+                starts[i..]
+                    .iter()
+                    .take_while(|t| **t - starts[i] < window)
+                    .count()
+            })
+            .max()
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("report");
+        let reported = twsleuth(&[
+            "report",
+            path.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert!(
+            matches!(reported.status.code(), Some(0 | 1)),
+            "{reported:?}"
+        );
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("data/summary.json")).unwrap(),
+        )
+        .unwrap();
+        let rate = &summary["rates"]["all"];
+        assert_eq!(rate["connections"], n as u64, "{scenario}");
+        let mean = rate["mean_per_s"].as_f64().unwrap();
+        assert!(
+            (mean - n as f64 / span).abs() / mean < 1e-3,
+            "{scenario}: {mean} vs {n}/{span}"
+        );
+        assert!(
+            (rate["window_ns"].as_f64().unwrap() / 1e9 - window).abs() < 1e-5,
+            "{scenario}: {rate}"
+        );
+        // tshark's times are µs: a start within a µs of a window's edge may fall either side.
+        let ours = rate["peak_in_window"].as_u64().unwrap() as i64;
+        assert!(
+            (ours - peak as i64).abs() <= 1,
+            "{scenario}: {ours} vs {peak}"
+        );
+        let peak_per_s = rate["peak_per_s"].as_f64().unwrap();
+        assert!(
+            peak_per_s >= mean * 0.95,
+            "{scenario}: peak {peak_per_s} below mean {mean}"
+        );
+        // The capacity model sizes the fix from the same peak.
+        let model = &summary["capacity_model"][0];
+        assert_eq!(model["peak_per_s"], rate["peak_per_s"], "{scenario}");
+        let text = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| New connections per second"))
+            .unwrap();
+        assert!(row.contains("busiest sliding"), "{row}");
+        assert_eq!(row.contains("a tenth of the span"), !long, "{row}");
+    }
+}

@@ -365,7 +365,7 @@ fn collisions_sentence(summary: &Summary) -> String {
 }
 
 /// Per-source capacity figures (DESIGN.md section 1: usable ports / TIME_WAIT per destination).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Capacity {
     /// Source address.
     pub source: String,
@@ -383,9 +383,9 @@ pub struct Capacity {
     /// New connections per second the ports in use sustain without reusing a tuple in
     /// TIME_WAIT.
     pub sustainable_per_s: f64,
-    /// Busiest second.
-    pub peak_per_s: u64,
-    /// Mean over the source's active span.
+    /// Its busiest sliding window (1 s, or a tenth of a span under 10 s), per second.
+    pub peak_per_s: f64,
+    /// Mean over its real span (first to last connection start); 0 when all began at once.
     pub mean_per_s: f64,
     /// Its connections in which the server closed first (alone or at once with it): the
     /// server holds those TIME_WAITs, and only those make collisions (DESIGN.md section 4).
@@ -410,17 +410,6 @@ impl Capacity {
 
 /// The capacity model for the busiest sources.
 pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
-    let mut peaks: BTreeMap<&str, u64> = BTreeMap::new();
-    for (source, new) in input
-        .records
-        .timeline
-        .orig_h
-        .iter()
-        .zip(&input.records.timeline.new_connections)
-    {
-        let peak = peaks.entry(&**source).or_default();
-        *peak = (*peak).max(*new);
-    }
     input
         .summary
         .sources
@@ -431,8 +420,7 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
             let source = s.orig_h.to_string();
             let time_wait_s = input.policy.default_ns as f64 / 1e9;
             let sustainable_per_s = tuples_in_use as f64 / time_wait_s.max(1e-9);
-            let peak_per_s = peaks.get(source.as_str()).copied().unwrap_or(0);
-            let span_s = (s.last_ts_ns.saturating_sub(s.first_ts_ns) as f64 / 1e9).max(1.0);
+            let peak_per_s = tuples.rate.peak_per_s.unwrap_or(0.0);
             let (server_closed_first, client_closed_first) =
                 (tuples.server_closed_first, tuples.client_closed_first);
             // Addresses that give `tuples` each keep the peak off the server's TIME_WAIT; no
@@ -440,7 +428,7 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
             let needed = |tuples: f64| -> Option<u64> {
                 let per_address = tuples / time_wait_s.max(1e-9);
                 (server_closed_first > 0)
-                    .then(|| ((peak_per_s as f64 / per_address.max(1e-9)).ceil() as u64).max(1))
+                    .then(|| ((peak_per_s / per_address.max(1e-9)).ceil() as u64).max(1))
             };
             Capacity {
                 ports_in_use: s.ports_in_use,
@@ -449,7 +437,7 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
                 time_wait_s,
                 sustainable_per_s,
                 peak_per_s,
-                mean_per_s: s.connections as f64 / span_s,
+                mean_per_s: tuples.rate.mean_per_s.unwrap_or(0.0),
                 server_closed_first,
                 client_closed_first,
                 addresses_needed: needed(tuples_in_use as f64),
@@ -569,24 +557,21 @@ fn key_figures(input: &ReportInput<'_>) -> Section {
     }
     row("Connections", count(s.connections));
     row("SYNs (retransmissions included)", count(s.syn));
-    let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
-    for (second, new) in input
-        .records
-        .timeline
-        .second
-        .iter()
-        .zip(&input.records.timeline.new_connections)
-    {
-        *per_second.entry(*second).or_default() += new;
-    }
-    if let (Some(peak), Some(span)) = (per_second.values().max(), input.records.capture_span) {
-        let span_s = (span.1.saturating_sub(span.0) as f64 / 1e9).max(1.0);
+    let r = &input.records.rate;
+    if let (Some(peak), Some(mean)) = (r.peak_per_s, r.mean_per_s) {
         row(
             "New connections per second",
             format!(
-                "peak {}, mean {}",
-                count(*peak),
-                rate(s.connections as f64 / span_s)
+                "peak {} (busiest sliding {} window{}), mean {} over {}",
+                rate(peak),
+                duration(r.window_ns),
+                if r.span_ns < 10 * SECOND_NS {
+                    ": a tenth of the span"
+                } else {
+                    ""
+                },
+                rate(mean),
+                duration(r.span_ns)
             ),
         );
     }
@@ -815,7 +800,7 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
                     } else {
                         "–".into()
                     },
-                    count(c.peak_per_s),
+                    rate(c.peak_per_s),
                     rate(c.mean_per_s),
                     holder_cell(c),
                     c.addresses_needed
@@ -846,8 +831,8 @@ fn capacity_section(capacity: &[Capacity]) -> Section {
             if c.destinations == 1 { "" } else { "s" },
             c.time_wait_s,
             rate(c.sustainable_per_s),
-            count(c.peak_per_s),
-            count(c.peak_per_s),
+            rate(c.peak_per_s),
+            rate(c.peak_per_s),
             c.time_wait_s,
             count(c.tuples_in_use),
             count(needed),
@@ -1016,7 +1001,7 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
                 text(format!(
                     "{} peaks at {} new connections per second against {} sustainable with the {} tuples it used: use at least {} SNAT addresses with the same ports (or {} with ports 1024–65535, of which a Linux balancer's connect() uses the 32,256 of one parity).{}",
                     cap.source,
-                    count(cap.peak_per_s),
+                    rate(cap.peak_per_s),
                     rate(cap.sustainable_per_s),
                     count(cap.tuples_in_use),
                     count(needed),
@@ -1068,7 +1053,7 @@ fn recommendations(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section {
                 format!(
                     "{}: peak {} conn/s of {} sustainable",
                     c.source,
-                    count(c.peak_per_s),
+                    rate(c.peak_per_s),
                     rate(c.sustainable_per_s)
                 )
             })
@@ -1408,7 +1393,10 @@ mod tests {
             ),
             (100, 2, 100)
         );
-        assert_eq!((pinned.peak_per_s, pinned.addresses_needed), (10, Some(6)));
+        assert_eq!(
+            (pinned.peak_per_s, pinned.addresses_needed),
+            (10.0, Some(6))
+        );
         // Every port to both servers: 200 tuples, half as many addresses.
         let spread = capacity_of(|i| ((i / 100) % 2) as u8);
         assert_eq!(spread.tuples_in_use, 200);
@@ -1428,7 +1416,7 @@ mod tests {
                 (i % 2) as u8
             });
         assert_eq!((cap.ports_in_use, cap.tuples_in_use), (100, 100));
-        let needed = |ports: f64| (cap.peak_per_s as f64 * 60.0 / ports).ceil() as u64;
+        let needed = |ports: f64| (cap.peak_per_s * 60.0 / ports).ceil() as u64;
         assert_eq!(cap.addresses_needed_full_range, Some(needed(32_256.0)));
         // The whole 64,512 would halve it: the test tells the two apart.
         assert_ne!(

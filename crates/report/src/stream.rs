@@ -112,6 +112,8 @@ pub struct SourceTuples {
     pub tuples: u64,
     /// Distinct destinations (address, port).
     pub destinations: u64,
+    /// Its new connections per second.
+    pub rate: Rate,
     /// Its connections the server closed first (or both at once): the server holds their
     /// TIME_WAIT.
     pub server_closed_first: u64,
@@ -119,8 +121,120 @@ pub struct SourceTuples {
     pub client_closed_first: u64,
 }
 
+/// A capture span from which rates are measured in 1 s windows; a shorter one is measured in
+/// windows of a tenth of it, so that a 300 ms burst is not read as 1 s of traffic.
+const LONG_SPAN_NS: i64 = 10 * SECOND_NS;
+const SECOND_NS: i64 = 1_000_000_000;
+
+/// New connections per second, from connection starts: the mean over the real span (first to
+/// last start, not rounded to whole seconds) and the peak in a sliding window.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Rate {
+    /// Connections counted.
+    pub connections: u64,
+    /// First to last connection start, ns.
+    pub span_ns: i64,
+    /// The sliding window's width, ns: 1 s, or a tenth of the span when it is under 10 s;
+    /// 0 when every connection started at the same instant.
+    pub window_ns: i64,
+    /// Most connection starts in one window.
+    pub peak_in_window: u64,
+    /// `peak_in_window` per second of window; `None` without a window.
+    pub peak_per_s: Option<f64>,
+    /// `connections` per second of span; `None` when the span is 0.
+    pub mean_per_s: Option<f64>,
+}
+
+/// Gathers a [`Rate`] from connection starts in (about) time order. Starts are kept only
+/// while the span is under 10 s (to choose the window once the span is known), then only
+/// those in the last second.
+#[derive(Default)]
+struct RateWindow {
+    connections: u64,
+    first: Option<i64>,
+    last: i64,
+    /// Every start, while the span is under [`LONG_SPAN_NS`].
+    early: Option<Vec<i64>>,
+    /// Starts in the last second, once the span is long.
+    window: std::collections::VecDeque<i64>,
+    peak: u64,
+}
+
+impl RateWindow {
+    fn new() -> RateWindow {
+        RateWindow {
+            early: Some(Vec::new()),
+            last: i64::MIN,
+            ..RateWindow::default()
+        }
+    }
+
+    fn add(&mut self, start_ns: i64) {
+        self.connections += 1;
+        let first = self.first.map_or(start_ns, |f| f.min(start_ns));
+        self.first = Some(first);
+        self.last = self.last.max(start_ns);
+        match &mut self.early {
+            Some(early) => {
+                early.push(start_ns);
+                if self.last.saturating_sub(first) >= LONG_SPAN_NS {
+                    let mut early = self.early.take().unwrap_or_default();
+                    early.sort_unstable();
+                    for start in early {
+                        self.slide(start, SECOND_NS);
+                    }
+                }
+            }
+            None => self.slide(start_ns, SECOND_NS),
+        }
+    }
+
+    /// Counts `start` in the window ending at it: the starts less than `width` before it.
+    fn slide(&mut self, start: i64, width: i64) {
+        self.window.push_back(start);
+        while self
+            .window
+            .front()
+            .is_some_and(|front| start.saturating_sub(*front) >= width)
+        {
+            self.window.pop_front();
+        }
+        self.peak = self.peak.max(self.window.len() as u64);
+    }
+
+    fn finish(mut self) -> Rate {
+        let span_ns = self
+            .first
+            .map_or(0, |first| self.last.saturating_sub(first));
+        let window_ns = match self.early.take() {
+            None => SECOND_NS,
+            Some(mut early) => {
+                let width = span_ns / 10;
+                if width > 0 {
+                    early.sort_unstable();
+                    for start in early {
+                        self.slide(start, width);
+                    }
+                }
+                width
+            }
+        };
+        let per_s = |n: u64, ns: i64| (ns > 0).then(|| n as f64 * 1e9 / ns as f64);
+        Rate {
+            connections: self.connections,
+            span_ns,
+            window_ns,
+            peak_in_window: self.peak,
+            peak_per_s: per_s(self.peak, window_ns),
+            mean_per_s: per_s(self.connections, span_ns),
+        }
+    }
+}
+
 /// What the report is made from besides the summary: gathered record by record.
 pub struct RecordDigest {
+    /// New connections per second, all sources.
+    pub rate: Rate,
     /// Per second and source.
     pub timeline: TimelineTable,
     /// What the charts draw of the connections.
@@ -235,7 +349,10 @@ where
     let mut tuples: Vec<HashSet<(u16, IpAddr, u16)>> = vec![HashSet::new(); busy.len()];
     // (server closed first, the source closed first alone), per busy source.
     let mut closers: Vec<(u64, u64)> = vec![(0, 0); busy.len()];
+    let mut rate = RateWindow::new();
+    let mut source_rates: Vec<RateWindow> = busy.iter().map(|_| RateWindow::new()).collect();
     let mut digest = RecordDigest {
+        rate: Rate::default(),
         timeline: TimelineTable::default(),
         charts: ChartSample::new(capture_start_ns, &chart_sources),
         capture_span: None,
@@ -267,7 +384,9 @@ where
             });
             digest.server_closed_first += u64::from(c.active_closer == Some(ActiveCloser::Resp));
             digest.low_confidence += u64::from(c.low_confidence != 0);
+            rate.add(c.ts_ns);
             if let Some(i) = busy.iter().position(|ip| *ip == c.orig_h) {
+                source_rates[i].add(c.ts_ns);
                 tuples[i].insert((c.orig_p, c.resp_h, c.resp_p));
                 match c.active_closer {
                     Some(ActiveCloser::Resp | ActiveCloser::Both) => closers[i].0 += 1,
@@ -284,18 +403,21 @@ where
     }
     written.splice(0..0, export.commit()?);
     digest.timeline = timeline.finish();
+    digest.rate = rate.finish();
+    let closed_first = closers.into_iter().zip(source_rates);
     digest.tuples = busy
         .into_iter()
         .zip(tuples)
-        .zip(closers)
+        .zip(closed_first)
         .map(
-            |((orig_h, tuples), (server_closed_first, client_closed_first))| {
+            |((orig_h, tuples), ((server_closed_first, client_closed_first), rate))| {
                 let destinations: BTreeSet<(IpAddr, u16)> =
                     tuples.iter().map(|&(_, ip, port)| (ip, port)).collect();
                 SourceTuples {
                     orig_h,
                     tuples: tuples.len() as u64,
                     destinations: destinations.len() as u64,
+                    rate: rate.finish(),
                     server_closed_first,
                     client_closed_first,
                 }
@@ -377,5 +499,58 @@ impl TableExport {
         drop(csv);
         csv_pending.commit()?;
         Ok(vec![parquet_path, csv_path])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate_of(starts: impl IntoIterator<Item = i64>) -> Rate {
+        let mut window = RateWindow::new();
+        starts.into_iter().for_each(|s| window.add(s));
+        window.finish()
+    }
+
+    #[test]
+    fn a_short_burst_is_measured_over_its_own_span() {
+        // 1,500 connections in 309 ms (the capture): 4,854/s, not "1,500/s".
+        let rate = rate_of((0..1_500).map(|i| i * 309_000_000 / 1_499));
+        assert_eq!(rate.span_ns, 309_000_000);
+        assert_eq!(rate.window_ns, 30_900_000);
+        let mean = rate.mean_per_s.unwrap();
+        assert!((mean - 1_500.0 / 0.309).abs() < 1.0, "{mean}");
+        // Even spacing: the busiest tenth holds a tenth, so the peak is the mean.
+        let peak = rate.peak_per_s.unwrap();
+        assert!(
+            peak >= mean * 0.99 && peak <= mean * 1.01,
+            "{peak} vs {mean}"
+        );
+    }
+
+    #[test]
+    fn a_long_capture_has_a_sliding_one_second_peak_above_its_mean() {
+        // 10/s for 60 s, and a burst of 400 within 0.5 s straddling two calendar seconds
+        // (200 in each): calendar seconds show 210, the sliding window 410.
+        let steady = (0..600).map(|i| i * SECOND_NS / 10);
+        let burst = (0..400).map(|i| 30 * SECOND_NS - SECOND_NS / 4 + i * SECOND_NS / 800);
+        let mut starts: Vec<i64> = steady.chain(burst).collect();
+        starts.sort_unstable();
+        let rate = rate_of(starts);
+        assert_eq!(rate.window_ns, SECOND_NS);
+        assert_eq!(rate.peak_in_window, 410);
+        assert_eq!(rate.peak_per_s, Some(410.0));
+        let mean = rate.mean_per_s.unwrap();
+        assert!((mean - 1_000.0 / 59.9).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn connections_at_one_instant_have_no_rate() {
+        let rate = rate_of([5, 5, 5]);
+        assert_eq!(
+            (rate.span_ns, rate.peak_per_s, rate.mean_per_s),
+            (0, None, None)
+        );
+        assert_eq!(rate_of([]).connections, 0);
     }
 }

@@ -41,11 +41,30 @@ pub fn write_report(
     let csv = data_dir.join("timeline.csv");
     write_atomically(&csv, |w| write_csv(&columns, w))?;
     written.extend([parquet, csv]);
-    let mut summary = serde_json::to_vec_pretty(summary_json).map_err(io::Error::other)?;
+    // summary.json: analyze's object, with what the report adds to it (the rates and the
+    // capacity model), so that a script reads the figures the text states.
+    let capacity = capacity(input);
+    let mut summary_json = summary_json.clone();
+    if let Some(object) = summary_json.as_object_mut() {
+        let rates = serde_json::json!({
+            "all": input.records.rate,
+            "by_source": input
+                .records
+                .tuples
+                .iter()
+                .map(|t| serde_json::json!({"source": t.orig_h, "rate": t.rate}))
+                .collect::<Vec<_>>(),
+        });
+        object.insert("rates".into(), rates);
+        object.insert(
+            "capacity_model".into(),
+            serde_json::to_value(&capacity).map_err(io::Error::other)?,
+        );
+    }
+    let mut summary = serde_json::to_vec_pretty(&summary_json).map_err(io::Error::other)?;
     summary.push(b'\n');
     write_file(&mut written, data_dir.join("summary.json"), &summary)?;
 
-    let capacity = capacity(input);
     let context = ChartContext {
         capture_start_ns: input.records.capture_span.map_or(0, |(start, _)| start),
         time_wait_s: input.policy.default_ns as f64 / 1e9,
