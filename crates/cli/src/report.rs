@@ -1,7 +1,7 @@
 //! `twsleuth report`: analyse, pick the collisions to show packet by packet, hash the inputs,
 //! and have the report crate write the document, charts and data.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use twsleuth_report::{Evidence, LadderStep, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, tracker_config};
 use crate::cli::ReportArgs;
+use crate::points::CapturePoints;
 use crate::scan::{Hashing, Sinks, open_set};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
@@ -79,7 +80,7 @@ pub fn run_keeping(
         CHUNK_RECORDS,
     )
     .with_context(cannot_write)?;
-    let evidence = evidence(&analysis.merged, &records.collisions)?;
+    let evidence = evidence(&analysis.merged, &records.collisions, &analysis.points)?;
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
         records: &records,
@@ -180,7 +181,11 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
 
 /// Reads the inputs again for the picked collisions' packets: the previous connection's
 /// closing exchange and the new handshake, in capture order.
-fn evidence(read: &MergedCaptures, collisions: &CollisionDigest) -> anyhow::Result<Vec<Evidence>> {
+fn evidence(
+    read: &MergedCaptures,
+    collisions: &CollisionDigest,
+    points: &CapturePoints,
+) -> anyhow::Result<Vec<Evidence>> {
     let picked = pick(collisions);
     if picked.is_empty() {
         return Ok(Vec::new());
@@ -207,11 +212,6 @@ fn evidence(read: &MergedCaptures, collisions: &CollisionDigest) -> anyhow::Resu
     // Standard input was consumed by the analysis: no ladders then. The set is not expanded
     // again: a compressed archive's members are where its first reading put them.
     let set = read.set();
-    let names: Vec<String> = read
-        .readers()
-        .iter()
-        .map(|r| r.input().to_string())
-        .collect();
     if !set.members().iter().any(|m| m.name() == "-") {
         let mut merged = open_set(set, Hashing::Off)?;
         let mut decoder = Decoder::default();
@@ -257,24 +257,37 @@ fn evidence(read: &MergedCaptures, collisions: &CollisionDigest) -> anyhow::Resu
         .into_iter()
         .map(|p| {
             let c = p.collision;
-            let mut steps: Vec<LadderStep> = p
-                .tail
+            let mut steps: Vec<LadderStep> =
+                p.tail.iter().map(|s| step(s, c, Note::Previous)).collect();
+            // SYNs counted per capture point: the same SYN captured at the balancer and at the
+            // server is one SYN seen twice, not a retransmission.
+            let point = |s: &TcpSegment| {
+                points
+                    .of_input
+                    .get(usize::from(s.frame.file_index))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let first_point = p
+                .head
                 .iter()
-                .map(|s| step(s, c, Note::Previous, &names))
-                .collect();
-            let mut syns = 0;
+                .find(|s| s.frame == c.first_syn_frame)
+                .map_or(0, point);
+            let mut syns_at: BTreeMap<u8, u32> = BTreeMap::new();
             for s in &p.head {
                 let note = if s.flags.is_syn_only() {
-                    syns += 1;
-                    if syns == 1 {
-                        Note::FirstSyn
-                    } else {
-                        Note::SynAgain
+                    let at = point(s);
+                    let syns = syns_at.entry(at).or_default();
+                    *syns += 1;
+                    match (*syns, at == first_point) {
+                        (1, true) => Note::FirstSyn,
+                        (1, false) => Note::SynElsewhere,
+                        _ => Note::SynAgain,
                     }
                 } else {
                     Note::New
                 };
-                steps.push(step(s, c, note, &names));
+                steps.push(step(s, c, note));
             }
             Evidence {
                 label: p.label,
@@ -289,20 +302,22 @@ fn evidence(read: &MergedCaptures, collisions: &CollisionDigest) -> anyhow::Resu
 enum Note {
     Previous,
     FirstSyn,
+    /// The first SYN as another capture point saw it.
+    SynElsewhere,
     SynAgain,
     New,
 }
 
-/// `names`: the inputs' names, for a step in another file of a set than the first SYN (the
-/// previous connection ended in the file before).
-fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> LadderStep {
+/// A ladder row: the segment and what it means for collision `c` (with several inputs, the
+/// ladder names each row's input).
+fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
     let from = if s.src == c.orig_h && s.src_port == c.orig_p {
         Role::Orig
     } else {
         Role::Resp
     };
     let flags = s.flags;
-    let mut text: String = match (note, from) {
+    let text: String = match (note, from) {
         (Note::Previous, _) if flags.contains(TcpFlags::FIN) => "previous connection: FIN".into(),
         (Note::Previous, _) => "previous connection".into(),
         (Note::FirstSyn, _) => format!(
@@ -314,6 +329,7 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> La
             twsleuth_report::content::duration(c.time_wait_age_ns),
             syn_verdict(c)
         ),
+        (Note::SynElsewhere, _) => "the same SYN, at the other capture point".into(),
         (Note::SynAgain, _) => "SYN retransmitted (same ISN)".into(),
         (_, Role::Resp) if flags.is_syn_ack() && c.isn_signature => {
             "SYN-ACK, ISN = old snd_nxt + 65537: Linux TIME_WAIT takeover".into()
@@ -339,12 +355,6 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note, names: &[String]) -> La
         (_, Role::Orig) if flags == TcpFlags::ACK => "ACK: handshake complete".into(),
         _ => String::new(),
     };
-    if s.frame.file_index != c.first_syn_frame.file_index {
-        let name = names
-            .get(usize::from(s.frame.file_index))
-            .map_or("?", String::as_str);
-        text = format!("{text} (frame of {name})").trim_start().to_string();
-    }
     LadderStep {
         ts_ns: s.ts_ns,
         frame: s.frame.number,

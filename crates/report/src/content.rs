@@ -13,7 +13,7 @@ use crate::exhaustion::PortExhaustion;
 use crate::limits::{Completeness, missing_direction_words};
 use crate::tables::label;
 use crate::time::{format_utc, format_utc_ms};
-use crate::{Evidence, ReportInput};
+use crate::{Evidence, InputFile, ReportInput};
 
 /// Source ports a host can use at most: 1024–65535 (what a wide `ip_local_port_range` or a
 /// balancer's full SNAT port pool gives).
@@ -882,9 +882,12 @@ pub fn display_filter(e: &Evidence) -> String {
     )
 }
 
+/// The widest input name in a ladder row.
+const LADDER_INPUT_CHARS: usize = 40;
+
 /// The packet ladder as fixed-width text: time offset, direction, flags, numbers, note; TSval
 /// and TSecr when the segments carry timestamps (what PAWS decides on).
-pub fn ladder(e: &Evidence) -> String {
+pub fn ladder(e: &Evidence, inputs: &[InputFile]) -> String {
     let Some(start) = e.steps.iter().find(|s| {
         (s.file_index, s.frame)
             == (
@@ -896,9 +899,36 @@ pub fn ladder(e: &Evidence) -> String {
     };
     let t0 = start.ts_ns;
     let timestamps = e.steps.iter().any(|s| s.tsval.is_some());
-    let mut out = String::from(
-        "  time (ms)  frame   direction            flags  seq         ack         len  ",
-    );
+    // With several inputs, frame numbers are per input: each row names its input (a capture
+    // of the balancer and one of the server both have a frame 101).
+    let input_names: Option<Vec<String>> = (inputs.len() > 1).then(|| {
+        inputs
+            .iter()
+            .map(|i| {
+                let name = std::path::Path::new(&i.name)
+                    .file_name()
+                    .map_or_else(|| i.name.clone(), |n| n.to_string_lossy().into_owned());
+                // The end tells the files of a ring or an archive apart: keep it.
+                let chars: Vec<char> = name.chars().collect();
+                if chars.len() > LADDER_INPUT_CHARS {
+                    let tail: String = chars[chars.len() - (LADDER_INPUT_CHARS - 1)..]
+                        .iter()
+                        .collect();
+                    format!("…{tail}")
+                } else {
+                    name
+                }
+            })
+            .collect()
+    });
+    let input_width = input_names.as_ref().map_or(0, |names| {
+        names.iter().map(|n| n.chars().count()).max().unwrap_or(0)
+    });
+    let mut out = String::from("  time (ms)  ");
+    if input_names.is_some() {
+        out.push_str(&format!("{:<input_width$}  ", "input"));
+    }
+    out.push_str("frame   direction            flags  seq         ack         len  ");
     if timestamps {
         out.push_str("TSval       TSecr       ");
     }
@@ -910,14 +940,18 @@ pub fn ladder(e: &Evidence) -> String {
             Role::Resp => "client ← server",
         };
         out.push_str(&format!(
-            "{:>11.3}  {:>6}  {:<19}  {:<5}  {:<10}  {:<10}  {:>4}  ",
-            s.ts_ns.saturating_sub(t0) as f64 / 1e6,
-            s.frame,
-            arrow,
-            s.flags,
-            s.seq,
-            s.ack,
-            s.payload_len,
+            "{:>11.3}  ",
+            s.ts_ns.saturating_sub(t0) as f64 / 1e6
+        ));
+        if let Some(names) = &input_names {
+            let name = names
+                .get(usize::from(s.file_index))
+                .map_or("?", String::as_str);
+            out.push_str(&format!("{name:<input_width$}  "));
+        }
+        out.push_str(&format!(
+            "{:>6}  {:<19}  {:<5}  {:<10}  {:<10}  {:>4}  ",
+            s.frame, arrow, s.flags, s.seq, s.ack, s.payload_len,
         ));
         if timestamps {
             out.push_str(&format!(
@@ -966,7 +1000,7 @@ fn evidence_section(input: &ReportInput<'_>) -> Section {
             text(format!(", frame {}. Wireshark filter: ", c.first_syn_frame.number)),
             Inline::Code(display_filter(e)),
         ]));
-        blocks.push(Block::Preformatted(ladder(e)));
+        blocks.push(Block::Preformatted(ladder(e, &input.inputs)));
     }
     Section {
         title: "Evidence".into(),
