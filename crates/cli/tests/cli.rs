@@ -2291,3 +2291,71 @@ fn ladders_of_two_capture_points_name_the_input_and_no_false_retransmission() {
         "{text}"
     );
 }
+
+/// The timeline lists changes, not busy seconds: the rejected scenario's refusals are one
+/// episode holding the kernel's 10 rejections; the synthetic balancer's steady collisions are
+/// no list of "bursts", and its refusals are one episode as long as the capture's traffic.
+#[test]
+fn the_timeline_lists_episodes_of_refusals_not_busy_seconds() {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lab/rejected/truth.json")).unwrap())
+            .unwrap();
+    let rejected = truth["expected"]["collisions"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let timeline_of = |capture: &str| -> Vec<String> {
+        let out_dir = dir.path().join(capture.replace('/', "-"));
+        let out = twsleuth(&[
+            "report",
+            fixture(capture).to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+        md.split("## Timeline")
+            .nth(1)
+            .unwrap()
+            .split("\n## ")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| 20"))
+            .map(str::to_string)
+            .collect()
+    };
+    let events = timeline_of("lab/rejected/server.pcap");
+    assert!(events.iter().all(|e| !e.contains("Burst")), "{events:?}");
+    let begins: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("Refusals begin"))
+        .collect();
+    assert_eq!(begins.len(), 1, "{events:?}");
+    assert!(
+        begins[0].contains(&format!("{rejected} refused SYNs")),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e.contains("Refusals end")).count(),
+        1
+    );
+
+    let events = timeline_of("synthetic/lb-cycle.pcap.gz");
+    assert!(events.iter().all(|e| !e.contains("Burst")), "{events:?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.contains("Refusals begin"))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    // The generator's outcomes each get their first occurrence named.
+    for outcome in ["rejected recovered", "unanswered"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.contains(&format!("First {outcome} collision"))),
+            "{outcome}: {events:?}"
+        );
+    }
+}

@@ -707,8 +707,11 @@ fn incident_timeline(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section 
     for c in capacity.iter().take(4) {
         let tuples = c.tuples_in_use;
         for threshold in [50u64, 90, 100] {
+            // Only while the capture lasts: the timeline's later rows are extrapolated.
             let crossing = (0..t.second.len()).find(|&i| {
-                *t.orig_h[i] == *c.source && t.time_wait_tuples[i] * 100 >= threshold * tuples
+                t.observed[i]
+                    && *t.orig_h[i] == *c.source
+                    && t.time_wait_tuples[i] * 100 >= threshold * tuples
             });
             if let Some(i) = crossing {
                 events.push((
@@ -723,23 +726,71 @@ fn incident_timeline(input: &ReportInput<'_>, capacity: &[Capacity]) -> Section 
             }
         }
     }
-    // Bursts: the three seconds with the most collisions.
-    let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
-    for (second, n) in t.second.iter().zip(&t.collisions) {
-        *per_second.entry(*second).or_default() += n;
-    }
-    let mut bursts: Vec<(u64, i64)> = per_second
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| (n, s))
-        .collect();
-    bursts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (n, second) in bursts.into_iter().take(3) {
+    // The first collision of each outcome the first collision did not have: when refusals
+    // (or the first accepted one) began.
+    for c in collisions
+        .first_of_outcome
+        .iter()
+        .filter(|c| collisions.first.as_ref().is_some_and(|f| f.uid != c.uid))
+    {
         events.push((
-            second * SECOND_NS,
+            c.ts_ns,
             format!(
-                "Burst: {} collisions in the second from this time",
-                count(n)
+                "First {} collision: {}:{} → {}:{} (frame {})",
+                human(&c.outcome),
+                c.orig_h,
+                c.orig_p,
+                c.resp_h,
+                c.resp_p,
+                c.first_syn_frame.number
+            ),
+        ));
+    }
+    // Episodes of refused SYNs (rejected, reset, unanswered or failed), from the timeline:
+    // seconds with refusals less than EPISODE_GAP_S apart are one episode. Steady state is
+    // one long episode, not a list of "busy" seconds.
+    let mut refused_by_second: BTreeMap<i64, u64> = BTreeMap::new();
+    for i in 0..t.second.len() {
+        let refused = t.rejected_recovered[i] + t.reset[i] + t.unanswered[i] + t.failed[i];
+        if refused > 0 {
+            *refused_by_second.entry(t.second[i]).or_default() += refused;
+        }
+    }
+    let mut episodes: Vec<(i64, i64, u64, u64)> = Vec::new();
+    for (second, refused) in refused_by_second {
+        match episodes.last_mut() {
+            Some((_, last, total, peak)) if second - *last < EPISODE_GAP_S => {
+                *last = second;
+                *total += refused;
+                *peak = (*peak).max(refused);
+            }
+            _ => episodes.push((second, second, refused, refused)),
+        }
+    }
+    let shown = episodes.len().min(MAX_EPISODES_SHOWN);
+    for &(first, last, total, peak) in &episodes[..shown] {
+        let seconds = last - first + 1;
+        events.push((
+            first * SECOND_NS,
+            format!(
+                "Refusals begin in the second from this time: {} refused SYNs over {seconds} s (at most {} in one second)",
+                count(total),
+                count(peak)
+            ),
+        ));
+        events.push((
+            last * SECOND_NS,
+            "Refusals end: the episode's last refused SYN came in the second from this time"
+                .to_string(),
+        ));
+    }
+    if episodes.len() > shown {
+        let (first, ..) = episodes[shown];
+        events.push((
+            first * SECOND_NS,
+            format!(
+                "{} more episodes of refusals from here (data/timeline.csv has every second)",
+                count((episodes.len() - shown) as u64)
             ),
         ));
     }
@@ -881,6 +932,11 @@ pub fn display_filter(e: &Evidence) -> String {
         c.orig_h, c.resp_h, c.orig_p, c.resp_p
     )
 }
+
+/// Seconds without a refused SYN that end an episode of refusals.
+const EPISODE_GAP_S: i64 = 5;
+/// Episodes of refusals listed in the timeline.
+const MAX_EPISODES_SHOWN: usize = 10;
 
 /// The widest input name in a ladder row.
 const LADDER_INPUT_CHARS: usize = 40;
