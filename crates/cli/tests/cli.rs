@@ -2359,3 +2359,38 @@ fn the_timeline_lists_episodes_of_refusals_not_busy_seconds() {
         );
     }
 }
+
+/// Every chart of the example reports renders (librsvg, the renderer of GNOME and of many
+/// static-site tools, reads the SVG and draws it at its declared 900×450 size), and says in
+/// its own text what it shows.
+#[test]
+fn every_example_chart_renders() {
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rendered = 0;
+    for report in std::fs::read_dir(&reports).unwrap() {
+        let charts = report.unwrap().path().join("charts");
+        let Ok(entries) = std::fs::read_dir(&charts) else {
+            continue;
+        };
+        for chart in entries {
+            let svg = chart.unwrap().path();
+            let png = tmp.path().join(format!("{rendered}.png"));
+            let out = oracle(
+                "rsvg-convert",
+                &[svg.to_str().unwrap(), "-o", png.to_str().unwrap()],
+            );
+            assert!(out.status.success(), "{}: {out:?}", svg.display());
+            let bytes = std::fs::read(&png).unwrap();
+            // PNG signature, then the IHDR chunk: width and height, big-endian.
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", svg.display());
+            let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+            assert_eq!((size(16), size(20)), (900, 450), "{}", svg.display());
+            let text = std::fs::read_to_string(&svg).unwrap();
+            assert!(text.contains("<title>"), "{}", svg.display());
+            rendered += 1;
+        }
+    }
+    // Four reports, each with a port-reuse chart per source and four others.
+    assert!(rendered >= 20, "{rendered} charts");
+}
