@@ -1106,9 +1106,15 @@ fn report_names_who_holds_time_wait_and_sizes_only_the_servers() {
 #[test]
 fn inputs_that_crashed_the_fuzzers_now_run_to_the_end() {
     let dir = fixture("fuzz");
+    // The end_to_end and reader targets' inputs are captures; the decode target's are single
+    // frames (replayed by scripts/fuzz.sh and the decoder's own regression tests).
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("end_to_end-") || name.starts_with("reader-")
+        })
         .collect();
     inputs.sort();
     assert!(inputs.len() >= 3, "fixtures/fuzz lost its inputs");
@@ -2393,4 +2399,112 @@ fn every_example_chart_renders() {
     }
     // Four reports, each with a port-reuse chart per source and four others.
     assert!(rendered >= 20, "{rendered} charts");
+}
+
+/// The Wireshark filters select what they say: the filter per outcome, in tshark, selects the
+/// first SYN of every collision of that outcome and nothing else; each row's filter in
+/// collisions.csv selects that collision's SYN and only frames of its tuple.
+#[test]
+fn wireshark_filters_select_every_collision_and_nothing_else() {
+    let path = fixture("lab/paws/server.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("report");
+    let out = twsleuth(&[
+        "report",
+        path.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let tshark_frames_of = |filter: &str| -> Vec<String> {
+        let out = oracle(
+            "tshark",
+            &[
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "tcp.flags.syn",
+                "-e",
+                "tcp.flags.ack",
+            ],
+        );
+        assert!(out.status.success(), "{filter}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("data/summary.json")).unwrap())
+            .unwrap();
+    let mut outcomes = 0;
+    for line in md
+        .lines()
+        .filter(|l| l.contains("their first SYNs: `frame.number in {"))
+    {
+        // "- 53 accepted collisions in `…`, their first SYNs: `frame.number in {…}`"
+        let n: u64 = line
+            .trim_start_matches("- ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let filter = line.split('`').nth(3).unwrap();
+        let frames = tshark_frames_of(filter);
+        assert_eq!(frames.len() as u64, n, "{line}");
+        assert!(
+            frames.iter().all(|f| f.ends_with("\t1\t0")),
+            "SYNs only: {frames:?}"
+        );
+        outcomes += n;
+    }
+    assert_eq!(
+        outcomes,
+        summary["collisions"]["total"].as_u64().unwrap(),
+        "{md}"
+    );
+
+    // One CSV line's cells: quoted cells may hold commas (and doubled quotes).
+    let cells_of = |line: &str| -> Vec<String> {
+        let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+        let mut chars = line.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match (ch, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => cells.push(std::mem::take(&mut cell)),
+                _ => cell.push(ch),
+            }
+        }
+        cells.push(cell);
+        cells
+    };
+    let csv = std::fs::read_to_string(out_dir.join("data/collisions.csv")).unwrap();
+    let mut rows = csv.lines();
+    let header = cells_of(rows.next().unwrap());
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (filter_at, frame_at) = (column("wireshark_filter"), column("first_syn_frame"));
+    for row in rows.take(8) {
+        let cells = cells_of(row);
+        let filter = &cells[filter_at];
+        let frames = tshark_frames_of(filter);
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.starts_with(&format!("{}\t", cells[frame_at]))),
+            "{filter}: {frames:?}"
+        );
+        assert!(frames.len() <= 4, "{filter}: {frames:?}");
+    }
 }

@@ -1058,6 +1058,42 @@ fn evidence_section(input: &ReportInput<'_>) -> Section {
         ]));
         blocks.push(Block::Preformatted(ladder(e, &input.inputs)));
     }
+    // Every collision of an outcome at once: its first SYNs, in one input.
+    let mut filters: Vec<Vec<Inline>> = Vec::new();
+    for ((outcome, file_index), (frames, n)) in &input.records.collisions.syn_frames {
+        let file = input
+            .inputs
+            .get(usize::from(*file_index))
+            .map_or("?", |i| i.name.as_str());
+        let what = format!(
+            "{} {} collision{}",
+            count(*n),
+            human(outcome),
+            if *n == 1 { "" } else { "s" }
+        );
+        if *n > frames.len() as u64 {
+            filters.push(vec![text(format!(
+                "{what} in "),
+            ), Inline::Code(file.to_string()), text(format!(
+                ": more than {} first SYNs for one filter; data/collisions.csv has each one's (column wireshark_filter).",
+                count(crate::stream::FILTER_FRAMES_MAX as u64)
+            ))]);
+            continue;
+        }
+        let numbers: Vec<String> = frames.iter().map(u64::to_string).collect();
+        filters.push(vec![
+            text(format!("{what} in ")),
+            Inline::Code(file.to_string()),
+            text(", their first SYNs: "),
+            Inline::Code(format!("frame.number in {{{}}}", numbers.join(", "))),
+        ]);
+    }
+    if !filters.is_empty() {
+        blocks.push(Block::Paragraph(vec![Inline::Strong(
+            "Wireshark filters, per outcome:".into(),
+        )]));
+        blocks.push(Block::List(filters));
+    }
     Section {
         title: "Evidence".into(),
         blocks,

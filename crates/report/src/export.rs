@@ -253,6 +253,7 @@ pub fn collisions_columns(t: &CollisionsTable) -> Vec<NamedColumn<'_>> {
         ("inferred", ColumnRef::Bool(&t.inferred)),
         ("syn_ts_estimated", ColumnRef::Bool(&t.syn_ts_estimated)),
         ("basis", ColumnRef::Text(&t.basis)),
+        ("wireshark_filter", ColumnRef::Text(&t.wireshark_filter)),
     ]
 }
 

@@ -57,7 +57,14 @@ pub struct CollisionDigest {
     pub first_of_outcome: Vec<CollisionRecord>,
     /// The first refused for each reason, in reason order.
     pub first_of_reason: Vec<CollisionRecord>,
+    /// Per outcome and input of the first SYN: the first SYNs' frame numbers (the first
+    /// [`FILTER_FRAMES_MAX`]) and how many there are, for a filter that selects them all.
+    pub syn_frames: BTreeMap<(Outcome, u16), (Vec<u64>, u64)>,
 }
+
+/// First-SYN frames kept per outcome and input for the report's filters: a longer list is no
+/// filter anyone pastes; `collisions.csv` has every collision's own.
+pub const FILTER_FRAMES_MAX: usize = 500;
 
 impl CollisionDigest {
     fn add(&mut self, c: &CollisionRecord) {
@@ -89,6 +96,14 @@ impl CollisionDigest {
                     .position(|o| *o == e.outcome)
                     .unwrap_or(usize::MAX)
             });
+        }
+        let (frames, count) = self
+            .syn_frames
+            .entry((c.outcome, c.first_syn_frame.file_index))
+            .or_default();
+        *count += 1;
+        if frames.len() < FILTER_FRAMES_MAX {
+            frames.push(c.first_syn_frame.number);
         }
         if let Some(reason) = c.reason {
             if !self

@@ -183,6 +183,9 @@ pub struct CollisionsTable {
     pub syn_ts_estimated: Vec<bool>,
     /// The frames the finding rests on, `input:frame` separated by spaces.
     pub basis: Vec<Text>,
+    /// A Wireshark display filter that opens the collision's frames in the first SYN's input:
+    /// its tuple, and the frames of `basis` in that input.
+    pub wireshark_filter: Vec<Text>,
 }
 
 /// One row per (second, source address) (`timeline.parquet`).
@@ -401,6 +404,36 @@ pub fn connections_table(
     t
 }
 
+/// A Wireshark display filter for collision `c`: its 4-tuple and the frames it rests on in
+/// the input of its first SYN (frame numbers count within one file).
+pub fn collision_filter(c: &CollisionRecord) -> String {
+    let field = if c.orig_h.is_ipv4() {
+        "ip.addr"
+    } else {
+        "ipv6.addr"
+    };
+    let syn = c.first_syn_frame;
+    let mut frames: Vec<u64> = c
+        .basis
+        .frames()
+        .iter()
+        .filter(|f| f.file_index == syn.file_index)
+        .map(|f| f.number)
+        .chain(std::iter::once(syn.number))
+        .collect();
+    frames.sort_unstable();
+    frames.dedup();
+    let frames: Vec<String> = frames.iter().map(u64::to_string).collect();
+    format!(
+        "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={} && frame.number in {{{}}}",
+        c.orig_h,
+        c.resp_h,
+        c.orig_p,
+        c.resp_p,
+        frames.join(", ")
+    )
+}
+
 /// The rows of `records`.
 pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     let mut t = CollisionsTable::default();
@@ -463,6 +496,7 @@ pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
                 .join(" ")
                 .into(),
         );
+        t.wireshark_filter.push(collision_filter(c).into());
     }
     t
 }
