@@ -220,6 +220,7 @@ h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px soli
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}\
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}\
 pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:.6em;overflow-x:auto}\
+.scroll{overflow-x:auto;max-width:100%}code{overflow-wrap:anywhere}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{color:#555;font-size:.9em}";
 
 /// Renders the document as one self-contained HTML page: `charts` (file name, SVG) are
@@ -256,7 +257,9 @@ pub fn render_html(doc: &Document, charts: &[(String, String)]) -> String {
                     out.push_str("</ul>\n");
                 }
                 Block::Table { header, rows } => {
-                    out.push_str("<table>\n<tr>");
+                    // A wide table scrolls inside its box (on a phone, beside a 1,400 px
+                    // ladder), not the page.
+                    out.push_str("<div class=\"scroll\"><table>\n<tr>");
                     for h in header {
                         out.push_str(&format!("<th>{}</th>", escape_html(h)));
                     }
@@ -268,7 +271,7 @@ pub fn render_html(doc: &Document, charts: &[(String, String)]) -> String {
                         }
                         out.push_str("</tr>\n");
                     }
-                    out.push_str("</table>\n");
+                    out.push_str("</table></div>\n");
                 }
                 Block::Chart { file_name, title } => {
                     let svg = charts
@@ -345,6 +348,28 @@ mod tests {
         }
     }
 
+    /// Wide content scrolls inside its own box, never the page: every table sits in a
+    /// scrolling box, preformatted ladders scroll, and long filters may break anywhere.
+    #[test]
+    fn wide_tables_and_ladders_scroll_inside_their_box() {
+        let html = render_html(&hostile_document(), &[]);
+        let tables = html.matches("<table>").count();
+        assert!(tables > 0);
+        assert_eq!(
+            html.matches("<div class=\"scroll\"><table>").count(),
+            tables
+        );
+        assert_eq!(html.matches("</table></div>").count(), tables);
+        for rule in [
+            ".scroll{overflow-x:auto",
+            "pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:.6em;overflow-x:auto}",
+            "code{overflow-wrap:anywhere}",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        ] {
+            assert!(html.contains(rule), "{rule}");
+        }
+    }
+
     #[test]
     fn hostile_strings_never_become_html_markup() {
         let html = render_html(&hostile_document(), &[]);
@@ -363,6 +388,7 @@ mod tests {
                 [
                     "!DOCTYPE",
                     "html",
+                    "div",
                     "head",
                     "meta",
                     "title",
