@@ -783,23 +783,30 @@ fn rates(t: &TimelineTable, context: &ChartContext, start: &str) -> Chart {
         _ => (first, last),
     };
     let buckets = Buckets::new(first, last);
-    let mut sums = vec![(0u64, 0u64); buckets.count()];
-    for ((second, new), collisions) in t.second.iter().zip(&t.new_connections).zip(&t.collisions) {
+    // (new connections, collisions, refused SYNs: rejected, reset, unanswered or failed).
+    let mut sums = vec![(0u64, 0u64, 0u64); buckets.count()];
+    for (row, second) in t.second.iter().enumerate() {
         let Some(i) = buckets.index(*second) else {
             continue;
         };
+        let refused = [&t.rejected_recovered, &t.reset, &t.unanswered, &t.failed]
+            .iter()
+            .map(|column| column.get(row).copied().unwrap_or(0))
+            .fold(0u64, u64::saturating_add);
         let sum = &mut sums[i];
-        sum.0 = sum.0.saturating_add(*new);
-        sum.1 = sum.1.saturating_add(*collisions);
+        sum.0 = sum.0.saturating_add(t.new_connections[row]);
+        sum.1 = sum.1.saturating_add(t.collisions[row]);
+        sum.2 = sum.2.saturating_add(refused);
     }
     // Mean per second over each bucket, plotted at its middle.
     let x_of = |second: f64| (second * 1e9 - context.capture_start_ns as f64) / 1e9;
-    let (mut new_rate, mut collision_rate) = (Vec::new(), Vec::new());
-    for (i, (new, collisions)) in sums.iter().enumerate() {
+    let (mut new_rate, mut collision_rate, mut refused_rate) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (new, collisions, refused)) in sums.iter().enumerate() {
         let (second, covered) = buckets.bounds(i);
         let x = x_of(second as f64 + covered as f64 / 2.0);
         new_rate.push((x, *new as f64 / covered as f64));
         collision_rate.push((x, *collisions as f64 / covered as f64));
+        refused_rate.push((x, *refused as f64 / covered as f64));
     }
     // From the start of the first second to the end of the last, computed as the points are
     // (plotters overflows on points far outside its range).
@@ -812,13 +819,15 @@ fn rates(t: &TimelineTable, context: &ChartContext, start: &str) -> Chart {
     let y = Span::new(0.0, top * 1.1);
     let total_new = sums.iter().fold(0u64, |n, s| n.saturating_add(s.0));
     let total_collisions = sums.iter().fold(0u64, |n, s| n.saturating_add(s.1));
+    let total_refused = sums.iter().fold(0u64, |n, s| n.saturating_add(s.2));
     let per = if buckets.width > 1 {
         format!("mean per second over {} s", buckets.width)
     } else {
         "per second".to_string()
     };
-    let subtitle =
-        format!("{per}, all sources: {total_new} connections, {total_collisions} collisions");
+    let subtitle = format!(
+        "{per}, all sources: {total_new} connections, {total_collisions} collisions, {total_refused} refused"
+    );
     let svg = render(title, &subtitle, |area| {
         let mut chart = cartesian(area, &x, &y)?;
         axes(
@@ -830,11 +839,20 @@ fn rates(t: &TimelineTable, context: &ChartContext, start: &str) -> Chart {
             12,
         )?;
         chart.draw_series(line(&new_rate, BLUE))?;
-        chart.draw_series(line(&collision_rate, VERMILLION))?;
-        Ok(Drawn::new(vec![
+        chart.draw_series(line(&collision_rate, ORANGE))?;
+        let mut legend = vec![
             LegendEntry::new(Marker::Line(BLUE), "new connections/s".to_string()),
-            LegendEntry::new(Marker::Line(VERMILLION), "collisions/s".to_string()),
-        ]))
+            LegendEntry::new(Marker::Line(ORANGE), "collisions/s".to_string()),
+        ];
+        // Refused SYNs (rejected, reset, unanswered, failed): what collisions cost.
+        if total_refused > 0 {
+            chart.draw_series(line(&refused_rate, VERMILLION))?;
+            legend.push(LegendEntry::new(
+                Marker::Line(VERMILLION),
+                "refused SYNs/s (rejected, reset, unanswered, failed)".to_string(),
+            ));
+        }
+        Ok(Drawn::new(legend))
     });
     Chart::new(FILE, title.to_string(), svg)
 }
@@ -2217,6 +2235,23 @@ mod fixture_tests {
                 .svg
                 .contains("exhaustion line: 400 tuples (10.0.0.1)"),
             "the exhaustion line is the 4-tuples used"
+        );
+        // The rates chart draws the refused SYNs: 310 rejected + 7 unanswered.
+        let rates = charts
+            .iter()
+            .find(|c| c.file_name == "rates.svg")
+            .expect("a rates chart");
+        let doc = roxmltree::Document::parse(&rates.svg).expect("XML");
+        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("1100 collisions, 317 refused")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("refused SYNs/s")),
+            "{texts:?}"
         );
         for c in &charts {
             roxmltree::Document::parse(&c.svg).expect("XML");
