@@ -373,6 +373,9 @@ EOF
         WATCHPID=$LAST_PID
     elif [ "$sc" = haproxy ]; then
         capture_start tws5lb tws5lb0 lb-backend.pcap lb-backend "$W" "$OUT"
+        # the frontend leg (client <-> HAProxy) too: HAProxy's log pairs each of its connections
+        # with the backend connection opened for it (%ci:%cp with %bi:%bp), the truth for leg pairing
+        capture_start tws5lb tws5lf0 lb-frontend.pcap lb-frontend "$W" "$OUT"
         capture_start tws5srv tws5s0 server.pcap server "$W" "$OUT"
         start_bg "$W/twwatch.err" python3 "$LAB/twwatch.py" --pid "$SERVER_NSPID" --local $sip:$SRV_PORT \
             --peer-ip 10.245.4.1 --stop-file "$W/stop" --max-seconds 70 --out "$W/twwatch.jsonl"

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{Decoder, NotTcp, TcpSegment};
+use std::net::IpAddr;
+
+use twsleuth_decode::{Decoder, F5NameId, F5Summary, NotTcp, TcpFlags, TcpSegment};
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, Finished, Partitioned, ShardedTracker, SummaryBuilder,
-    TrackerConfig, TrackerCounters,
+    CollisionRecord, ConnectionRecord, Finished, LegPair, LegPairer, NamedFlow, Outcome,
+    Partitioned, ShardedTracker, SummaryBuilder, TrackerConfig, TrackerCounters,
 };
 use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
@@ -23,6 +25,50 @@ use crate::cli::InputArgs;
 const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 /// Segments read into one stretch while the tracker works on the previous one.
 const STRETCH_SEGMENTS: usize = 1 << 16;
+/// Collisions kept for looking up the F5 RST causes of their resets.
+pub const MAX_UNACCEPTED_COLLISIONS: usize = 1 << 16;
+/// Resets with an F5 RST cause kept, at most (as many as the decoder keeps by frame).
+const MAX_F5_RESETS: usize = 1 << 20;
+
+/// A connection's two endpoints, in a fixed order (either direction's segments give the same).
+pub type Endpoints = [(IpAddr, u16); 2];
+
+fn endpoints(a: (IpAddr, u16), b: (IpAddr, u16)) -> Endpoints {
+    if a <= b { [a, b] } else { [b, a] }
+}
+
+/// A collision's SYN and what answered it: its tuple, from its first SYN to its SYN-ACK.
+#[derive(Clone, Copy, Debug)]
+pub struct SynWindow {
+    /// The tuple.
+    pub endpoints: Endpoints,
+    /// The first SYN.
+    pub from_ns: i64,
+    /// Its SYN-ACK; without one (reset, failed), a second after the SYN: a RST answering a SYN
+    /// comes within a round trip.
+    pub to_ns: i64,
+}
+
+impl SynWindow {
+    fn of(c: &CollisionRecord) -> SynWindow {
+        SynWindow {
+            endpoints: endpoints((c.orig_h, c.orig_p), (c.resp_h, c.resp_p)),
+            from_ns: c.ts_ns,
+            to_ns: c.ts_ns.saturating_add(c.cost_ns.unwrap_or(1_000_000_000)),
+        }
+    }
+}
+
+/// A RST a BIG-IP gave a cause for in its trailer.
+#[derive(Clone, Copy, Debug)]
+pub struct F5Reset {
+    /// Its connection's tuple.
+    pub endpoints: Endpoints,
+    /// When it was captured.
+    pub ts_ns: i64,
+    /// The cause ([`F5Summary::name`]).
+    pub cause: F5NameId,
+}
 /// Shards per tracking thread: enough to balance uneven tuples and to leave some for a thread
 /// done reading, few enough to stay cheap.
 const SHARDS_PER_THREAD: usize = 4;
@@ -95,6 +141,14 @@ pub struct Sinks {
     pub collisions: Option<SortedSpill<CollisionRecord>>,
     /// Every record, in memory.
     pub all: Option<Finished>,
+    /// A proxy's legs paired from the connection records.
+    pub legs: LegPairer,
+    /// The pairs, for an export (by the frontend connection's uid).
+    pub leg_pairs: Option<SortedSpill<LegPair>>,
+    /// The first [`MAX_UNACCEPTED_COLLISIONS`] collisions whose SYN was not simply accepted
+    /// (a RST may have answered it, or followed a rejection): where the resets a BIG-IP gave a
+    /// cause for are looked for.
+    pub unaccepted_collisions: Vec<SynWindow>,
     /// Sees each batch first (the live view of `watch`).
     pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
@@ -112,8 +166,23 @@ impl Sinks {
             collisions: collisions
                 .then(|| SortedSpill::new(|c: &CollisionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
             all: all.then(Finished::default),
+            legs: LegPairer::new(false),
+            leg_pairs: None,
+            unaccepted_collisions: Vec::new(),
             observer: None,
             error: None,
+        }
+    }
+
+    /// The same sinks, keeping each pair of a proxy's legs for an export.
+    pub fn with_leg_pairs(self) -> Sinks {
+        Sinks {
+            legs: LegPairer::new(true),
+            leg_pairs: Some(SortedSpill::new(
+                |p: &LegPair| p.frontend.uid,
+                DEFAULT_BUFFER_BYTES,
+            )),
+            ..self
         }
     }
 
@@ -130,6 +199,19 @@ impl Sinks {
             .collisions
             .iter()
             .for_each(|c| self.summary.collision(c));
+        self.legs.add(&batch);
+        let unaccepted = batch
+            .collisions
+            .iter()
+            .filter(|c| c.outcome != Outcome::Accepted)
+            .map(SynWindow::of);
+        let room = MAX_UNACCEPTED_COLLISIONS.saturating_sub(self.unaccepted_collisions.len());
+        self.unaccepted_collisions.extend(unaccepted.take(room));
+        if let Some(spill) = &mut self.leg_pairs {
+            if let Err(error) = spill.extend(self.legs.take_pairs()) {
+                self.error.get_or_insert(error);
+            }
+        }
         if let Some(all) = &mut self.all {
             all.append(batch);
             return;
@@ -169,6 +251,10 @@ pub struct Tracked {
     pub counters: TrackerCounters,
     /// Where every frame went, and what else the reading showed.
     pub facts: CaptureFacts,
+    /// What F5 BIG-IP trailers and fileinfo packets showed (empty without them).
+    pub f5: F5Summary,
+    /// The resets F5 trailers gave a cause for.
+    pub f5_resets: Vec<F5Reset>,
 }
 
 /// Reads, decodes and tracks every frame, and hands the records to `sinks` as they come.
@@ -194,6 +280,9 @@ pub fn track(
         let (mut current, mut next) = (Partitioned::new(shards), Partitioned::new(shards));
         let mut finished = Finished::default();
         reading.read_stretch(&mut current, None);
+        // A stretch's F5 flows reach the pairer before the records of its connections, which
+        // leave the tracker at the earliest with the next stretch's batch.
+        sinks.legs.name_flows(reading.named_flows.drain(..));
         while !current.is_empty() {
             next.clear();
             let batch = std::mem::take(&mut finished);
@@ -201,6 +290,7 @@ pub fn track(
                 || reading.read_stretch(&mut next, None),
                 || rayon::join(|| tracker.process(&current), || sinks.take(batch)),
             );
+            sinks.legs.name_flows(reading.named_flows.drain(..));
             finished = tracker.take_finished();
             std::mem::swap(&mut current, &mut next);
         }
@@ -211,9 +301,12 @@ pub fn track(
         counters
     });
     sinks.check()?;
+    let (facts, f5, f5_resets) = reading.facts();
     Ok(Tracked {
         counters,
-        facts: reading.facts(),
+        facts,
+        f5,
+        f5_resets,
     })
 }
 
@@ -234,6 +327,7 @@ pub fn track_live(
     loop {
         stretch.clear();
         let ended = reading.read_stretch(&mut stretch, Some(Instant::now() + every));
+        sinks.legs.name_flows(reading.named_flows.drain(..));
         tracker.process(&stretch);
         sinks.take(tracker.take_finished());
         on_stretch(&tracker, sinks);
@@ -244,9 +338,12 @@ pub fn track_live(
     let (last, counters) = tracker.finish();
     sinks.take(last);
     sinks.check()?;
+    let (facts, f5, f5_resets) = reading.facts();
     Ok(Tracked {
         counters,
-        facts: reading.facts(),
+        facts,
+        f5,
+        f5_resets,
     })
 }
 
@@ -266,6 +363,11 @@ struct Reading<'a> {
     latest_ts_ns: i64,
     /// Position of the next frame in the merged input.
     index: u64,
+    /// The F5 flows of the SYNs read, by the uid of the connection each opens (its frame's
+    /// position): for pairing a BIG-IP's legs exactly.
+    named_flows: Vec<(u64, NamedFlow)>,
+    /// The RSTs F5 trailers gave a cause for (at most [`MAX_F5_RESETS`]).
+    f5_resets: Vec<F5Reset>,
     progress: Progress,
 }
 
@@ -281,6 +383,8 @@ impl<'a> Reading<'a> {
             },
             latest_ts_ns: i64::MIN,
             index: 0,
+            named_flows: Vec::new(),
+            f5_resets: Vec::new(),
             progress,
         }
     }
@@ -314,6 +418,35 @@ impl<'a> Reading<'a> {
                 self.latest_ts_ns = frame.ts_ns;
             }
             if let Ok(segment) = self.decoder.decode(&frame) {
+                // Only frames with an F5 trailer: one test of an Option on every other frame.
+                if let Some(trailer) = self.decoder.f5_trailer() {
+                    if let (true, Some(flow_id), Some(peer_flow_id)) = (
+                        segment.flags.is_syn_only(),
+                        trailer.flow_id,
+                        trailer.peer_flow_id,
+                    ) {
+                        let flow = NamedFlow {
+                            flow_id,
+                            peer_flow_id,
+                            virtual_server: trailer.virtual_server,
+                        };
+                        self.named_flows.push((self.index, flow));
+                    }
+                    if let Some(cause) = trailer.rst_cause {
+                        if segment.flags.contains(TcpFlags::RST)
+                            && self.f5_resets.len() < MAX_F5_RESETS
+                        {
+                            self.f5_resets.push(F5Reset {
+                                endpoints: endpoints(
+                                    (segment.src, segment.src_port),
+                                    (segment.dst, segment.dst_port),
+                                ),
+                                ts_ns: segment.ts_ns,
+                                cause,
+                            });
+                        }
+                    }
+                }
                 stretch.push(self.index, segment);
                 segments += 1;
             }
@@ -323,12 +456,12 @@ impl<'a> Reading<'a> {
         false
     }
 
-    /// What the reading counted and saw, once it is over.
-    fn facts(mut self) -> CaptureFacts {
+    /// What the reading counted and saw, once it is over, and what F5 trailers showed.
+    fn facts(mut self) -> (CaptureFacts, F5Summary, Vec<F5Reset>) {
         self.facts.accounting = self.decoder.finish();
         self.facts.interrupted = twsleuth_reader::interrupted();
         self.facts.last_frame_ns = (self.latest_ts_ns != i64::MIN).then_some(self.latest_ts_ns);
-        self.facts
+        (self.facts, self.decoder.f5().clone(), self.f5_resets)
     }
 }
 
@@ -349,6 +482,7 @@ pub fn input_files(merged: &MergedCaptures) -> Vec<InputFile> {
             damage_cut_short: reader
                 .damage()
                 .is_some_and(|d| matches!(d.kind, ReadErrorKind::CutShort)),
+            captured_by: None,
         })
         .collect()
 }

@@ -37,6 +37,7 @@ mod config;
 mod findings;
 mod incarnation;
 mod join;
+mod legs;
 mod records;
 mod seq;
 mod summary;
@@ -48,6 +49,10 @@ pub use config::{
 };
 pub use findings::{
     Findings, Finished, IndexedSegment, Partitioned, ShardedTracker, sort_by_key_moving_once,
+};
+pub use legs::{
+    AMBIGUITY_COUNTED, HOLD_NS, Leg, LegPair, LegPairer, LegSummary, MAX_PENDING,
+    MAX_REQUEST_TO_SYN_NS, MIN_PAIRS, NamedFlow, ServicePair,
 };
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, CollisionView, ConnectionRecord,
