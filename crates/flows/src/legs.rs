@@ -37,9 +37,13 @@
 //! once the records seen reach [`HOLD_NS`] past it (its frontend connection, which usually
 //! ends after it, has then come out too) or when more than [`MAX_PENDING`] wait; frontend
 //! requests wait [`MAX_REQUEST_TO_SYN_NS`] past the backend SYNs paired. Memory stays within a
-//! window of recent connections, at most [`MAX_PENDING`] of each side per service.
+//! window of recent connections, at most [`MAX_PENDING`] of each side per service. Until the
+//! capture shows two services whose originators are not all one address (a balancer's capture
+//! of one SNAT address, a server's of its own service never do), nothing can pair: the
+//! records are only parked, the newest few kept, at the cost of a push each.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -66,6 +70,9 @@ pub const MAX_PENDING: usize = 1 << 16;
 pub const AMBIGUITY_COUNTED: u32 = 8;
 /// Pairs two services need to count as a proxy's legs.
 pub const MIN_PAIRS: u64 = 10;
+/// Room reserved for parked candidates: the [`MAX_PENDING`] newest kept after each batch,
+/// and a batch's (a stretch of 65,536 segments holds a few thousand connections).
+const PARKED_ROOM: usize = MAX_PENDING + MAX_PENDING / 4;
 /// Services followed as frontends, and service pairs tallied: a proxy has a few; a capture
 /// with more (a client browsing) is not one proxy's.
 const MAX_SERVICES: usize = 16;
@@ -143,6 +150,52 @@ struct Backend {
     leg: Leg,
     collision: Option<Outcome>,
     syn_to_syn_ack_ns: Option<i64>,
+}
+
+/// A connection as the pairing sees it, either side.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    connection: Backend,
+    /// Its first SYN, when captured: a backend's.
+    syn_ns: Option<i64>,
+    /// Its request: a frontend's.
+    request_ns: Option<i64>,
+}
+
+impl Candidate {
+    fn of(c: &ConnectionRecord) -> Candidate {
+        Candidate {
+            connection: Backend {
+                leg: Leg::of(c),
+                collision: c.collision,
+                syn_to_syn_ack_ns: c.syn_to_syn_ack_ns,
+            },
+            syn_ns: c.syn_ts_ns(),
+            // A frontend's request: its first payload, or, with none, the end of its handshake
+            // (a proxy in TCP mode connects on accept).
+            request_ns: c
+                .orig_data_ts_ns
+                .or_else(|| Some(c.syn_ts_ns()?.saturating_add(c.handshake_ns?))),
+        }
+    }
+
+    /// What orders parked candidates: the newest are kept.
+    fn age_key(&self) -> (i64, u64) {
+        (
+            self.syn_ns.or(self.request_ns).unwrap_or(i64::MIN),
+            self.connection.leg.uid,
+        )
+    }
+}
+
+/// A service (responder address and port) and who connected to it.
+#[derive(Clone, Copy, Debug)]
+struct ServiceSeen {
+    service: Endpoint,
+    /// Its first originator's address.
+    originator: IpAddr,
+    /// Another originator connected to it too.
+    several: bool,
 }
 
 /// A connection an F5 trailer named, waiting for the connection it names as its peer.
@@ -249,6 +302,14 @@ impl LegSummary {
 /// per batch), in bounded memory; see the module's documentation for the rules.
 #[derive(Debug, Default)]
 pub struct LegPairer {
+    /// Services seen and their originators, until two of them could be a proxy's legs.
+    services_seen: Vec<ServiceSeen>,
+    /// Two services seen could be a proxy's legs: their originators are not all one address.
+    legs_possible: bool,
+    /// The latest candidates, while no two services could be a proxy's legs (a balancer's
+    /// capture of one SNAT address, a server's of one service): kept in a vector, the newest
+    /// [`MAX_PENDING`] after each batch, so that such captures cost a push per record.
+    parked: Vec<Candidate>,
     /// Backend SYNs waiting, by (SYN time, uid).
     backends: BTreeMap<(i64, u64), Backend>,
     /// F5 flows of connections whose records have not come yet, by uid.
@@ -285,7 +346,27 @@ impl LegPairer {
             self.records_until_ns = self
                 .records_until_ns
                 .max(c.ts_ns.saturating_add(c.duration_ns));
-            self.consider(c);
+            let candidate = Candidate::of(c);
+            if let Some(flow) = self.named_flows.remove(&c.uid) {
+                if self.pair_named(candidate, flow) {
+                    continue;
+                }
+            }
+            self.see_service(c);
+            if self.parked.capacity() == 0 {
+                self.parked.reserve_exact(PARKED_ROOM);
+            }
+            self.parked.push(candidate);
+        }
+        if self.legs_possible {
+            for candidate in std::mem::take(&mut self.parked) {
+                self.consider(candidate);
+            }
+        } else if self.parked.len() > MAX_PENDING {
+            let older = self.parked.len() - MAX_PENDING;
+            self.parked
+                .select_nth_unstable_by_key(older, Candidate::age_key);
+            self.parked.drain(..older);
         }
         self.pair_until(self.records_until_ns.saturating_sub(HOLD_NS));
         // Over the caps, after the whole batch: the oldest go first whatever the batch's order.
@@ -317,41 +398,52 @@ impl LegPairer {
         std::mem::take(&mut self.pairs)
     }
 
-    fn consider(&mut self, c: &ConnectionRecord) {
-        let leg = Leg::of(c);
-        // A frontend's request: its first payload, or, with none, the end of its handshake
-        // (a proxy in TCP mode connects on accept).
-        let request_ns = c
-            .orig_data_ts_ns
-            .or_else(|| Some(c.syn_ts_ns()?.saturating_add(c.handshake_ns?)));
-        if let (Some(flow), Some(syn_ns)) = (self.named_flows.remove(&c.uid), c.syn_ts_ns()) {
-            if flow.peer_flow_id != 0 && self.named_waiting.len() < MAX_NAMED_WAITING {
-                let named = Named {
-                    connection: Backend {
-                        leg,
-                        collision: c.collision,
-                        syn_to_syn_ack_ns: c.syn_to_syn_ack_ns,
-                    },
-                    syn_ns,
-                    request_ns,
-                    flow,
-                };
-                self.pair_named(named);
+    /// Notes the service a connection went to and from where. Two services can be a proxy's
+    /// legs only if their originators are not all one address (the end users' is not the
+    /// proxy's).
+    fn see_service(&mut self, c: &ConnectionRecord) {
+        if self.legs_possible {
+            return;
+        }
+        let service = Endpoint {
+            ip: c.resp_h,
+            port: c.resp_p,
+        };
+        let seen = &mut self.services_seen;
+        match seen.iter().position(|s| s.service == service) {
+            Some(at) if seen[at].several || seen[at].originator == c.orig_h => return,
+            Some(at) => seen[at].several = true,
+            None if seen.len() < MAX_SERVICES => {
+                seen.push(ServiceSeen {
+                    service,
+                    originator: c.orig_h,
+                    several: false,
+                });
+            }
+            // More services than a proxy has: let the pairing decide.
+            None => {
+                self.legs_possible = true;
                 return;
             }
         }
-        if let Some(request_ns) = request_ns {
+        let seen = &self.services_seen;
+        self.legs_possible = seen.iter().enumerate().any(|(i, a)| {
+            seen[i + 1..]
+                .iter()
+                .any(|b| a.several || b.several || a.originator != b.originator)
+        });
+    }
+
+    /// Puts a connection where the pairing looks: as a frontend request waiting, and as a
+    /// backend SYN waiting.
+    fn consider(&mut self, candidate: Candidate) {
+        let leg = candidate.connection.leg;
+        if let Some(request_ns) = candidate.request_ns {
             self.wait_as_frontend(leg, request_ns);
         }
-        if let Some(syn_ns) = c.syn_ts_ns() {
-            self.backends.insert(
-                (syn_ns, c.uid),
-                Backend {
-                    leg,
-                    collision: c.collision,
-                    syn_to_syn_ack_ns: c.syn_to_syn_ack_ns,
-                },
-            );
+        if let Some(syn_ns) = candidate.syn_ns {
+            self.backends
+                .insert((syn_ns, leg.uid), candidate.connection);
         }
     }
 
@@ -374,11 +466,24 @@ impl LegPairer {
     }
 
     /// Pairs a connection an F5 trailer named with the one it names, once both came: the
-    /// earlier SYN is the end user's (the BIG-IP opens its server-side flow after).
-    fn pair_named(&mut self, named: Named) {
-        let Some(peer) = self.named_waiting.remove(&named.flow.peer_flow_id) else {
-            self.named_waiting.insert(named.flow.flow_id, named);
-            return;
+    /// earlier SYN is the end user's (the BIG-IP opens its server-side flow after). Returns
+    /// false for a connection the trailer gives no peer, left to the pairing by timing.
+    fn pair_named(&mut self, candidate: Candidate, flow: NamedFlow) -> bool {
+        let Some(syn_ns) = candidate.syn_ns else {
+            return false;
+        };
+        if flow.peer_flow_id == 0 || self.named_waiting.len() >= MAX_NAMED_WAITING {
+            return false;
+        }
+        let named = Named {
+            connection: candidate.connection,
+            syn_ns,
+            request_ns: candidate.request_ns,
+            flow,
+        };
+        let Some(peer) = self.named_waiting.remove(&flow.peer_flow_id) else {
+            self.named_waiting.insert(flow.flow_id, named);
+            return true;
         };
         let (frontend, backend) =
             if (peer.syn_ns, peer.connection.leg.uid) < (named.syn_ns, named.connection.leg.uid) {
@@ -404,6 +509,7 @@ impl LegPairer {
         if self.keep_pairs {
             self.pairs.push(pair);
         }
+        true
     }
 
     /// Counts a backend SYN to `service`.
@@ -724,6 +830,23 @@ mod tests {
                 .all(|p| p.confidence == 1.0)
         );
         assert_eq!(summary.confidence, 19.5 / 20.0);
+    }
+
+    #[test]
+    fn records_parked_before_a_second_service_showed_still_pair() {
+        // The frontends' records first (one service, one client: nothing could pair yet, they
+        // are parked), the backends' in a later batch.
+        let (frontends, backends): (Vec<_>, Vec<_>) =
+            proxy(20, None).into_iter().partition(|c| c.uid % 2 == 0);
+        let mut pairer = LegPairer::new(false);
+        for connections in [frontends, backends] {
+            pairer.add(&Finished {
+                connections,
+                collisions: Vec::new(),
+            });
+        }
+        let (summary, _) = pairer.finish();
+        assert_eq!((summary.pairs, summary.confidence), (20, 1.0));
     }
 
     #[test]
