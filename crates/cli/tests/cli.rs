@@ -2105,4 +2105,21 @@ fn f5_rst_causes_are_shown_beside_the_collisions_resets() {
         assert_eq!(ours.values().sum::<u64>(), 7, "{name}");
         assert_eq!(ours, expected, "{name}");
     }
+    // In the report, beside the reset in the evidence ladder (the worst collision is a
+    // rejection whose RST has a cause).
+    let tmp = tempfile::tempdir().unwrap();
+    let path = fixture("capture/f5/legacy-medium.pcap");
+    let out_dir = tmp.path().join("report");
+    twsleuth(&[
+        "report",
+        "--quiet",
+        path.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("client RST: the ACK is unacceptable in SYN-SENT (RFC 9293 3.10.7.3); F5 RST cause: TCP RST from remote system"),
+        "{md}"
+    );
 }

@@ -37,7 +37,7 @@
 //! once the records seen reach [`HOLD_NS`] past it (its frontend connection, which usually
 //! ends after it, has then come out too) or when more than [`MAX_PENDING`] wait; frontend
 //! requests wait [`MAX_REQUEST_TO_SYN_NS`] past the backend SYNs paired. Memory stays within a
-//! window of recent connections, at most [`MAX_PENDING`] of each side per service. Until the
+//! window of recent connections, at most [`MAX_PENDING`] of each side. Until the
 //! capture shows two services whose originators are not all one address (a balancer's capture
 //! of one SNAT address, a server's of its own service never do), nothing can pair: the
 //! records are only parked, the newest few kept, at the cost of a push each.
@@ -62,8 +62,8 @@ pub const MAX_REQUEST_TO_SYN_NS: i64 = SECOND_NS;
 /// pairing it: the tracker hands a record over at its next sweep (every 5 s of capture), or
 /// once the other capture points' views have had their 20 s to join it.
 pub const HOLD_NS: i64 = 60 * SECOND_NS;
-/// Candidates of each side kept waiting per service, at most; beyond, the oldest backend SYN
-/// is paired at once and the oldest frontend request dropped (counted).
+/// Candidates of each side kept waiting, at most; beyond, the oldest backend SYN is paired at
+/// once and the oldest frontend request dropped (counted).
 pub const MAX_PENDING: usize = 1 << 16;
 /// Frontend requests counted for a pair's ambiguity, at most (its confidence's floor is the
 /// inverse).
@@ -375,11 +375,18 @@ impl LegPairer {
                 self.pair(syn_ns, oldest);
             }
         }
-        for frontends in &mut self.frontends {
-            while frontends.waiting.len() > MAX_PENDING {
+        let mut waiting: usize = self.frontends.iter().map(|f| f.waiting.len()).sum();
+        while waiting > MAX_PENDING {
+            let oldest = self
+                .frontends
+                .iter_mut()
+                .filter_map(|f| Some((*f.waiting.first_key_value()?.0, f)))
+                .min_by_key(|(key, _)| *key);
+            if let Some((_, frontends)) = oldest {
                 frontends.waiting.pop_first();
-                self.frontends_dropped += 1;
             }
+            waiting -= 1;
+            self.frontends_dropped += 1;
         }
     }
 
