@@ -1,10 +1,9 @@
 //! `twsleuth analyze`: the verdict, the key figures, and the JSON Lines exports.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
-
 use twsleuth_decode::{Accounting, F5NameId, F5Summary};
 use twsleuth_flows::{
     CollisionRecord, ConnectionRecord, Finished, LegPair, ServerOs, Summary, TimeWaitPolicy,
@@ -21,10 +20,7 @@ use twsleuth_report::time::format_utc;
 use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
 use crate::points::CapturePoints;
-use crate::scan::{
-    Endpoints, F5Reset, Hashing, Sinks, SynWindow, Tracked, input_files, open_inputs, track,
-    warn_damage,
-};
+use crate::scan::{Hashing, Sinks, Tracked, input_files, open_inputs, track, warn_damage};
 use crate::stats::write_f5_text;
 
 /// How many source addresses the summary lists.
@@ -59,7 +55,8 @@ pub struct AnalysisJson<'a> {
     /// capture's provenance, virtual servers, RST causes; never the trailers' bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
     f5: Option<&'a F5Summary>,
-    /// The BIG-IP's RST causes of the resets among the collisions' evidence.
+    /// The BIG-IP's RST causes of the resets on the collisions' tuples between SYN and
+    /// SYN-ACK.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     f5_rst_causes_in_collisions: &'a [RstCauseCount],
 }
@@ -111,61 +108,37 @@ pub struct Analysis {
     pub records: Kept,
     /// Which inputs are captures of the same traffic at different places.
     pub points: CapturePoints,
-    /// The BIG-IP's RST causes of the resets among the collisions' evidence.
+    /// The BIG-IP's RST causes of the resets on the collisions' tuples between SYN and
+    /// SYN-ACK.
     pub f5_rst_causes: Vec<RstCauseCount>,
 }
 
-/// An F5 RST cause and the collisions whose evidence holds a reset with it.
+/// An F5 RST cause and the collisions with a reset of that cause.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RstCauseCount {
     /// The cause, as the trailer gives it (capture-derived text: escaped where shown).
     pub cause: String,
-    /// Collisions with a reset of that cause among the frames they rest on.
+    /// Collisions with a reset of that cause on their tuple between SYN and SYN-ACK.
     pub collisions: u64,
 }
 
-/// Counts the F5 RST causes of the resets on the collisions' tuples between their SYN and
-/// its SYN-ACK (a RST answering the SYN, or the SYN's sender's answer to a rejection), each
-/// cause once per collision.
+/// The F5 RST causes counted among the collisions, most collisions first (then by text).
 fn rst_causes_in_collisions(
     f5: &F5Summary,
-    resets: &[F5Reset],
-    collisions: &[SynWindow],
+    counts: &BTreeMap<F5NameId, u64>,
 ) -> Vec<RstCauseCount> {
-    if resets.is_empty() {
-        return Vec::new();
-    }
-    let mut by_tuple: HashMap<Endpoints, Vec<(i64, F5NameId)>> = HashMap::new();
-    for reset in resets {
-        by_tuple
-            .entry(reset.endpoints)
-            .or_default()
-            .push((reset.ts_ns, reset.cause));
-    }
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for collision in collisions {
-        let Some(on_tuple) = by_tuple.get(&collision.endpoints) else {
-            continue;
-        };
-        let mut causes: Vec<F5NameId> = on_tuple
-            .iter()
-            .filter(|(ts_ns, _)| (collision.from_ns..=collision.to_ns).contains(ts_ns))
-            .map(|&(_, cause)| cause)
-            .collect();
-        causes.sort_unstable();
-        causes.dedup();
-        for cause in causes {
-            *counts.entry(f5.name(cause)).or_default() += 1;
-        }
-    }
     let mut list: Vec<RstCauseCount> = counts
-        .into_iter()
-        .map(|(cause, collisions)| RstCauseCount {
-            cause: cause.to_string(),
+        .iter()
+        .map(|(&cause, &collisions)| RstCauseCount {
+            cause: f5.name(cause).to_string(),
             collisions,
         })
         .collect();
-    list.sort_by_key(|c| std::cmp::Reverse(c.collisions));
+    list.sort_by(|a, b| {
+        b.collisions
+            .cmp(&a.collisions)
+            .then_with(|| a.cause.cmp(&b.cause))
+    });
     list
 }
 
@@ -219,11 +192,7 @@ impl Analysis {
         warn_damage(&merged);
         let (mut legs, last_pairs) = sinks.legs.finish();
         legs.name_virtual_servers(|id| tracked.f5.name(id).to_string());
-        let f5_rst_causes = rst_causes_in_collisions(
-            &tracked.f5,
-            &tracked.f5_resets,
-            &sinks.unaccepted_collisions,
-        );
+        let f5_rst_causes = rst_causes_in_collisions(&tracked.f5, &sinks.f5_rst_causes);
         let mut leg_pairs = sinks.leg_pairs;
         if let Some(spill) = &mut leg_pairs {
             if let Err(error) = spill.extend(last_pairs) {

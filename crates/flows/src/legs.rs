@@ -70,9 +70,12 @@ pub const MAX_PENDING: usize = 1 << 16;
 pub const AMBIGUITY_COUNTED: u32 = 8;
 /// Pairs two services need to count as a proxy's legs.
 pub const MIN_PAIRS: u64 = 10;
-/// Room reserved for parked candidates: the [`MAX_PENDING`] newest kept after each batch,
-/// and a batch's (a stretch of 65,536 segments holds a few thousand connections).
-const PARKED_ROOM: usize = MAX_PENDING + MAX_PENDING / 4;
+/// Parked candidates kept after each batch, the newest: what the pairing gets once it starts
+/// (at 270 connections a second, the 60 s it waits for records).
+const PARKED_KEPT: usize = 1 << 14;
+/// Room reserved for parked candidates: those kept, and a batch's (a stretch of 65,536
+/// segments holds a few thousand connections).
+const PARKED_ROOM: usize = 2 * PARKED_KEPT;
 /// Services followed as frontends, and service pairs tallied: a proxy has a few; a capture
 /// with more (a client browsing) is not one proxy's.
 const MAX_SERVICES: usize = 16;
@@ -308,7 +311,7 @@ pub struct LegPairer {
     legs_possible: bool,
     /// The latest candidates, while no two services could be a proxy's legs (a balancer's
     /// capture of one SNAT address, a server's of one service): kept in a vector, the newest
-    /// [`MAX_PENDING`] after each batch, so that such captures cost a push per record.
+    /// [`PARKED_KEPT`] after each batch, so that such captures cost a push per record.
     parked: Vec<Candidate>,
     /// Backend SYNs waiting, by (SYN time, uid).
     backends: BTreeMap<(i64, u64), Backend>,
@@ -362,8 +365,8 @@ impl LegPairer {
             for candidate in std::mem::take(&mut self.parked) {
                 self.consider(candidate);
             }
-        } else if self.parked.len() > MAX_PENDING {
-            let older = self.parked.len() - MAX_PENDING;
+        } else if self.parked.len() > PARKED_KEPT {
+            let older = self.parked.len() - PARKED_KEPT;
             self.parked
                 .select_nth_unstable_by_key(older, Candidate::age_key);
             self.parked.drain(..older);
