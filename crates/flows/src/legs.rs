@@ -5,21 +5,24 @@
 //! Without a vendor trailer naming the peer flow, the pairing rests on timing and order. A
 //! proxy opens its backend connection right after the request arrives on the frontend (HAProxy
 //! in mode http once it has the request's headers; in mode tcp right after the accept, before
-//! any data): so each backend SYN is paired with the nearest earlier frontend request (the
-//! originator's first payload, or the handshake's end when it sent none) not paired yet, at
-//! most [`MAX_REQUEST_TO_SYN_NS`] before it, one to one, in capture order. The frontend and
-//! the backend are connections to different services (responder address and port) from
-//! different originators (the end user's address is not the proxy's); nothing else is assumed
-//! of the addresses, so a proxy with one interface or two is paired alike.
+//! any data), and serves requests in the order they came (HAProxy's event loop does): so each
+//! backend SYN is paired with the oldest earlier frontend request (the originator's first
+//! payload, or the handshake's end when it sent none) not paired yet, at most
+//! [`MAX_REQUEST_TO_SYN_NS`] before it, one to one, in capture order. The frontend and the
+//! backend are connections to different services (responder address and port) from different
+//! originators (the end user's address is not the proxy's); nothing else is assumed of the
+//! addresses, so a proxy with one interface or two is paired alike.
 //!
 //! A pair's confidence is 1/k, where k is the number of frontend requests that could have
-//! caused its backend SYN (unpaired, within [`MAX_REQUEST_TO_SYN_NS`] before it; k is counted
-//! up to [`AMBIGUITY_COUNTED`]): 1 when a single request was waiting, 1/2 when two were and
-//! the nearest was taken. Timing cannot tell apart two requests waiting at once: the nearest
-//! is taken, which is wrong where the proxy served the older one first, and the confidence
-//! says how often that could have happened. The nearest rather than the oldest, because a
-//! request the proxy never forwarded (answered itself, or the client gave up) would otherwise
-//! shift every later pair by one until it aged out.
+//! caused its backend SYN (unpaired, within [`MAX_REQUEST_TO_SYN_NS`] before it; counted up to
+//! [`AMBIGUITY_COUNTED`]): 1 when a single request was waiting, 1/2 when two were. The other
+//! requests of such a choice keep that doubt to their own pair (were the choice wrong, their
+//! pair would be too). Timing cannot tell apart two requests waiting at once: the confidence
+//! is what the pairing would be worth were the proxy to serve them in any order; in order, as
+//! HAProxy does, it does better (the lab's haproxy-busy scenario: 4 end users at once). A
+//! request the proxy never forwarded (answered itself, or the client gave up) is taken for the
+//! next one's while it is younger than [`MAX_REQUEST_TO_SYN_NS`], with the next requests
+//! waiting beside it: those pairs' confidence is below 1.
 //!
 //! Pairs of two services count as a proxy's legs only when at least [`MIN_PAIRS`] of them
 //! paired and they hold at least half of the backend service's SYNs: two unrelated services
@@ -210,11 +213,20 @@ struct Named {
     flow: NamedFlow,
 }
 
+/// A frontend request waiting for its backend SYN.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    leg: Leg,
+    /// Below 1 once another backend SYN could have been this request's and was paired with
+    /// another request: 1/k for the k requests that SYN could have been for.
+    confidence: f64,
+}
+
 /// Frontend requests of one service waiting for a backend SYN, by (request time, uid).
 #[derive(Debug)]
 struct Frontends {
     service: Endpoint,
-    waiting: BTreeMap<(i64, u64), Leg>,
+    waiting: BTreeMap<(i64, u64), Waiting>,
     /// Frontend requests that were never paired.
     unpaired: u64,
 }
@@ -470,9 +482,13 @@ impl LegPairer {
             }
             None => return,
         };
+        let waiting = Waiting {
+            leg,
+            confidence: 1.0,
+        };
         self.frontends[at]
             .waiting
-            .insert((request_ns, leg.uid), leg);
+            .insert((request_ns, leg.uid), waiting);
     }
 
     /// Pairs a connection an F5 trailer named with the one it names, once both came: the
@@ -547,8 +563,9 @@ impl LegPairer {
     fn pair(&mut self, syn_ns: i64, backend: Backend) {
         let window_start = syn_ns.saturating_sub(MAX_REQUEST_TO_SYN_NS);
         self.count_backend_syn(backend.leg.resp);
-        let mut nearest: Option<(usize, (i64, u64))> = None;
-        let mut ambiguity = 0;
+        // The requests that could have caused this SYN, oldest first, at most
+        // AMBIGUITY_COUNTED: (position of their service, key).
+        let mut candidates: Vec<(usize, (i64, u64))> = Vec::new();
         for (at, frontends) in self.frontends.iter_mut().enumerate() {
             // Requests too old for this SYN are too old for every later one.
             while let Some(entry) = frontends.waiting.first_entry() {
@@ -561,32 +578,37 @@ impl LegPairer {
             if frontends.service == backend.leg.resp {
                 continue;
             }
-            for (&key, front) in frontends.waiting.range(..=(syn_ns, u64::MAX)).rev() {
-                if ambiguity >= AMBIGUITY_COUNTED {
-                    break;
-                }
-                if front.orig.ip == backend.leg.orig.ip {
-                    continue;
-                }
-                ambiguity += 1;
-                if nearest.is_none_or(|(_, best)| key > best) {
-                    nearest = Some((at, key));
-                }
+            let eligible = frontends
+                .waiting
+                .range(..=(syn_ns, u64::MAX))
+                .filter(|(_, waiting)| waiting.leg.orig.ip != backend.leg.orig.ip)
+                .take(AMBIGUITY_COUNTED as usize);
+            candidates.extend(eligible.map(|(&key, _)| (at, key)));
+        }
+        candidates.sort_unstable_by_key(|&(_, key)| key);
+        candidates.truncate(AMBIGUITY_COUNTED as usize);
+        let Some(&(at, key)) = candidates.first() else {
+            return;
+        };
+        let share = 1.0 / candidates.len() as f64;
+        // The others could have been this SYN's: whichever of them is paired later is as
+        // doubtful (one wrong pair here makes a second one there).
+        for &(other_at, other_key) in &candidates[1..] {
+            if let Some(other) = self.frontends[other_at].waiting.get_mut(&other_key) {
+                other.confidence = other.confidence.min(share);
             }
         }
-        let Some((at, key)) = nearest else {
+        let Some(waiting) = self.frontends[at].waiting.remove(&key) else {
             return;
         };
-        let Some(frontend) = self.frontends[at].waiting.remove(&key) else {
-            return;
-        };
+        let frontend = waiting.leg;
         let added_ns = backend.collision.and(backend.syn_to_syn_ack_ns);
         let pair = LegPair {
             frontend,
             backend: backend.leg,
             backend_syn_ts_ns: syn_ns,
             request_to_syn_ns: syn_ns.saturating_sub(key.0),
-            confidence: 1.0 / f64::from(ambiguity),
+            confidence: share.min(waiting.confidence),
             named_by_trailer: false,
             backend_collision: backend.collision,
             added_ns,
@@ -820,26 +842,21 @@ mod tests {
     }
 
     #[test]
-    fn two_requests_waiting_halve_the_confidence() {
+    fn two_requests_waiting_halve_the_confidence_of_both_pairs() {
         // Request 5's backend SYN leaves 42 ms after it, after request 6 arrived: that SYN
-        // finds two requests waiting and takes the nearest, request 6 (wrongly: the proxy
-        // served request 5 first), with confidence 1/2; request 6's SYN then finds only
-        // request 5. Every other pair is right and sure.
+        // finds two requests waiting and takes the older, request 5 (right: the proxy serves in
+        // order), with confidence 1/2; request 6, the other that SYN could have been for, is
+        // paired next with the same doubt. Every other pair is sure.
         let (summary, pairs) = pair_all(proxy(20, Some(5)));
         assert_eq!(summary.pairs, 20);
-        let doubtful: Vec<(u64, u64, f64)> = pairs
+        assert!(pairs.iter().all(|p| p.backend.uid == p.frontend.uid + 1));
+        let doubtful: Vec<(u64, f64)> = pairs
             .iter()
-            .filter(|p| p.backend.uid != p.frontend.uid + 1)
-            .map(|p| (p.frontend.uid, p.backend.uid, p.confidence))
+            .filter(|p| p.confidence < 1.0)
+            .map(|p| (p.frontend.uid, p.confidence))
             .collect();
-        assert_eq!(doubtful, [(12, 11, 0.5), (10, 13, 1.0)]);
-        assert!(
-            pairs
-                .iter()
-                .filter(|p| p.backend.uid == p.frontend.uid + 1)
-                .all(|p| p.confidence == 1.0)
-        );
-        assert_eq!(summary.confidence, 19.5 / 20.0);
+        assert_eq!(doubtful, [(10, 0.5), (12, 0.5)]);
+        assert_eq!(summary.confidence, 19.0 / 20.0);
     }
 
     #[test]
