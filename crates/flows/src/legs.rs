@@ -7,22 +7,24 @@
 //! in mode http once it has the request's headers; in mode tcp right after the accept, before
 //! any data), and serves requests in the order they came (HAProxy's event loop does): so each
 //! backend SYN is paired with the oldest earlier frontend request (the originator's first
-//! payload, or the handshake's end when it sent none) not paired yet, at most
-//! [`MAX_REQUEST_TO_SYN_NS`] before it, one to one, in capture order. The frontend and the
+//! payload, or the handshake's end when it sent none) not paired yet, one to one, in capture
+//! order, within a window before it: [`MAX_REQUEST_TO_SYN_NS`] at first, then, once the
+//! frontend's sure pairs have shown the proxy's own delay, [`WINDOW_PER_P99`] times their 99th
+//! percentile (at least [`MIN_WINDOW_NS`]; [`Frontends::learn_delay`]). The frontend and the
 //! backend are connections to different services (responder address and port) from different
 //! originators (the end user's address is not the proxy's); nothing else is assumed of the
 //! addresses, so a proxy with one interface or two is paired alike.
 //!
 //! A pair's confidence is 1/k, where k is the number of frontend requests that could have
-//! caused its backend SYN (unpaired, within [`MAX_REQUEST_TO_SYN_NS`] before it; counted up to
+//! caused its backend SYN (unpaired, within the window before it; counted up to
 //! [`AMBIGUITY_COUNTED`]): 1 when a single request was waiting, 1/2 when two were. The other
 //! requests of such a choice keep that doubt to their own pair (were the choice wrong, their
 //! pair would be too). Timing cannot tell apart two requests waiting at once: the confidence
 //! is what the pairing would be worth were the proxy to serve them in any order; in order, as
 //! HAProxy does, it does better (the lab's haproxy-busy scenario: 4 end users at once). A
 //! request the proxy never forwarded (answered itself, or the client gave up) is taken for the
-//! next one's while it is younger than [`MAX_REQUEST_TO_SYN_NS`], with the next requests
-//! waiting beside it: those pairs' confidence is below 1.
+//! next one's while it is inside the window, with the next requests waiting beside it: those
+//! pairs' confidence is below 1; the learnt window keeps that to the proxy's own delay.
 //!
 //! Pairs of two services count as a proxy's legs only when at least [`MIN_PAIRS`] of them
 //! paired and they hold at least half of the backend service's SYNs: two unrelated services
@@ -61,6 +63,14 @@ use crate::tuple::Endpoint;
 /// A backend SYN this long after a frontend request is not paired with it: a proxy queueing
 /// a request for longer (HAProxy's `timeout queue`) is beyond what timing can pair.
 pub const MAX_REQUEST_TO_SYN_NS: i64 = SECOND_NS;
+/// Sure pairs (a single candidate) from which the window is learnt, and after which it is
+/// learnt again.
+pub const SURE_PAIRS_TO_ADAPT: u32 = 64;
+/// The window is this many times the 99th percentile of the sure pairs' delays.
+pub const WINDOW_PER_P99: i64 = 4;
+/// The window is never shorter: a proxy's scheduling hiccups stay inside it (in the lab's
+/// captures HAProxy's request → backend SYN is 0.1 ms as a rule, 11.2 ms at the slowest).
+pub const MIN_WINDOW_NS: i64 = 20_000_000;
 /// Records of connections that ended this long after a backend SYN are waited for before
 /// pairing it: the tracker hands a record over at its next sweep (every 5 s of capture), or
 /// once the other capture points' views have had their 20 s to join it.
@@ -227,8 +237,39 @@ struct Waiting {
 struct Frontends {
     service: Endpoint,
     waiting: BTreeMap<(i64, u64), Waiting>,
+    /// How long before a backend SYN its request may have come ([`Frontends::learn_delay`]).
+    window_ns: i64,
+    /// Request → SYN delays of this service's pairs that had a single candidate.
+    sure_delays: Option<LogHistogram>,
+    /// Sure pairs since the window was last set.
+    sure_since_learnt: u32,
     /// Frontend requests that were never paired.
     unpaired: u64,
+}
+
+impl Frontends {
+    /// Learns the proxy's own delay from this service's pairs that had a single candidate: once
+    /// [`SURE_PAIRS_TO_ADAPT`] of them have come, a request waits at most
+    /// [`WINDOW_PER_P99`] times their 99th percentile (at least [`MIN_WINDOW_NS`], at most
+    /// [`MAX_REQUEST_TO_SYN_NS`]), set again after as many more. A request the proxy never
+    /// forwarded (it answered it itself, the client gave up) would otherwise be taken, oldest
+    /// first, for the next ones' for up to a second, each pair shifted by one.
+    fn learn_delay(&mut self, delay_ns: i64) {
+        let delays = self
+            .sure_delays
+            .get_or_insert_with(|| LogHistogram::new(LogHistogram::COARSE));
+        delays.add(delay_ns);
+        self.sure_since_learnt += 1;
+        if self.sure_since_learnt < SURE_PAIRS_TO_ADAPT {
+            return;
+        }
+        self.sure_since_learnt = 0;
+        if let Some(p99) = delays.percentile(0.99) {
+            self.window_ns = p99
+                .saturating_mul(WINDOW_PER_P99)
+                .clamp(MIN_WINDOW_NS, MAX_REQUEST_TO_SYN_NS);
+        }
+    }
 }
 
 /// Figures of one frontend service and one backend service paired.
@@ -315,7 +356,7 @@ impl LegSummary {
 
 /// Pairs the legs of proxies from the records as they leave the tracker ([`LegPairer::add`]
 /// per batch), in bounded memory; see the module's documentation for the rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LegPairer {
     /// Services seen and their originators, until two of them could be a proxy's legs.
     services_seen: Vec<ServiceSeen>,
@@ -348,8 +389,19 @@ impl LegPairer {
     /// figures.
     pub fn new(keep_pairs: bool) -> LegPairer {
         LegPairer {
+            services_seen: Vec::new(),
+            legs_possible: false,
+            parked: Vec::new(),
+            backends: BTreeMap::new(),
+            named_flows: FxHashMap::default(),
+            named_waiting: FxHashMap::default(),
+            frontends: Vec::new(),
+            records_until_ns: i64::MIN,
+            backend_syns: Vec::new(),
+            service_pairs: Vec::new(),
+            frontends_dropped: 0,
+            pairs: Vec::new(),
             keep_pairs,
-            ..LegPairer::default()
         }
     }
 
@@ -476,6 +528,9 @@ impl LegPairer {
                 self.frontends.push(Frontends {
                     service: leg.resp,
                     waiting: BTreeMap::new(),
+                    window_ns: MAX_REQUEST_TO_SYN_NS,
+                    sure_delays: None,
+                    sure_since_learnt: 0,
                     unpaired: 0,
                 });
                 self.frontends.len() - 1
@@ -561,12 +616,12 @@ impl LegPairer {
 
     /// Pairs one backend SYN with the nearest earlier frontend request waiting, if any.
     fn pair(&mut self, syn_ns: i64, backend: Backend) {
-        let window_start = syn_ns.saturating_sub(MAX_REQUEST_TO_SYN_NS);
         self.count_backend_syn(backend.leg.resp);
         // The requests that could have caused this SYN, oldest first, at most
         // AMBIGUITY_COUNTED: (position of their service, key).
         let mut candidates: Vec<(usize, (i64, u64))> = Vec::new();
         for (at, frontends) in self.frontends.iter_mut().enumerate() {
+            let window_start = syn_ns.saturating_sub(frontends.window_ns);
             // Requests too old for this SYN are too old for every later one.
             while let Some(entry) = frontends.waiting.first_entry() {
                 if entry.key().0 >= window_start {
@@ -613,6 +668,9 @@ impl LegPairer {
             backend_collision: backend.collision,
             added_ns,
         };
+        if pair.confidence == 1.0 {
+            self.frontends[at].learn_delay(pair.request_to_syn_ns);
+        }
         self.tally(&pair, None);
         if self.keep_pairs {
             self.pairs.push(pair);
@@ -874,6 +932,19 @@ mod tests {
         }
         let (summary, _) = pairer.finish();
         assert_eq!((summary.pairs, summary.confidence), (20, 1.0));
+    }
+
+    #[test]
+    fn a_request_never_forwarded_shifts_no_pair_once_the_delay_is_learnt() {
+        // 200 requests, each forwarded 2 ms after it (and the proxy's delay learnt from the
+        // first 64), but request 150, which the proxy answered itself: no backend SYN.
+        let mut connections = proxy(200, None);
+        connections.retain(|c| c.uid != 2 * 150 + 1);
+        let (summary, pairs) = pair_all(connections);
+        assert_eq!(summary.pairs, 199);
+        assert!(pairs.iter().all(|p| p.backend.uid == p.frontend.uid + 1));
+        assert_eq!(summary.confidence, 1.0);
+        assert_eq!(summary.unpaired_frontends, 1);
     }
 
     #[test]

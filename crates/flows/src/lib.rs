@@ -52,7 +52,8 @@ pub use findings::{
 };
 pub use legs::{
     AMBIGUITY_COUNTED, HOLD_NS, Leg, LegPair, LegPairer, LegSummary, MAX_PENDING,
-    MAX_REQUEST_TO_SYN_NS, MIN_PAIRS, NamedFlow, ServicePair,
+    MAX_REQUEST_TO_SYN_NS, MIN_PAIRS, MIN_WINDOW_NS, NamedFlow, SURE_PAIRS_TO_ADAPT, ServicePair,
+    WINDOW_PER_P99,
 };
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, CollisionView, ConnectionRecord,
