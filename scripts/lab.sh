@@ -4,7 +4,7 @@
 # the captures).
 #
 #   sudo scripts/lab.sh [SCENARIO...]      (default: all)
-#   scenarios: accepted rejected haproxy clean client-reuse paws lb-exhaustion
+#   scenarios: accepted rejected haproxy haproxy-busy clean client-reuse paws lb-exhaustion
 #
 # Writes fixtures/lab/<scenario>/{*.pcap,truth.json}. Uses only namespaces
 # named tws5* and addresses in 10.245.0.0/16; everything it creates is torn
@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=$ROOT/scripts/lab
 OUTBASE=$ROOT/fixtures/lab
-ALL="accepted rejected haproxy clean client-reuse paws lb-exhaustion"
+ALL="accepted rejected haproxy haproxy-busy clean client-reuse paws lb-exhaustion"
 SNAPLEN=128
 SRV_PORT=18080
 FE_PORT=18000
@@ -250,13 +250,16 @@ run_scenario() {
     log "== $sc"
 
     local cip sip lb=""
-    if [ "$sc" = haproxy ] || [ "$sc" = lb-exhaustion ]; then
+    # haproxy-busy: the haproxy scenario with four end users at once (requests overlap at HAProxy)
+    local http_proxy=false
+    case $sc in haproxy|haproxy-busy) http_proxy=true ;; esac
+    if $http_proxy || [ "$sc" = lb-exhaustion ]; then
         cip=10.245.3.1 sip=10.245.4.2
         mkns tws5cli; mkns tws5lb; mkns tws5srv
         link tws5cli tws5c0 $cip/24 tws5lb tws5lf0 10.245.3.2/24
         link tws5lb tws5lb0 10.245.4.1/24 tws5srv tws5s0 $sip/24
         lb=tws5lb
-        if [ "$sc" = haproxy ]; then
+        if $http_proxy; then
             setsys tws5lb net.ipv4.ip_local_port_range "40000 40199" "$W"
         else
             # 20 ports, no reuse of the balancer's own TIME_WAIT tuples
@@ -293,11 +296,11 @@ run_scenario() {
     case $sc in
         accepted|rejected|paws) start_server tws5srv $sip:$SRV_PORT lab first "$W" ;;
         clean|client-reuse) start_server tws5srv $sip:$SRV_PORT lab client "$W" ;;
-        haproxy) start_server tws5srv $sip:$SRV_PORT http10 first "$W" ;;
+        haproxy|haproxy-busy) start_server tws5srv $sip:$SRV_PORT http10 first "$W" ;;
         lb-exhaustion) start_server tws5srv $sip:$SRV_PORT http11 client "$W" ;;   # never closes first
     esac
     local HAPID="" WATCHPID=""
-    if [ "$sc" = haproxy ]; then
+    if $http_proxy; then
         cat > "$W/haproxy.cfg" <<EOF
 global
     log stdout format raw local0
@@ -371,8 +374,11 @@ EOF
         start_bg "$W/twwatch.err" ip netns exec tws5lb python3 "$LAB/twwatch.py" --ss-src 10.245.4.1 \
             --stop-file "$W/stop" --max-seconds 70 --out "$W/lbwatch.jsonl"
         WATCHPID=$LAST_PID
-    elif [ "$sc" = haproxy ]; then
+    elif $http_proxy; then
         capture_start tws5lb tws5lb0 lb-backend.pcap lb-backend "$W" "$OUT"
+        # the frontend leg (client <-> HAProxy) too: HAProxy's log pairs each of its connections
+        # with the backend connection opened for it (%ci:%cp with %bi:%bp), the truth for leg pairing
+        capture_start tws5lb tws5lf0 lb-frontend.pcap lb-frontend "$W" "$OUT"
         capture_start tws5srv tws5s0 server.pcap server "$W" "$OUT"
         start_bg "$W/twwatch.err" python3 "$LAB/twwatch.py" --pid "$SERVER_NSPID" --local $sip:$SRV_PORT \
             --peer-ip 10.245.4.1 --stop-file "$W/stop" --max-seconds 70 --out "$W/twwatch.jsonl"
@@ -403,6 +409,20 @@ EOF
                 --count 80 --interval 0.2 --close client ;;
         haproxy)
             "${C[@]}" --server 10.245.3.2:$FE_PORT --proto http --count 800 --interval 0.04 --close server ;;
+        haproxy-busy)
+            # four end users, each a request every 20 ms, started 5 ms apart: a request every 5 ms
+            # in all, with the clients' jitter, so that two sometimes wait at HAProxy at once (timing
+            # alone cannot tell then which request a backend SYN serves)
+            local k busy=()
+            for k in 0 1 2 3; do
+                ip netns exec tws5cli python3 "$LAB/client.py" --src-ip $cip --out "$W/client.$k.jsonl" \
+                    --max-seconds 50 --server 10.245.3.2:$FE_PORT --proto http --count 200 --interval 0.02 \
+                    --close server &
+                busy+=($!)
+                sleep 0.005
+            done
+            wait "${busy[@]}"
+            cat "$W"/client.[0-3].jsonl > "$W/client.jsonl" ;;
         lb-exhaustion)
             # 600 distinct client ports (no reuse on the frontend leg, where HAProxy holds TIME_WAIT for the
             # streams it closes first); the TIME_WAIT lookup before each connect() reads HAProxy's namespace

@@ -6,7 +6,7 @@ Usage: make_bridge_fixture.py [OUT]   (default fixtures/capture/bridge/haproxy-v
 A balancer in bridge mode forwards each frame from one VLAN to the other unchanged; a SPAN
 port mirroring both VLANs shows every frame twice, once per VLAN, a few microseconds apart:
 the same 4-tuple, the same IP identification, the same sequence numbers. This writes every
-frame of fixtures/lab/haproxy/lb-backend.pcap (8015 frames: 800 backend connections of the
+frame of fixtures/lab/haproxy/lb-backend.pcap (8012 frames: 800 backend connections of the
 HAProxy scenario, 700 TIME_WAIT collisions per the kernel, fixtures/lab/haproxy/truth.json)
 twice, with an 802.1Q tag inserted after the MAC addresses. The source was captured at the
 balancer, which is on the VLAN 10 side of the bridge, so its timestamps are VLAN 10's:

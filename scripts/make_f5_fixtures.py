@@ -33,9 +33,17 @@ Fixtures:
   new-high.pcap        new format: low v3 + medium v4 + high v1, a TLS provider record (dummy
                        bytes, never read) on the first 5 TCP frames, fileinfo
   fcs.pcap             no trailer: a valid Ethernet FCS after each whole frame
+  two-legs.pcap        both legs of a proxy: HAProxy's frontend and backend captures of the lab
+                       (fixtures/lab/haproxy/lb-frontend.pcap and lb-backend.pcap) merged by
+                       time, their first TWO_LEGS_PAIRS requests; new format low v3 + medium v4
+                       on every frame captured whole, each connection its own flow id and, as
+                       peer flow id, the flow id of the other leg HAProxy's log pairs it with
+                       (truth.json `legs`: %ci:%cp with %bi:%bp); virtual server
+                       /Common/vs_haproxy_lab on both legs; fileinfo
 
 Python 3 stdlib only; deterministic.
 """
+import json
 import os
 import struct
 import sys
@@ -48,6 +56,9 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fixtures", "capt
 VIRTUAL_SERVERS = [b"/Common/vs_web", b"/Common/vs_api", b"/Partition2/vs_paws_test"]
 RST_CAUSES = [b"No flow found for ACK", b"TCP RST from remote system", b"Port denied"]
 VIP = bytes([203, 0, 113, 10])
+HAPROXY = os.path.join(ROOT, "fixtures", "lab", "haproxy")
+TWO_LEGS_PAIRS = 250
+TWO_LEGS_VS = b"/Common/vs_haproxy_lab"
 
 
 def read_pcap(path):
@@ -247,6 +258,63 @@ def appended(trailer):
     return lambda data: data + trailer
 
 
+class Leg:
+    """One connection of the proxy, as the trailer gives it: its flow, its peer's flow."""
+
+    def __init__(self, flow, peer_flow, server):
+        self.index = flow
+        self.server = server
+        self.tmm = flow % 4
+        self.vs = TWO_LEGS_VS
+        self.flow = 0x4C00_0000_0000_0000 | flow
+        self.peer_flow = 0x4C00_0000_0000_0000 | peer_flow
+        self.cause = RST_CAUSES[flow % 3]
+
+
+def two_legs():
+    """HAProxy's two legs merged, with trailers whose flow ids pair them as its log does."""
+    truth = json.load(open(os.path.join(HAPROXY, "truth.json")))
+    pairing = sorted(truth["legs"]["pairing"], key=lambda p: p["accept"])[:TWO_LEGS_PAIRS + 1]
+    frontend = read_pcap(os.path.join(HAPROXY, "lb-frontend.pcap"))
+    backend = read_pcap(os.path.join(HAPROXY, "lb-backend.pcap"))
+    merged = sorted(frontend + backend, key=lambda r: (r[0], r[1]))  # stable: frontend first on ties
+    # the frames before the next request's frontend SYN: the first TWO_LEGS_PAIRS requests whole
+    # (each is over within 20 ms; requests come 25 ms apart at least)
+    cut = pairing[TWO_LEGS_PAIRS]["accept"] - 0.004
+    merged = [r for r in merged if r[0] + r[1] / 1e6 < cut]
+
+    def endpoint(addr, port):
+        return "%d.%d.%d.%d:%d" % (*addr, port)
+
+    out, current = [], {}
+    for s, us, data, orig in merged:
+        found = ip_packet(data)
+        if found is None or found[2] is None:
+            continue  # ARP, ICMPv6: not the proxy's traffic
+        end, (src, sport, dst, dport), flags = found
+        key = tuple(sorted([(src, sport), (dst, dport)]))
+        if flags & 0x12 == 0x02:
+            # a SYN opens a connection: its pair from the log (the frontend by its client ip:port
+            # and HAProxy's accept time, the backend by its source ip:port and connect() time)
+            t, origin = s + us / 1e6, endpoint(src, sport)
+            i = next(i for i, p in enumerate(pairing[:TWO_LEGS_PAIRS])
+                     if (p["frontend"] == origin and abs(p["accept"] - t) < 0.05)
+                     or (p["backend"] == origin and abs(p["backend_start"] - t) < 0.05))
+            front, back = 2 * i + 1, 2 * i + 2
+            flow, peer = (front, back) if pairing[i]["frontend"] == origin else (back, front)
+            current[key] = Leg(flow, peer, (dst, dport))
+        conn = current[key]
+        ingress = 1 if (src, sport) != conn.server else 0
+        trailer = new_trailer([new_low(3, ingress, conn), new_medium(conn, flags)])
+        if len(data) == orig:
+            assert end == len(data), "bytes after the IP packet in the source"
+            out.append([s, us, data + trailer, orig + len(trailer)])
+        else:
+            out.append([s, us, data, orig + len(trailer)])
+    out.insert(0, fileinfo(out[0], b"17.1.1 Build 0.0.2"))
+    return out
+
+
 def main():
     source = read_pcap(SOURCE)
     os.makedirs(OUT, exist_ok=True)
@@ -299,6 +367,9 @@ def main():
         write_pcap(os.path.join(OUT, name), recs)
         grown = sum(1 for r in recs if len(r[2]) == r[3] and len(r[2]) > 0)
         print(f"{name}: {len(recs)} frames ({grown} captured whole)")
+    recs = two_legs()
+    write_pcap(os.path.join(OUT, "two-legs.pcap"), recs)
+    print(f"two-legs.pcap: {len(recs)} frames, {TWO_LEGS_PAIRS} pairs")
 
 
 if __name__ == "__main__":

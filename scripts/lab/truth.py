@@ -31,6 +31,9 @@ DESCRIPTIONS = {
                "balancer's namespace) -> HTTP/1.0 server that closes first. The balancer's ports come "
                "round within seconds and its SYNs land on tuples the server holds in TIME_WAIT: the seed "
                "incident in miniature.",
+    "haproxy-busy": "As haproxy, with four end users at once (each a request every 20 ms, started 5 ms "
+                    "apart): requests overlap at HAProxy, so that pairing its two legs by timing is "
+                    "sometimes ambiguous; HAProxy's log gives the true pairing.",
     "clean": "Client closes first (it holds TIME_WAIT), wide default ephemeral range, no port reuse: "
              "no collision at the server.",
     "paws": "Server closes first and holds TIME_WAIT; the client cycles a 20-port pool (SO_REUSEADDR bind, a "
@@ -546,7 +549,7 @@ def parse_haproxy_log(path):
                     return None
             reqs.append({
                 "accept": float(kv["ts"]) if kv.get("ts", "-") != "-" else None,
-                "client_port": num("cp"), "backend_src_ip": kv.get("bi"), "backend_src_port": num("bp"),
+                "client_ip": kv.get("ci"), "client_port": num("cp"), "backend_src_ip": kv.get("bi"), "backend_src_port": num("bp"),
                 "server": "%s:%s" % (kv.get("si"), kv.get("sp")),
                 "TR": num("TR"), "Tw": num("Tw"), "Tc": num("Tc"), "Tr": num("Tr"), "Ta": num("Ta"),
                 "status": num("st"), "retries": kv.get("rc"), "term": kv.get("tsc"),
@@ -640,7 +643,7 @@ def main():
 
     if sc == "lb-exhaustion":
         lb_exhaustion(truth, expected, checks, meta, model, events, W, have_trace, a.out)
-    elif sc != "haproxy":
+    elif sc not in ("haproxy", "haproxy-busy"):
         atts = read_jsonl(os.path.join(W, "client.jsonl"))
         mism = []
         for att in atts:
@@ -727,6 +730,7 @@ def main():
                 r["_used"] = True
                 att["haproxy"] = {"accept": r["accept"], "bp": r["backend_src_port"], "Tc": r["Tc"],
                                   "Ta": r["Ta"], "status": r["status"], "term": r["term"]}
+                r["_attempt"] = att
         unjoined = [r for r in reqs if "_used" not in r]
         for r in reqs:
             r.pop("_used", None)
@@ -781,6 +785,57 @@ def main():
                 att["outcome"] = "no_collision" if ok else "failed"
                 if heldc and ok:
                     expected["client_side_reuse"] += 1
+        # the true pairing of the proxy's legs: each HAProxy log line names the frontend connection
+        # (%ci:%cp) and the backend connection opened for it (%bi:%bp); whether that backend connection
+        # collided comes from the kernel's record joined above (the attempt), never from a capture
+        legs = []
+        for r in reqs:
+            att = r.pop("_attempt", None)
+            legs.append({"frontend": "%s:%s" % (r["client_ip"], r["client_port"]),
+                         "backend": "%s:%s" % (r["backend_src_ip"], r["backend_src_port"]),
+                         "accept": r["accept"],
+                         "backend_start": att["start"] if att else None,
+                         "backend_collided": bool(att and att["server_tw_before_connect"]),
+                         "backend_outcome": att["outcome"] if att else None})
+        if have_trace:
+            # the frontend leg (lb-frontend.pcap) has TIME_WAIT collisions of its own: HAProxy closes
+            # first there and the client's ephemeral ports come round; each from the kernel's record
+            # (the balancer namespace's TIME_WAIT on 10.245.3.2:18000, the client's tracepoints)
+            fe = {"connections": 0, "collisions": 0,
+                  "collisions_by_outcome": {"accepted": 0, "rejected_recovered": 0, "reset": 0,
+                                            "unanswered": 0, "failed": 0},
+                  "client_side_reuse": 0}
+            front = (meta["lb_front_ip"], int(meta["lb_front_port"]))
+            fe_atts = []
+            for x in read_jsonl(os.path.join(W, "client.jsonl")):
+                if x.get("src_port") is None:
+                    continue
+                ok = not (x.get("error") and x.get("error_phase", "connect") == "connect")
+                fe["connections"] += int(ok)
+                held, age, _edge = model.tw_state_at(lb_ns, front + (x["src_ip"], x["src_port"]),
+                                                     x["start"], peer_ns=cli_ns)
+                outcome = "no_collision" if ok else "failed"
+                if held:
+                    outcome = classify(x, model, cli_ns, lb_ns, have_trace)
+                    fe["collisions"] += 1
+                    fe["collisions_by_outcome"][outcome] += 1
+                elif ok and model.tw_state_at(cli_ns, (x["src_ip"], x["src_port"]) + front, x["start"],
+                                              peer_ns=lb_ns)[0]:
+                    fe["client_side_reuse"] += 1
+                fe_atts.append({"src_port": x["src_port"], "start": x["start"], "outcome": outcome,
+                                "server_tw_age_s": round(age, 3) if held else None})
+            expected["by_capture"] = {"lb-frontend.pcap": fe}
+            truth["frontend_attempts"] = fe_atts
+        truth["legs"] = {
+            "source": "HAProxy's log: one line per frontend connection with its client %ci:%cp and the "
+                      "backend connection's source %bi:%bp; backend_collided and backend_outcome from the "
+                      "kernel's record of that backend connection (the joined attempt)",
+            "frontend_capture": "lb-frontend.pcap",
+            "backend_capture": "lb-backend.pcap",
+            "pairs": len(legs),
+            "requests_whose_backend_collided": sum(1 for x in legs if x["backend_collided"]),
+            "pairing": legs,
+        }
         truth["method"] = (
             "no tracefs: one attempt per HAProxy log line (backend source port %bp, start = accept time "
             "%Ts.%ms + %TR, connect_ms = %Tc, 1 ms resolution); server_tw_before_connect = the port was in "

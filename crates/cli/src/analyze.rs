@@ -1,11 +1,12 @@
 //! `twsleuth analyze`: the verdict, the key figures, and the JSON Lines exports.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
-use twsleuth_decode::Accounting;
+use twsleuth_decode::{Accounting, F5NameId, F5Summary};
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, ServerOs, Summary, TimeWaitPolicy, TrackerConfig,
+    CollisionRecord, ConnectionRecord, LegPair, ServerOs, Summary, TimeWaitPolicy, TrackerConfig,
     TrackerCounters,
 };
 use twsleuth_reader::MergedCaptures;
@@ -21,6 +22,7 @@ use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;
 use crate::points::CapturePoints;
 use crate::scan::{Hashing, Sinks, Tracked, input_files, open_inputs, track, warn_damage};
+use crate::stats::write_f5_text;
 
 /// How many source addresses the summary lists.
 pub const TOP_SOURCES: usize = 10;
@@ -50,6 +52,14 @@ pub struct AnalysisJson<'a> {
     /// some share connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     capture_point_inputs: Option<&'a CapturePoints>,
+    /// What F5 BIG-IP trailers and fileinfo packets showed (as `stats` gives it: the
+    /// capture's provenance, virtual servers, RST causes; never the trailers' bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f5: Option<&'a F5Summary>,
+    /// The BIG-IP's RST causes of the resets on the collisions' tuples between SYN and
+    /// SYN-ACK.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    f5_rst_causes_in_collisions: &'a [RstCauseCount],
 }
 
 impl<'a> AnalysisJson<'a> {
@@ -74,6 +84,8 @@ impl<'a> AnalysisJson<'a> {
             config,
             inputs: &analysis.inputs,
             capture_point_inputs: (analysis.points.of_input.len() > 1).then_some(&analysis.points),
+            f5: (!analysis.tracked.f5.is_empty()).then_some(&analysis.tracked.f5),
+            f5_rst_causes_in_collisions: &analysis.f5_rst_causes,
         }
     }
 }
@@ -100,6 +112,38 @@ pub struct Analysis {
     /// The addresses of the sources with the most connections (the report's timeline series),
     /// and whether there are others.
     pub timeline_sources: (Vec<std::net::IpAddr>, bool),
+    /// The BIG-IP's RST causes of the resets on the collisions' tuples between SYN and
+    /// SYN-ACK.
+    pub f5_rst_causes: Vec<RstCauseCount>,
+}
+
+/// An F5 RST cause and the collisions with a reset of that cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RstCauseCount {
+    /// The cause, as the trailer gives it (capture-derived text: escaped where shown).
+    pub cause: String,
+    /// Collisions with a reset of that cause on their tuple between SYN and SYN-ACK.
+    pub collisions: u64,
+}
+
+/// The F5 RST causes counted among the collisions, most collisions first (then by text).
+fn rst_causes_in_collisions(
+    f5: &F5Summary,
+    counts: &BTreeMap<F5NameId, u64>,
+) -> Vec<RstCauseCount> {
+    let mut list: Vec<RstCauseCount> = counts
+        .iter()
+        .map(|(&cause, &collisions)| RstCauseCount {
+            cause: f5.name(cause).to_string(),
+            collisions,
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.collisions
+            .cmp(&a.collisions)
+            .then_with(|| a.cause.cmp(&b.cause))
+    });
+    list
 }
 
 /// The records an analysis kept.
@@ -110,6 +154,9 @@ pub struct Kept {
     pub collisions: Option<SortedSpill<CollisionRecord>>,
     /// The next incarnation of each reused tuple, to be read in order.
     pub successors: Option<SortedSpill<Successor>>,
+    /// Pairs of a proxy's legs, to be read in order (all pairs made: those of the services
+    /// that count as a proxy's legs are [`twsleuth_flows::LegSummary::counts`]).
+    pub leg_pairs: Option<SortedSpill<LegPair>>,
 }
 
 impl Analysis {
@@ -148,8 +195,26 @@ impl Analysis {
     ) -> Analysis {
         warn_damage(&merged);
         let timeline_sources = sinks.summary.busiest_addresses(TIMELINE_SOURCES);
-        let summary = sinks.summary.finish(&tracked.counters, TOP_SOURCES);
-        let inputs = input_files(&merged);
+        let (mut legs, last_pairs) = sinks.legs.finish();
+        legs.name_virtual_servers(|id| tracked.f5.name(id).to_string());
+        let f5_rst_causes = rst_causes_in_collisions(&tracked.f5, &sinks.f5_rst_causes);
+        let mut leg_pairs = sinks.leg_pairs;
+        if let Some(spill) = &mut leg_pairs {
+            if let Err(error) = spill.extend(last_pairs) {
+                eprintln!("twsleuth: warning: cannot keep the legs' pairs in order: {error}");
+                leg_pairs = None;
+            }
+        }
+        let summary = Summary {
+            legs: legs.paired(),
+            ..sinks.summary.finish(&tracked.counters, TOP_SOURCES)
+        };
+        let mut inputs = input_files(&merged);
+        for info in &tracked.f5.file_info {
+            if let Some(input) = inputs.get_mut(usize::from(info.file_index)) {
+                input.captured_by.get_or_insert_with(|| info.clone());
+            }
+        }
         let completeness = Completeness::of(&summary, &tracked.counters, &inputs, &tracked.facts);
         let exhaustion = tracked.facts.last_frame_ns.map_or_else(Vec::new, |end| {
             sinks.exhaustion.finish(&config.time_wait, end)
@@ -165,9 +230,11 @@ impl Analysis {
                 connections: sinks.connections,
                 collisions: sinks.collisions,
                 successors: sinks.successors,
+                leg_pairs,
             },
             points: CapturePoints::default(),
             timeline_sources,
+            f5_rst_causes,
         }
     }
 
@@ -180,13 +247,25 @@ impl Analysis {
 /// Runs `twsleuth analyze`.
 pub fn run(args: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let config = tracker_config(&args.tracker);
-    let sinks = Sinks::new(args.connections.is_some(), args.collisions.is_some(), false);
+    let mut sinks = Sinks::new(args.connections.is_some(), args.collisions.is_some(), false);
+    if args.legs.is_some() {
+        sinks = sinks.with_leg_pairs();
+    }
     let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Off, sinks)?;
     if let (Some(path), Some(spill)) = (&args.connections, analysis.records.connections.take()) {
         write_jsonl(path, spill.into_sorted()?)?;
     }
     if let (Some(path), Some(spill)) = (&args.collisions, analysis.records.collisions.take()) {
         write_jsonl(path, spill.into_sorted()?)?;
+    }
+    if let (Some(path), Some(spill)) = (&args.legs, analysis.records.leg_pairs.take()) {
+        let legs = analysis.summary.legs.as_ref();
+        let counted = spill.into_sorted()?.filter(|pair| match pair {
+            Ok(pair) => legs.is_some_and(|legs| legs.counts(pair)),
+            // A failed read of the spill is reported by the writer.
+            Err(_) => true,
+        });
+        write_jsonl(path, counted)?;
     }
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &AnalysisJson::new(&analysis, &config))?;
@@ -334,6 +413,49 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
             latency.p50, latency.p95, latency.max, latency.count
         )?;
     }
+    if let Some(legs) = &summary.legs {
+        let added = &legs.added_latency_ms;
+        writeln!(
+            out,
+            "Proxy legs:         {} end-user requests paired with the backend connection opened for each ({}, confidence {:.2}; request → backend SYN p50 {:.1} ms); {} slowed by a TIME_WAIT collision on their backend connection{}",
+            legs.pairs,
+            match legs.named_by_trailer {
+                0 => "by timing and order".to_string(),
+                n if n == legs.pairs => "named by F5 trailers' flow ids".to_string(),
+                n => format!("{n} named by F5 trailers' flow ids, the rest by timing and order"),
+            },
+            legs.confidence,
+            legs.request_to_syn_ms.p50,
+            legs.requests_slowed,
+            if added.count > 0 {
+                format!(
+                    ", which added p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                    added.p50, added.p95, added.max
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        for service in legs.services.iter().filter(|s| s.proxy) {
+            writeln!(
+                out,
+                "  {} → {}{}: {} pairs of {} backend SYNs ({} named by F5 trailers), {} slowed",
+                service.frontend,
+                service.backend,
+                service
+                    .virtual_server
+                    .as_deref()
+                    .map_or_else(String::new, |vs| format!(
+                        " (virtual server \"{}\")",
+                        vs.escape_debug()
+                    )),
+                service.pairs,
+                service.backend_syns,
+                service.named_by_trailer,
+                service.requests_slowed
+            )?;
+        }
+    }
     if let Some(agreement) = summary.prediction_agreement {
         writeln!(
             out,
@@ -384,6 +506,17 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
             "Side by side:       {} share{} no connection with the other inputs: analysed beside them, nothing joined",
             names.join(", "),
             if alone.len() == 1 { "s" } else { "" }
+        )?;
+    }
+    if !analysis.tracked.f5.is_empty() {
+        write_f5_text(&analysis.tracked.f5, out)?;
+    }
+    for cause in &analysis.f5_rst_causes {
+        writeln!(
+            out,
+            "  RST cause \"{}\" in {} collisions (a reset on the tuple between the SYN and its SYN-ACK)",
+            cause.cause.escape_debug(),
+            cause.collisions
         )?;
     }
     if !summary.sources.is_empty() {

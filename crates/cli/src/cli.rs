@@ -202,6 +202,13 @@ pub struct AnalyzeArgs {
     /// Write one JSON object per TIME_WAIT collision to FILE (JSON Lines).
     #[arg(long, value_name = "FILE")]
     pub collisions: Option<std::path::PathBuf>,
+
+    /// Write one JSON object per pair of a proxy's legs to FILE (JSON Lines): an end user's
+    /// connection to the proxy, the backend connection the proxy opened for it (paired by
+    /// timing and order), the pairing's confidence, and what a collision on the backend
+    /// connection added to the request.
+    #[arg(long, value_name = "FILE")]
+    pub legs: Option<std::path::PathBuf>,
 }
 
 /// `twsleuth report`.

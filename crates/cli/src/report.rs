@@ -1,14 +1,14 @@
 //! `twsleuth report`: analyse, pick the collisions to show packet by packet, hash the inputs,
 //! and have the report crate write the document, charts and data.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use twsleuth_decode::{Decoder, TcpFlags, TcpSegment};
+use twsleuth_decode::{Decoder, F5NameId, F5Summary, FrameRef, TcpFlags, TcpSegment};
 use twsleuth_flows::{CollisionRecord, LinuxRule, Outcome, Role};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
@@ -80,7 +80,8 @@ pub fn run_keeping(
         CHUNK_RECORDS,
     )
     .with_context(cannot_write)?;
-    let evidence = evidence(&analysis.merged, &records.collisions, &analysis.points)?;
+    let mut evidence = evidence(&analysis.merged, &records.collisions, &analysis.points)?;
+    name_f5_rst_causes(&mut evidence, &analysis.tracked.f5);
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
         records: &records,
@@ -181,6 +182,25 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
 
 /// Reads the inputs again for the picked collisions' packets: the previous connection's
 /// closing exchange and the new handshake, in capture order.
+/// Adds to each reset in the ladders the cause the BIG-IP gave it in its trailer (capture text:
+/// the report's renderers escape notes).
+fn name_f5_rst_causes(evidence: &mut [Evidence], f5: &F5Summary) {
+    if f5.rst_cause_frames.is_empty() {
+        return;
+    }
+    let causes: HashMap<FrameRef, F5NameId> = f5.rst_cause_frames.iter().copied().collect();
+    for step in evidence.iter_mut().flat_map(|e| e.steps.iter_mut()) {
+        let frame = FrameRef {
+            file_index: step.file_index,
+            number: step.frame,
+        };
+        if let Some(&cause) = causes.get(&frame) {
+            let cause = f5.name(cause).escape_debug();
+            step.note = format!("{}; F5 RST cause: {cause}", step.note);
+        }
+    }
+}
+
 fn evidence(
     read: &MergedCaptures,
     collisions: &CollisionDigest,

@@ -1,15 +1,17 @@
 //! Opening the inputs and walking their frames in timestamp order, decoded, with a progress
 //! bar; and the parallel pipeline that feeds the flow tracker.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twsleuth_decode::{Decoder, NotTcp, TcpSegment};
+use twsleuth_decode::{Decoder, F5NameId, F5Summary, F5Trailer, NotTcp, TcpFlags, TcpSegment};
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, Finished, Partitioned, ShardedTracker, SummaryBuilder,
-    TrackerConfig, TrackerCounters,
+    CollisionRecord, ConnectionRecord, Finished, LegPair, LegPairer, NamedFlow, Outcome,
+    Partitioned, ShardedTracker, SummaryBuilder, TrackerConfig, TrackerCounters,
 };
 use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
@@ -24,6 +26,26 @@ use crate::cli::InputArgs;
 const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 /// Segments read into one stretch while the tracker works on the previous one.
 const STRETCH_SEGMENTS: usize = 1 << 16;
+/// Resets with an F5 RST cause kept, at most (as many as the decoder keeps by frame).
+const MAX_F5_RESETS: usize = 1 << 20;
+/// A collision without a SYN-ACK (reset, failed): the resets looked for up to this long after
+/// its SYN (a RST answering a SYN comes within a round trip).
+const RESET_WITHIN_NS: i64 = 1_000_000_000;
+
+/// A connection's two endpoints, in a fixed order (either direction's segments give the same).
+type Endpoints = [(IpAddr, u16); 2];
+
+fn endpoints(a: (IpAddr, u16), b: (IpAddr, u16)) -> Endpoints {
+    if a <= b { [a, b] } else { [b, a] }
+}
+
+/// A RST a BIG-IP gave a cause for in its trailer.
+#[derive(Clone, Copy, Debug)]
+struct F5Reset {
+    endpoints: Endpoints,
+    ts_ns: i64,
+    cause: F5NameId,
+}
 /// Shards per tracking thread: enough to balance uneven tuples and to leave some for a thread
 /// done reading, few enough to stay cheap.
 const SHARDS_PER_THREAD: usize = 4;
@@ -96,6 +118,16 @@ pub struct Sinks {
     pub collisions: Option<SortedSpill<CollisionRecord>>,
     /// The next incarnation of each reused tuple, for the report's TIME_WAIT ends.
     pub successors: Option<SortedSpill<Successor>>,
+    /// A proxy's legs paired from the connection records.
+    pub legs: LegPairer,
+    /// The pairs, for an export (by the frontend connection's uid).
+    pub leg_pairs: Option<SortedSpill<LegPair>>,
+    /// The RSTs F5 trailers gave a cause for, by tuple: (time, cause); handed over by the
+    /// reading before the records of their connections come.
+    f5_resets: HashMap<Endpoints, Vec<(i64, F5NameId)>>,
+    /// Collisions with a reset of each F5 RST cause on their tuple between their SYN and its
+    /// SYN-ACK (a RST answering the SYN, or the SYN's sender's answer to a rejection).
+    pub f5_rst_causes: BTreeMap<F5NameId, u64>,
     /// Sees each batch first (the live view of `watch`).
     pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
@@ -115,8 +147,24 @@ impl Sinks {
                 .then(|| SortedSpill::new(|c: &CollisionRecord| c.uid, DEFAULT_BUFFER_BYTES)),
             successors: successors
                 .then(|| SortedSpill::new(|s: &Successor| s.prev_uid, DEFAULT_BUFFER_BYTES / 4)),
+            legs: LegPairer::new(false),
+            leg_pairs: None,
+            f5_resets: HashMap::new(),
+            f5_rst_causes: BTreeMap::new(),
             observer: None,
             error: None,
+        }
+    }
+
+    /// The same sinks, keeping each pair of a proxy's legs for an export.
+    pub fn with_leg_pairs(self) -> Sinks {
+        Sinks {
+            legs: LegPairer::new(true),
+            leg_pairs: Some(SortedSpill::new(
+                |p: &LegPair| p.frontend.uid,
+                DEFAULT_BUFFER_BYTES,
+            )),
+            ..self
         }
     }
 
@@ -138,6 +186,21 @@ impl Sinks {
                 self.error.get_or_insert(error);
             }
         }
+        self.legs.add(&batch);
+        if !self.f5_resets.is_empty() {
+            for c in batch
+                .collisions
+                .iter()
+                .filter(|c| c.outcome != Outcome::Accepted)
+            {
+                self.count_f5_rst_causes(c);
+            }
+        }
+        if let Some(spill) = &mut self.leg_pairs {
+            if let Err(error) = spill.extend(self.legs.take_pairs()) {
+                self.error.get_or_insert(error);
+            }
+        }
         let Finished {
             connections,
             collisions,
@@ -156,6 +219,39 @@ impl Sinks {
 }
 
 impl Sinks {
+    /// What the reading found in a stretch that the records to come need: F5 flows for the
+    /// legs, F5 resets for the collisions. A stretch's records leave the tracker at the
+    /// earliest with the next stretch's batch, after this.
+    fn hand_over(&mut self, reading: &mut Reading<'_>) {
+        self.legs.name_flows(reading.named_flows.drain(..));
+        for reset in reading.f5_resets.drain(..) {
+            if self.f5_resets.len() < MAX_F5_RESETS {
+                let on_tuple = self.f5_resets.entry(reset.endpoints).or_default();
+                on_tuple.push((reset.ts_ns, reset.cause));
+            }
+        }
+    }
+
+    /// Counts the causes of the F5 resets on a collision's tuple from its SYN to its SYN-ACK,
+    /// each once.
+    fn count_f5_rst_causes(&mut self, c: &CollisionRecord) {
+        let tuple = endpoints((c.orig_h, c.orig_p), (c.resp_h, c.resp_p));
+        let Some(on_tuple) = self.f5_resets.get(&tuple) else {
+            return;
+        };
+        let until_ns = c.ts_ns.saturating_add(c.cost_ns.unwrap_or(RESET_WITHIN_NS));
+        let mut causes: Vec<F5NameId> = on_tuple
+            .iter()
+            .filter(|(ts_ns, _)| (c.ts_ns..=until_ns).contains(ts_ns))
+            .map(|&(_, cause)| cause)
+            .collect();
+        causes.sort_unstable();
+        causes.dedup();
+        for cause in causes {
+            *self.f5_rst_causes.entry(cause).or_default() += 1;
+        }
+    }
+
     /// The first error a spill met.
     fn check(&mut self) -> anyhow::Result<()> {
         match self.error.take() {
@@ -173,6 +269,8 @@ pub struct Tracked {
     pub counters: TrackerCounters,
     /// Where every frame went, and what else the reading showed.
     pub facts: CaptureFacts,
+    /// What F5 BIG-IP trailers and fileinfo packets showed (empty without them).
+    pub f5: F5Summary,
 }
 
 /// Reads, decodes and tracks every frame, and hands the records to `sinks` as they come.
@@ -198,6 +296,7 @@ pub fn track(
         let (mut current, mut next) = (Partitioned::new(shards), Partitioned::new(shards));
         let mut finished = Finished::default();
         reading.read_stretch(&mut current, None);
+        sinks.hand_over(&mut reading);
         while !current.is_empty() {
             next.clear();
             let batch = std::mem::take(&mut finished);
@@ -205,6 +304,7 @@ pub fn track(
                 || reading.read_stretch(&mut next, None),
                 || rayon::join(|| tracker.process(&current), || sinks.take(batch)),
             );
+            sinks.hand_over(&mut reading);
             finished = tracker.take_finished();
             std::mem::swap(&mut current, &mut next);
         }
@@ -215,9 +315,11 @@ pub fn track(
         counters
     });
     sinks.check()?;
+    let (facts, f5) = reading.facts();
     Ok(Tracked {
         counters,
-        facts: reading.facts(),
+        facts,
+        f5,
     })
 }
 
@@ -238,6 +340,7 @@ pub fn track_live(
     loop {
         stretch.clear();
         let ended = reading.read_stretch(&mut stretch, Some(Instant::now() + every));
+        sinks.hand_over(&mut reading);
         tracker.process(&stretch);
         sinks.take(tracker.take_finished());
         on_stretch(&tracker, sinks);
@@ -248,9 +351,11 @@ pub fn track_live(
     let (last, counters) = tracker.finish();
     sinks.take(last);
     sinks.check()?;
+    let (facts, f5) = reading.facts();
     Ok(Tracked {
         counters,
-        facts: reading.facts(),
+        facts,
+        f5,
     })
 }
 
@@ -270,6 +375,11 @@ struct Reading<'a> {
     latest_ts_ns: i64,
     /// Position of the next frame in the merged input.
     index: u64,
+    /// The F5 flows of the SYNs read, by the uid of the connection each opens (its frame's
+    /// position): for pairing a BIG-IP's legs exactly.
+    named_flows: Vec<(u64, NamedFlow)>,
+    /// The RSTs F5 trailers gave a cause for, read in the stretch.
+    f5_resets: Vec<F5Reset>,
     progress: Progress,
 }
 
@@ -285,6 +395,8 @@ impl<'a> Reading<'a> {
             },
             latest_ts_ns: i64::MIN,
             index: 0,
+            named_flows: Vec::new(),
+            f5_resets: Vec::new(),
             progress,
         }
     }
@@ -318,6 +430,10 @@ impl<'a> Reading<'a> {
                 self.latest_ts_ns = frame.ts_ns;
             }
             if let Ok(segment) = self.decoder.decode(&frame) {
+                // Only frames with an F5 trailer: one test of an Option on every other frame.
+                if let Some(trailer) = self.decoder.f5_trailer() {
+                    self.note_f5(&segment, trailer);
+                }
                 stretch.push(self.index, segment);
                 segments += 1;
             }
@@ -327,12 +443,40 @@ impl<'a> Reading<'a> {
         false
     }
 
-    /// What the reading counted and saw, once it is over.
-    fn facts(mut self) -> CaptureFacts {
+    /// What an F5 trailer says of its segment that the records to come need: a SYN's flow and
+    /// peer flow (pairing the legs), a RST's cause (shown beside the collisions' resets).
+    #[cold]
+    fn note_f5(&mut self, segment: &TcpSegment, trailer: F5Trailer) {
+        if let (true, Some(flow_id), Some(peer_flow_id)) = (
+            segment.flags.is_syn_only(),
+            trailer.flow_id,
+            trailer.peer_flow_id,
+        ) {
+            let flow = NamedFlow {
+                flow_id,
+                peer_flow_id,
+                virtual_server: trailer.virtual_server,
+            };
+            self.named_flows.push((self.index, flow));
+        }
+        if let (Some(cause), true) = (trailer.rst_cause, segment.flags.contains(TcpFlags::RST)) {
+            self.f5_resets.push(F5Reset {
+                endpoints: endpoints(
+                    (segment.src, segment.src_port),
+                    (segment.dst, segment.dst_port),
+                ),
+                ts_ns: segment.ts_ns,
+                cause,
+            });
+        }
+    }
+
+    /// What the reading counted and saw, once it is over, and what F5 trailers showed.
+    fn facts(mut self) -> (CaptureFacts, F5Summary) {
         self.facts.accounting = self.decoder.finish();
         self.facts.interrupted = twsleuth_reader::interrupted();
         self.facts.last_frame_ns = (self.latest_ts_ns != i64::MIN).then_some(self.latest_ts_ns);
-        self.facts
+        (self.facts, self.decoder.f5().clone())
     }
 }
 
@@ -353,6 +497,7 @@ pub fn input_files(merged: &MergedCaptures) -> Vec<InputFile> {
             damage_cut_short: reader
                 .damage()
                 .is_some_and(|d| matches!(d.kind, ReadErrorKind::CutShort)),
+            captured_by: None,
         })
         .collect()
 }

@@ -422,7 +422,7 @@ fn write_after_ip_text(accounting: &Accounting, out: &mut impl Write) -> std::io
 }
 
 /// F5 BIG-IP trailers and capture information. Names come from the capture: escaped.
-fn write_f5_text(f5: &F5Summary, out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn write_f5_text(f5: &F5Summary, out: &mut impl Write) -> std::io::Result<()> {
     for info in &f5.file_info {
         let field = |v: &Option<String>| {
             v.as_deref()

@@ -191,6 +191,9 @@ impl Decoder {
 
     /// The F5 BIG-IP trailer of the frame decoded last, if it had one. Only its parsed
     /// fields: the trailer's bytes are never kept (they can hold TLS secrets).
+    // Inlined: the pipeline asks after every frame, and on all but BIG-IP captures the answer
+    // is a `None` the caller can test without a call or a copy.
+    #[inline]
     pub fn f5_trailer(&self) -> Option<F5Trailer> {
         self.f5_trailer
     }

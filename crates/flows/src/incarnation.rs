@@ -150,6 +150,9 @@ pub(crate) struct Incarnation {
     /// its ISN): time, the acknowledgment number (the responder's ISN + 1), frame. Seen even
     /// where the SYN-ACK is not in the capture.
     pub handshake_ack: Option<(i64, SeqNumber, FrameRef)>,
+    /// When the originator's first payload was captured: its request, which a proxy answers
+    /// by opening its server-side connection (leg pairing, [`crate::LegPairer`]).
+    pub orig_data_ns: Option<i64>,
     /// The responder's first answer after the first SYN.
     pub first_reply: Option<FirstReply>,
     /// The ACK number of the first bare ACK answering the SYN (a TIME_WAIT holder's `rcv_nxt`).
@@ -197,6 +200,7 @@ impl Incarnation {
             syns: 0,
             syn_ack_ns: None,
             handshake_ack: None,
+            orig_data_ns: None,
             first_reply: None,
             challenge_ack: None,
             time_wait_answer: None,
@@ -449,6 +453,11 @@ impl Incarnation {
             return;
         }
         side.history_letters |= new;
+        // The letter D is recorded once per side: the first payload. Here, off the per-segment
+        // path (a segment that adds no letter returned above), its time costs nothing.
+        if role == Role::Orig && new & 1 << 3 != 0 {
+            self.orig_data_ns = Some(seg.ts_ns);
+        }
         for (bit, letter) in b"SHADFR".iter().enumerate() {
             if new & 1 << bit != 0 {
                 self.history.push(match role {
@@ -748,6 +757,7 @@ impl Incarnation {
             syn_retransmits: self.syns.saturating_sub(1),
             syn_to_syn_ack_ns: since_syn(self.syn_ack_ns),
             handshake_ns: since_syn(self.handshake_ack.map(|(ts, _, _)| ts)),
+            orig_data_ts_ns: self.orig_data_ns,
             conn_state: self.zeek_state(),
             history: self.history,
             close,

@@ -37,6 +37,7 @@ mod config;
 mod findings;
 mod incarnation;
 mod join;
+mod legs;
 mod records;
 mod seq;
 mod summary;
@@ -48,6 +49,11 @@ pub use config::{
 };
 pub use findings::{
     Findings, Finished, IndexedSegment, Partitioned, ShardedTracker, sort_by_key_moving_once,
+};
+pub use legs::{
+    AMBIGUITY_COUNTED, HOLD_NS, Leg, LegPair, LegPairer, LegSummary, MAX_PENDING,
+    MAX_REQUEST_TO_SYN_NS, MIN_PAIRS, MIN_WINDOW_NS, NamedFlow, SURE_PAIRS_TO_ADAPT, ServicePair,
+    WINDOW_PER_P99,
 };
 pub use records::{
     ActiveCloser, Basis, CloseKind, CollisionRecord, CollisionView, ConnectionRecord,

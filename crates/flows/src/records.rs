@@ -198,6 +198,10 @@ pub struct ConnectionRecord {
     pub syn_to_syn_ack_ns: Option<i64>,
     /// First SYN → the originator's ACK of the SYN-ACK (handshake complete).
     pub handshake_ns: Option<i64>,
+    /// When the originator's first payload (its request) was captured, nanoseconds since the
+    /// epoch.
+    #[serde(default)]
+    pub orig_data_ts_ns: Option<i64>,
     /// Zeek-style connection state.
     pub conn_state: ZeekState,
     /// Zeek-style history letters (upper case: originator; lower case: responder).

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::findings::Findings;
+use crate::findings::{Findings, Finished};
+use crate::legs::{LegPairer, LegSummary};
 use crate::records::{
     ActiveCloser, CollisionRecord, ConnectionRecord, Doubt, LinuxRule, Outcome, Reason, Role,
     ZeekState,
@@ -196,6 +197,16 @@ impl LogHistogram {
         self.counts[bucket] += 1;
         self.count += 1;
         self.max = self.max.max(value);
+    }
+
+    /// Adds the values counted in `other`, a histogram of the same resolution.
+    pub fn merge(&mut self, other: &LogHistogram) {
+        debug_assert_eq!(self.mantissa_bits, other.mantissa_bits);
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
     }
 
     /// Values counted.
@@ -410,6 +421,10 @@ pub struct Summary {
     /// connections both saw; empty with one capture point.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capture_points: Vec<PointClock>,
+    /// A proxy's two legs paired: end users' requests and the backend connections opened for
+    /// them; absent where no legs were paired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legs: Option<LegSummary>,
 }
 
 /// How a capture point's clock stands against the first point's, from the handshakes both
@@ -531,7 +546,15 @@ impl Summary {
             .collisions
             .iter()
             .for_each(|c| builder.collision(c));
-        builder.finish(&findings.counters, top_sources)
+        let mut legs = LegPairer::new(false);
+        legs.add(&Finished {
+            connections: findings.connections.clone(),
+            collisions: Vec::new(),
+        });
+        Summary {
+            legs: legs.finish().0.paired(),
+            ..builder.finish(&findings.counters, top_sources)
+        }
     }
 }
 
@@ -722,6 +745,7 @@ impl SummaryBuilder {
                 .into_iter()
                 .map(|(point, mut samples)| PointClock::of(point, &mut samples))
                 .collect(),
+            legs: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use twsleuth_decode::{TcpSegment, TunnelKind, Vantage};
 use crate::config::TrackerConfig;
 
 /// One end of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Address.
     pub ip: IpAddr,

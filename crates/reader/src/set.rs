@@ -59,9 +59,9 @@ impl CaptureSet {
     /// use twsleuth_reader::{CaptureSet, MergedCaptures};
     /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/lab/haproxy");
     /// let set = CaptureSet::expand(&[dir.to_string()]).unwrap();
-    /// // Four captures, in name order; the kernel's record beside them is not one.
+    /// // Five captures, in name order; the kernel's record beside them is not one.
     /// let names: Vec<&str> = set.members().iter().map(|m| m.name()).collect();
-    /// let files = ["lb-backend", "one-sided-client", "one-sided-server", "server"];
+    /// let files = ["lb-backend", "lb-frontend", "one-sided-client", "one-sided-server", "server"];
     /// assert_eq!(names, files.map(|f| format!("{dir}/{f}.pcap")));
     /// assert!(set.skipped()[0].name.ends_with("/truth.json"));
     /// assert!(set.skipped()[0].reason.starts_with("not a capture: it is text"));
@@ -70,7 +70,7 @@ impl CaptureSet {
     /// while merged.next_frame().is_some() {
     ///     frames += 1;
     /// }
-    /// assert_eq!(frames, 2 * 8015 + 2 * 4000);
+    /// assert_eq!(frames, 8012 + 7214 + 8011 + 2 * 4000);
     /// ```
     pub fn expand(inputs: &[String]) -> Result<CaptureSet, ReadError> {
         let mut set = CaptureSet::default();

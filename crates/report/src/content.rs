@@ -655,6 +655,33 @@ fn key_figures(input: &ReportInput<'_>) -> Section {
             latency(&s.clean_handshake_ms),
         );
     }
+    if let Some(legs) = &s.legs {
+        let added = if legs.added_latency_ms.count > 0 {
+            format!(", added {}", latency(&legs.added_latency_ms))
+        } else {
+            String::new()
+        };
+        let named: Vec<&str> = legs
+            .services
+            .iter()
+            .filter(|s| s.proxy)
+            .filter_map(|s| s.virtual_server.as_deref())
+            .collect();
+        let virtual_servers = if named.is_empty() {
+            String::new()
+        } else {
+            format!("; F5 virtual server {}", named.join(", "))
+        };
+        row(
+            "End-user requests slowed (proxy legs paired)",
+            format!(
+                "{} of {} paired (confidence {:.2}){added}{virtual_servers}",
+                count(legs.requests_slowed),
+                count(legs.pairs),
+                legs.confidence
+            ),
+        );
+    }
     if let Some(a) = s.prediction_agreement {
         row(
             "Linux prediction agrees with the wire",
@@ -1354,6 +1381,23 @@ fn method(input: &ReportInput<'_>) -> Section {
             })
             .collect(),
     }];
+    // The capture's provenance as the BIG-IP recorded it (capture-derived text, escaped by
+    // the renderers like every cell).
+    for (i, info) in input
+        .inputs
+        .iter()
+        .filter_map(|i| Some((i, i.captured_by.as_ref()?)))
+    {
+        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        blocks.push(Block::Paragraph(vec![text(format!(
+            "{} was captured on {} ({}, platform {}) by: {}",
+            i.name,
+            field(&info.hostname),
+            field(&info.version),
+            field(&info.platform),
+            field(&info.command)
+        ))]));
+    }
     let policy = input.policy;
     let mut assumptions = vec![vec![text(format!(
         "TIME_WAIT lasts {} on every host{}; a SYN up to {} after the nominal end counts only if the server's answer shows TIME_WAIT (Linux's timer wheel ends it 60.0–62.05 s after it began).",

@@ -47,6 +47,10 @@ pub struct InputFile {
     /// The damage only cut the last record short (a tcpdump killed, a full disk): nothing
     /// after it was lost.
     pub damage_cut_short: bool,
+    /// How a BIG-IP captured the file (its F5 fileinfo pseudo-packet: tcpdump command,
+    /// version, host, platform), when it says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_by: Option<twsleuth_decode::F5FileInfo>,
 }
 
 /// One segment of an evidence ladder.

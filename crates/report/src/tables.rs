@@ -665,6 +665,7 @@ pub(crate) mod tests {
             syn_retransmits: 0,
             syn_to_syn_ack_ns: Some(100_000),
             handshake_ns: None,
+            orig_data_ts_ns: None,
             conn_state: ZeekState::SF,
             history: History::default(),
             close: CloseKind::FinFin,
