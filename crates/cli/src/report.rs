@@ -13,7 +13,7 @@ use twsleuth_flows::{CollisionRecord, LinuxRule, Outcome, Role};
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::limits::Status;
 use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, export_records};
-use twsleuth_report::{Evidence, LadderStep, ReportInput};
+use twsleuth_report::{Evidence, F5Facts, LadderStep, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, tracker_config};
 use crate::cli::ReportArgs;
@@ -93,6 +93,20 @@ pub fn run_keeping(
         evidence,
         completeness: &analysis.completeness,
         exhaustion: &analysis.exhaustion,
+        f5: F5Facts {
+            virtual_servers: analysis
+                .tracked
+                .f5
+                .virtual_servers()
+                .into_iter()
+                .map(|v| (v.name, v.syn, v.rst))
+                .collect(),
+            rst_causes: analysis
+                .f5_rst_causes
+                .iter()
+                .map(|c| (c.cause.clone(), c.collisions))
+                .collect(),
+        },
         tool_version: env!("CARGO_PKG_VERSION"),
     };
     let written =

@@ -2809,6 +2809,26 @@ fn f5_rst_causes_are_shown_beside_the_collisions_resets() {
         out_dir.to_str().unwrap(),
     ]);
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    // The key figures name every virtual server with its SYNs and RSTs, as stats counts them
+    // frame by frame.
+    let (s, _) = stats(&path);
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| F5 virtual servers (BIG-IP trailers)"))
+        .expect("a virtual-server row");
+    for vs in s["f5"]["virtual_servers"].as_array().unwrap() {
+        let shown = format!(
+            "{} ({} SYNs, {} RSTs)",
+            vs["name"].as_str().unwrap(),
+            vs["syn"],
+            vs["rst"]
+        );
+        assert!(row.contains(&shown), "{shown}: {row}");
+    }
+    assert!(
+        md.contains("| F5 RST causes of the collisions' resets |"),
+        "{md}"
+    );
     assert!(
         md.lines()
             .any(|l| l.contains("client RST (ACK unacceptable in SYN-SENT")

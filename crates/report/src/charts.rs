@@ -2184,6 +2184,7 @@ mod fixture_tests {
                 cannot_show: Vec::new(),
             },
             exhaustion: &[],
+            f5: Default::default(),
             tool_version: "test",
         };
         let context = ChartContext {

@@ -556,6 +556,24 @@ fn key_figures(input: &ReportInput<'_>) -> Section {
         );
     }
     row("Connections", count(s.connections));
+    if !input.f5.virtual_servers.is_empty() {
+        let servers: Vec<String> = input
+            .f5
+            .virtual_servers
+            .iter()
+            .map(|(name, syn, rst)| format!("{name} ({} SYNs, {} RSTs)", count(*syn), count(*rst)))
+            .collect();
+        row("F5 virtual servers (BIG-IP trailers)", servers.join("; "));
+    }
+    if !input.f5.rst_causes.is_empty() {
+        let causes: Vec<String> = input
+            .f5
+            .rst_causes
+            .iter()
+            .map(|(cause, n)| format!("{cause}: {}", count(*n)))
+            .collect();
+        row("F5 RST causes of the collisions' resets", causes.join("; "));
+    }
     row("SYNs (retransmissions included)", count(s.syn));
     let r = &input.records.rate;
     if let (Some(peak), Some(mean)) = (r.peak_per_s, r.mean_per_s) {
@@ -1545,6 +1563,7 @@ mod tests {
                 cannot_show: Vec::new(),
             },
             exhaustion: &[],
+            f5: Default::default(),
             tool_version: "test",
         };
         capacity(&input).remove(0)

@@ -94,6 +94,16 @@ pub struct Evidence {
     pub steps: Vec<LadderStep>,
 }
 
+/// What an F5 BIG-IP's Ethernet trailers said, for the key figures. Names are capture text:
+/// the renderers escape them.
+#[derive(Clone, Debug, Default)]
+pub struct F5Facts {
+    /// Virtual servers, busiest first: name, SYNs, RSTs.
+    pub virtual_servers: Vec<(String, u64, u64)>,
+    /// The RST causes of the resets on the collisions' tuples: cause, collisions.
+    pub rst_causes: Vec<(String, u64)>,
+}
+
 /// Everything a report is made from.
 pub struct ReportInput<'a> {
     /// What the records showed, gathered as they streamed to the exports.
@@ -114,6 +124,8 @@ pub struct ReportInput<'a> {
     pub completeness: &'a limits::Completeness,
     /// Sources that ran out of ports in their own TIME_WAIT.
     pub exhaustion: &'a [exhaustion::PortExhaustion],
+    /// What an F5 BIG-IP's trailers said (empty without trailers).
+    pub f5: F5Facts,
     /// twsleuth's version (no wall-clock time: reports are deterministic).
     pub tool_version: &'a str,
 }
