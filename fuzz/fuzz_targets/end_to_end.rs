@@ -64,8 +64,14 @@ fuzz_target!(|data: &[u8]| {
     findings.connections.iter().rev().for_each(|c| builder.connection(c));
     let summary = Summary::new(&findings, 5);
     let streamed = builder.finish(&findings.counters, 5);
+    // A proxy's legs are paired from the records in time order, apart from the builder (the
+    // tracker's batches come in that order): the builder's figures are compared without them.
+    let without_legs = Summary {
+        legs: None,
+        ..summary.clone()
+    };
     assert_eq!(
-        serde_json::to_string(&summary).unwrap(),
+        serde_json::to_string(&without_legs).unwrap(),
         serde_json::to_string(&streamed).unwrap()
     );
     let tables = Tables::new(&findings, &TimeWaitPolicy::default());
