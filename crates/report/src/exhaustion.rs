@@ -76,17 +76,25 @@ impl ExhaustionDetector {
             ip: c.resp_h,
             port: c.resp_p,
         };
-        let pair = self.pairs.entry((c.orig_h, destination)).or_default();
+        let own = matches!(
+            c.active_closer,
+            Some(ActiveCloser::Orig | ActiveCloser::Both)
+        );
+        // Only a source that holds TIME_WAITs of its own can run out of ports that way: a pair
+        // is followed from its first such connection, so that a SYN flood or a port scan
+        // (no TIME_WAIT at all) takes no memory here.
+        let key = (c.orig_h, destination);
+        let pair = match self.pairs.get_mut(&key) {
+            Some(pair) => pair,
+            None if own && c.time_wait_start_ns.is_some() => self.pairs.entry(key).or_default(),
+            None => return,
+        };
         if pair.connections == 0 {
             (pair.first_start_ns, pair.last_start_ns) = (c.ts_ns, c.ts_ns);
         }
         pair.connections += 1;
         pair.first_start_ns = pair.first_start_ns.min(c.ts_ns);
         pair.last_start_ns = pair.last_start_ns.max(c.ts_ns);
-        let own = matches!(
-            c.active_closer,
-            Some(ActiveCloser::Orig | ActiveCloser::Both)
-        );
         pair.last_own_time_wait
             .insert(c.orig_p, c.time_wait_start_ns.filter(|_| own));
     }
