@@ -468,45 +468,8 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
         "Port reuses:        {} ({} by an endpoint reusing its own TIME_WAIT: not collisions)",
         summary.reused_tuples, summary.client_side_reuse
     )?;
-    for clock in &summary.capture_points {
-        let name = |point: u8| {
-            let input = analysis.points.of_input.iter().position(|&p| p == point);
-            input
-                .and_then(|i| analysis.inputs.get(i))
-                .map_or("?", |input| input.name.as_str())
-        };
-        writeln!(
-            out,
-            "Capture point {}:    {} against {}: clock offset {:+.6} s (spread {:.6} s, drift {:+.1} ppm, one-way delay {:+.6} s) from {} handshakes seen at both; each connection counted once",
-            clock.point,
-            name(clock.point),
-            name(0),
-            clock.offset_ns as f64 / 1e9,
-            clock.spread_ns as f64 / 1e9,
-            clock.drift_ppm,
-            clock.one_way_delay_ns as f64 / 1e9,
-            clock.matched_handshakes
-        )?;
-    }
-    let alone = &analysis.points.side_by_side;
-    if !alone.is_empty() {
-        const NAMED: usize = 3;
-        let mut names: Vec<&str> = alone
-            .iter()
-            .take(NAMED)
-            .filter_map(|&i| analysis.inputs.get(usize::from(i)))
-            .map(|input| input.name.as_str())
-            .collect();
-        let more = format!("{} more", alone.len().saturating_sub(NAMED));
-        if alone.len() > NAMED {
-            names.push(&more);
-        }
-        writeln!(
-            out,
-            "Side by side:       {} share{} no connection with the other inputs: analysed beside them, nothing joined",
-            names.join(", "),
-            if alone.len() == 1 { "s" } else { "" }
-        )?;
+    for (label, sentence) in capture_point_sentences(analysis) {
+        writeln!(out, "{label:<20}{sentence}")?;
     }
     if !analysis.tracked.f5.is_empty() {
         write_f5_text(&analysis.tracked.f5, out)?;
@@ -585,4 +548,55 @@ pub fn write_text(out: &mut impl Write, analysis: &Analysis) -> std::io::Result<
         }
     }
     Ok(())
+}
+
+/// How the inputs were put together, as (label, sentence): each capture point's clock against
+/// the first, and the inputs analysed side by side (they share no connection). `analyze`
+/// prints them; the report's method section says the same.
+pub fn capture_point_sentences(analysis: &Analysis) -> Vec<(String, String)> {
+    let mut sentences = Vec::new();
+    for clock in &analysis.summary.capture_points {
+        let name = |point: u8| {
+            let input = analysis.points.of_input.iter().position(|&p| p == point);
+            input
+                .and_then(|i| analysis.inputs.get(i))
+                .map_or("?", |input| input.name.as_str())
+        };
+        sentences.push((
+            format!("Capture point {}:", clock.point),
+            format!(
+                "{} against {}: clock offset {:+.6} s (spread {:.6} s, drift {:+.1} ppm, one-way delay {:+.6} s) from {} handshakes seen at both; each connection counted once",
+                name(clock.point),
+                name(0),
+                clock.offset_ns as f64 / 1e9,
+                clock.spread_ns as f64 / 1e9,
+                clock.drift_ppm,
+                clock.one_way_delay_ns as f64 / 1e9,
+                clock.matched_handshakes
+            ),
+        ));
+    }
+    let alone = &analysis.points.side_by_side;
+    if !alone.is_empty() {
+        const NAMED: usize = 3;
+        let mut names: Vec<&str> = alone
+            .iter()
+            .take(NAMED)
+            .filter_map(|&i| analysis.inputs.get(usize::from(i)))
+            .map(|input| input.name.as_str())
+            .collect();
+        let more = format!("{} more", alone.len().saturating_sub(NAMED));
+        if alone.len() > NAMED {
+            names.push(&more);
+        }
+        sentences.push((
+            "Side by side:".to_string(),
+            format!(
+                "{} share{} no connection with the other inputs: analysed beside them, nothing joined",
+                names.join(", "),
+                if alone.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
+    sentences
 }

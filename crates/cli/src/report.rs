@@ -15,7 +15,7 @@ use twsleuth_report::limits::Status;
 use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, export_records};
 use twsleuth_report::{Evidence, F5Facts, LadderStep, ReportInput};
 
-use crate::analyze::{Analysis, AnalysisJson, tracker_config};
+use crate::analyze::{Analysis, AnalysisJson, capture_point_sentences, tracker_config};
 use crate::cli::ReportArgs;
 use crate::points::CapturePoints;
 use crate::scan::{Hashing, Sinks, open_set};
@@ -107,6 +107,10 @@ pub fn run_keeping(
                 .map(|c| (c.cause.clone(), c.collisions))
                 .collect(),
         },
+        capture_points: capture_point_sentences(&analysis)
+            .into_iter()
+            .map(|(label, sentence)| format!("{label} {sentence}"))
+            .collect(),
         tool_version: env!("CARGO_PKG_VERSION"),
     };
     let written =

@@ -2305,6 +2305,30 @@ fn ladders_of_two_capture_points_name_the_input_and_no_false_retransmission() {
                 && r.contains("the same SYN, at the other capture point")),
         "{text}"
     );
+    // The method section says how the inputs were put together, as analyze does.
+    assert!(text.contains("How the inputs were put together:"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("- Capture point 1: ")
+                && l.contains("each connection counted once")),
+        "{text}"
+    );
+    // Two captures of unrelated traffic: analysed side by side, and the report says so.
+    let apart_dir = dir.path().join("apart");
+    let out = twsleuth(&[
+        "report",
+        fixture("lab/rejected/server.pcap").to_str().unwrap(),
+        fixture("lab/clean/server.pcap").to_str().unwrap(),
+        "-o",
+        apart_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let apart = std::fs::read_to_string(apart_dir.join("report.md")).unwrap();
+    assert!(
+        apart.lines().any(|l| l.starts_with("- Side by side: ")
+            && l.contains("no connection with the other inputs")),
+        "{apart}"
+    );
 }
 
 /// The timeline lists changes, not busy seconds: the rejected scenario's refusals are one

@@ -2185,6 +2185,7 @@ mod fixture_tests {
             },
             exhaustion: &[],
             f5: Default::default(),
+            capture_points: Vec::new(),
             tool_version: "test",
         };
         let context = ChartContext {

@@ -1416,6 +1416,20 @@ fn method(input: &ReportInput<'_>) -> Section {
             field(&info.command)
         ))]));
     }
+    // Several inputs: which are views of the same traffic (joined, clocks compared) and which
+    // were analysed beside the others.
+    if !input.capture_points.is_empty() {
+        blocks.push(Block::Paragraph(vec![text(
+            "How the inputs were put together:",
+        )]));
+        blocks.push(Block::List(
+            input
+                .capture_points
+                .iter()
+                .map(|sentence| vec![text(sentence.clone())])
+                .collect(),
+        ));
+    }
     let policy = input.policy;
     let mut assumptions = vec![vec![text(format!(
         "TIME_WAIT lasts {} on every host{}; a SYN up to {} after the nominal end counts only if the server's answer shows TIME_WAIT (Linux's timer wheel ends it 60.0–62.05 s after it began).",
@@ -1564,6 +1578,7 @@ mod tests {
             },
             exhaustion: &[],
             f5: Default::default(),
+            capture_points: Vec::new(),
             tool_version: "test",
         };
         capacity(&input).remove(0)

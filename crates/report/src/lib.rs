@@ -126,6 +126,9 @@ pub struct ReportInput<'a> {
     pub exhaustion: &'a [exhaustion::PortExhaustion],
     /// What an F5 BIG-IP's trailers said (empty without trailers).
     pub f5: F5Facts,
+    /// How several inputs were put together: capture points and their clocks, inputs analysed
+    /// side by side (empty for one input).
+    pub capture_points: Vec<String>,
     /// twsleuth's version (no wall-clock time: reports are deterministic).
     pub tool_version: &'a str,
 }
