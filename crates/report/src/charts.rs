@@ -905,7 +905,28 @@ fn handshake_latency(sample: &ChartSample) -> Chart {
         subtitle.push_str(&note);
     }
     let top = groups.iter().flat_map(|g| g.shares()).fold(1.0, f64::max);
-    let x = Span::new(LATENCY_MIN_LOG10_MS, LATENCY_MAX_LOG10_MS);
+    // The axis runs over the decades that hold latencies (at least two), not the whole
+    // 10 µs–100 s range the bins cover: a LAN's handshakes are not squeezed into one end.
+    let step = 1.0 / LATENCY_BINS_PER_DECADE as f64;
+    let occupied = groups.iter().flat_map(|g| {
+        g.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, _)| LATENCY_MIN_LOG10_MS + step * b as f64)
+    });
+    let held = Span::of(occupied.flat_map(|left| [left, left + step]));
+    let (start, end) = if held.start <= held.end {
+        (held.start.floor(), held.end.ceil())
+    } else {
+        (LATENCY_MIN_LOG10_MS, LATENCY_MAX_LOG10_MS)
+    };
+    let x = Span::new(
+        start,
+        end.max(start + 2.0)
+            .min(LATENCY_MAX_LOG10_MS)
+            .max(start + 1.0),
+    );
     let y = Span::new(0.0, (top * 1.1).min(100.0));
     let svg = render(title, &subtitle, |area| {
         // Plotted in log10(ms) on a linear axis: the bins and ticks land exactly on decades.
@@ -1909,6 +1930,24 @@ mod tests {
             "100 s",
         ] {
             assert!(has_text(reuse, label), "no {label:?}");
+        }
+    }
+
+    /// The latency axis fits the latencies: a LAN's 0.05–0.09 ms handshakes get the decades
+    /// around them, not a 10 µs–100 s axis with everything in its first bins.
+    #[test]
+    fn latency_axis_covers_the_latencies_not_a_fixed_range() {
+        let sources = ["10.0.0.1"];
+        let charts = charts_of(
+            &tables(&sources, 500, 100.0, 50, 0, &[]),
+            &context(&sources, 50),
+        );
+        let latency = chart(&charts, "handshake-latency.svg");
+        for label in ["10 µs", "100 µs", "1 ms"] {
+            assert!(has_text(latency, label), "no {label:?}");
+        }
+        for label in ["100 ms", "1 s", "100 s"] {
+            assert!(!has_text(latency, label), "{label:?} is outside the data");
         }
     }
 
