@@ -316,47 +316,16 @@ pub fn export_records<C, K, S>(
     chunk_records: usize,
 ) -> io::Result<(RecordDigest, Vec<PathBuf>)>
 where
-    C: Iterator<Item = io::Result<ConnectionRecord>> + Send,
-    K: Iterator<Item = io::Result<CollisionRecord>> + Send,
-    S: Iterator<Item = io::Result<Successor>> + Send,
+    C: Iterator<Item = io::Result<ConnectionRecord>>,
+    K: Iterator<Item = io::Result<CollisionRecord>>,
+    S: Iterator<Item = io::Result<Successor>>,
 {
     if let Some(dir) = data_dir {
         std::fs::create_dir_all(dir)?;
     }
-    // The two tables are independent: written side by side, one on each core.
-    let (collisions, connections) = std::thread::scope(|scope| {
-        let collisions =
-            scope.spawn(|| export_collisions(data_dir, streams.collisions, chunk_records));
-        let connections = export_connections(
-            data_dir,
-            streams.connections,
-            streams.successors,
-            summary,
-            policy,
-            timeline_sources,
-            chunk_records,
-        );
-        let collisions = collisions
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (collisions, connections)
-    });
-    let (collisions, collision_files) = collisions?;
-    let (mut digest, mut written) = connections?;
-    digest.collisions = collisions;
-    written.extend(collision_files);
-    Ok((digest, written))
-}
+    let mut written = Vec::new();
 
-/// Writes `collisions.*` and gathers the collisions the report names.
-fn export_collisions<K>(
-    data_dir: Option<&Path>,
-    records: K,
-    chunk_records: usize,
-) -> io::Result<(CollisionDigest, Vec<PathBuf>)>
-where
-    K: Iterator<Item = io::Result<CollisionRecord>>,
-{
+    // Collisions first: few next to connections, and the evidence is chosen from them.
     let mut collisions = CollisionDigest::default();
     let mut export = TableExport::create(
         data_dir,
@@ -364,7 +333,7 @@ where
         &collisions_columns(&collisions_table(&[])),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
-    let mut records = records.peekable();
+    let mut records = streams.collisions.peekable();
     while records.peek().is_some() {
         chunk.clear();
         for record in records.by_ref().take(chunk_records.max(1)) {
@@ -374,24 +343,9 @@ where
         }
         export.write(&collisions_columns(&collisions_table(&chunk)))?;
     }
-    Ok((collisions, export.commit()?))
-}
+    written.extend(export.commit()?);
 
-/// Writes `connections.*` and gathers the rest of the digest (its `collisions` left empty).
-fn export_connections<C, S>(
-    data_dir: Option<&Path>,
-    connections: C,
-    successors: S,
-    summary: &Summary,
-    policy: &TimeWaitPolicy,
-    timeline_sources: (&[IpAddr], bool),
-    chunk_records: usize,
-) -> io::Result<(RecordDigest, Vec<PathBuf>)>
-where
-    C: Iterator<Item = io::Result<ConnectionRecord>>,
-    S: Iterator<Item = io::Result<Successor>>,
-{
-    let mut connections = connections.peekable();
+    let mut connections = streams.connections.peekable();
     let capture_start_ns = match connections.peek() {
         Some(Ok(c)) => c.ts_ns,
         _ => 0,
@@ -420,10 +374,10 @@ where
         server_closed_first: 0,
         low_confidence: 0,
         tuples: Vec::new(),
-        collisions: CollisionDigest::default(),
+        collisions,
     };
     let mut timeline = TimelineBuilder::new(timeline_sources.0, timeline_sources.1);
-    let mut join = SuccessorJoin::new(successors);
+    let mut join = SuccessorJoin::new(streams.successors);
     let mut export = TableExport::create(
         data_dir,
         "connections",
@@ -462,7 +416,7 @@ where
         digest.charts.add(&table);
         export.write(&connections_columns(&table))?;
     }
-    let written = export.commit()?;
+    written.splice(0..0, export.commit()?);
     digest.timeline = timeline.finish();
     digest.rate = rate.finish();
     let closed_first = closers.into_iter().zip(source_rates);
