@@ -803,7 +803,9 @@ fn report_figures_agree_with_the_kernel_and_charts_are_valid_svg() {
         }
     }
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 5, "charts inlined");
+    let charts = std::fs::read_dir(dir.join("charts")).unwrap().count();
+    assert_eq!(charts, 6, "a port-reuse chart and five others");
+    assert_eq!(html.matches("<svg").count(), charts, "charts inlined");
     for outside in ["<script", "<link", "src=", "@import", "url("] {
         assert!(
             !html.contains(outside),
@@ -2860,5 +2862,47 @@ fn f5_rst_causes_are_shown_beside_the_collisions_resets() {
             .any(|l| l.contains("client RST (ACK unacceptable in SYN-SENT")
                 && l.ends_with("; F5 RST cause: TCP RST from remote system")),
         "{md}"
+    );
+}
+
+/// The timestamps chart shows what PAWS decided on: in the paws scenario (the balancer's
+/// timestamp clock jumped), the kernel refused 7 SYNs whose TSval was older than the
+/// TIME_WAIT's ts_recent, and the chart counts them apart; the rejected scenario runs without
+/// TCP timestamps, and its chart says so instead of drawing nothing.
+#[test]
+fn the_timestamps_chart_shows_the_paws_refusals() {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lab/paws/truth.json")).unwrap())
+            .unwrap();
+    let collisions = truth["expected"]["collisions"].as_u64().unwrap();
+    let paws_rejections = truth["expected"]["paws_rejections"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chart_of = |capture: &str| -> String {
+        let out_dir = dir.path().join(capture.replace('/', "-"));
+        let out = twsleuth(&[
+            "report",
+            fixture(capture).to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        std::fs::read_to_string(out_dir.join("charts/syn-timestamps.svg")).unwrap()
+    };
+    let paws = chart_of("lab/paws/server.pcap");
+    assert!(
+        paws.contains(&format!(
+            "{collisions} colliding SYNs with TSval, {paws_rejections} refused by PAWS"
+        )),
+        "{paws}"
+    );
+    // The legend's entry (wrapped over lines) with its count.
+    assert!(
+        paws.contains("refused by PAWS") && paws.contains(&format!("({paws_rejections})")),
+        "{paws}"
+    );
+    let rejected = chart_of("lab/rejected/server.pcap");
+    assert!(
+        rejected.contains("no TCP timestamps on the colliding SYNs"),
+        "{rejected}"
     );
 }

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{DataFrame, ParquetWriter, PolarsError};
 use twsleuth_flows::{
-    ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Summary, TimeWaitPolicy,
+    ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, Summary,
+    TimeWaitPolicy,
 };
 
-use crate::charts::ChartSample;
+use crate::charts::{ChartSample, TimestampSample};
 use crate::content::CAPACITY_SOURCES;
 use crate::export::{
     NamedColumn, collisions_columns, connections_columns, frame, write_csv_header, write_csv_rows,
@@ -264,6 +265,8 @@ pub struct RecordDigest {
     pub tuples: Vec<SourceTuples>,
     /// The collisions to name and show.
     pub collisions: CollisionDigest,
+    /// The colliding SYNs' timestamps, for their chart.
+    pub timestamps: TimestampSample,
 }
 
 impl RecordDigest {
@@ -325,8 +328,14 @@ where
     }
     let mut written = Vec::new();
 
+    let mut connections = streams.connections.peekable();
+    let capture_start_ns = match connections.peek() {
+        Some(Ok(c)) => c.ts_ns,
+        _ => 0,
+    };
     // Collisions first: few next to connections, and the evidence is chosen from them.
     let mut collisions = CollisionDigest::default();
+    let mut timestamps = TimestampSample::default();
     let mut export = TableExport::create(
         data_dir,
         "collisions",
@@ -339,17 +348,19 @@ where
         for record in records.by_ref().take(chunk_records.max(1)) {
             let record = record?;
             collisions.add(&record);
+            timestamps.add(
+                record.uid,
+                record.ts_ns.saturating_sub(capture_start_ns) as f64 / 1e9,
+                record.syn_tsval,
+                record.old_ts_recent,
+                record.reason == Some(Reason::Paws),
+            );
             chunk.push(record);
         }
         export.write(&collisions_columns(&collisions_table(&chunk)))?;
     }
     written.extend(export.commit()?);
 
-    let mut connections = streams.connections.peekable();
-    let capture_start_ns = match connections.peek() {
-        Some(Ok(c)) => c.ts_ns,
-        _ => 0,
-    };
     let chart_sources: Vec<String> = summary
         .sources
         .iter()
@@ -375,6 +386,7 @@ where
         low_confidence: 0,
         tuples: Vec::new(),
         collisions,
+        timestamps,
     };
     let mut timeline = TimelineBuilder::new(timeline_sources.0, timeline_sources.1);
     let mut join = SuccessorJoin::new(streams.successors);

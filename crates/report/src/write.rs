@@ -77,7 +77,12 @@ pub fn write_report(
             })
             .collect(),
     };
-    let charts = render_charts(timeline, &input.records.charts, &context);
+    let charts = render_charts(
+        timeline,
+        &input.records.charts,
+        &input.records.timestamps,
+        &context,
+    );
     for chart in &charts {
         write_file(
             &mut written,
