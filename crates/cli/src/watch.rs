@@ -18,7 +18,7 @@ use anyhow::Context;
 use twsleuth_flows::{
     CollisionRecord, Endpoint, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker,
 };
-use twsleuth_reader::{CaptureReader, MergedCaptures};
+use twsleuth_reader::{CaptureFormat, CaptureReader, Compression, MergedCaptures};
 use twsleuth_report::content::{count, duration};
 use twsleuth_report::limits::Status;
 use twsleuth_report::tables::label;
@@ -98,11 +98,17 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     let Some(dir) = &args.report else {
         return Ok(analysis.status());
     };
+    // As the reader found it when it opened the input: the kept bytes are named after it.
+    let opened = analysis
+        .merged
+        .readers()
+        .first()
+        .map(|r| (r.format(), r.compression()));
     // Dropping the reader flushes the copy of standard input it was writing.
     drop(analysis);
     let (input, also_ours) = match kept {
         Some(kept) => {
-            let path = kept.finish()?;
+            let path = kept.finish(opened)?;
             (path.to_string_lossy().into_owned(), vec![path])
         }
         None => (args.input.clone(), Vec::new()),
@@ -141,18 +147,14 @@ impl KeptInput {
         Ok((KeptInput { receiving }, BufWriter::new(file)))
     }
 
-    /// Names the kept bytes by their first bytes (the input may be compressed) and returns
-    /// the path.
-    fn finish(self) -> anyhow::Result<PathBuf> {
-        let mut magic = [0u8; 4];
-        let read = File::open(&self.receiving)
-            .and_then(|mut f| f.read(&mut magic))
-            .with_context(|| format!("cannot read {}", self.receiving.display()))?;
-        let extension = match &magic[..read] {
-            [0x0a, 0x0d, 0x0d, 0x0a] => "pcapng",
-            [0x1f, 0x8b, ..] => "gz",
-            [0x28, 0xb5, 0x2f, 0xfd] => "zst",
-            _ => "pcap",
+    /// Names the kept bytes by the format and compression the reader found in them (the
+    /// bytes as received: a compressed input stays compressed) and returns the path.
+    fn finish(self, opened: Option<(CaptureFormat, Compression)>) -> anyhow::Result<PathBuf> {
+        let extension = match opened {
+            Some((_, Compression::Gzip)) => "gz",
+            Some((_, Compression::Zstd)) => "zst",
+            Some((CaptureFormat::PcapNg, Compression::None)) => "pcapng",
+            Some((CaptureFormat::Pcap { .. }, Compression::None)) | None => "pcap",
         };
         let path = self
             .receiving

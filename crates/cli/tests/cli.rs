@@ -844,21 +844,30 @@ fn lab_report(scenario: &str, capture: &str) -> (tempfile::TempDir, Value) {
 fn collisions_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(dir.join("data/collisions.csv")).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let header = csv_cells(lines.next().unwrap());
     lines
-        .map(|line| {
-            header
-                .iter()
-                .cloned()
-                .zip(line.split(',').map(str::to_string))
-                .collect()
-        })
+        .map(|line| header.iter().cloned().zip(csv_cells(line)).collect())
         .collect()
+}
+
+/// One CSV line's cells: quoted cells may hold commas (a Wireshark filter's frame set) and
+/// doubled quotes.
+fn csv_cells(line: &str) -> Vec<String> {
+    let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (ch, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cell)),
+            _ => cell.push(ch),
+        }
+    }
+    cells.push(cell);
+    cells
 }
 
 /// The truth's attempts that the kernel counted as a PAWS rejection (server `PAWSTimewait`
@@ -2507,37 +2516,13 @@ fn wireshark_filters_select_every_collision_and_nothing_else() {
         "{md}"
     );
 
-    // One CSV line's cells: quoted cells may hold commas (and doubled quotes).
-    let cells_of = |line: &str| -> Vec<String> {
-        let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
-        let mut chars = line.chars().peekable();
-        while let Some(ch) = chars.next() {
-            match (ch, quoted) {
-                ('"', true) if chars.peek() == Some(&'"') => {
-                    cell.push('"');
-                    chars.next();
-                }
-                ('"', _) => quoted = !quoted,
-                (',', false) => cells.push(std::mem::take(&mut cell)),
-                _ => cell.push(ch),
-            }
-        }
-        cells.push(cell);
-        cells
-    };
-    let csv = std::fs::read_to_string(out_dir.join("data/collisions.csv")).unwrap();
-    let mut rows = csv.lines();
-    let header = cells_of(rows.next().unwrap());
-    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let (filter_at, frame_at) = (column("wireshark_filter"), column("first_syn_frame"));
-    for row in rows.take(8) {
-        let cells = cells_of(row);
-        let filter = &cells[filter_at];
+    for row in collisions_csv(&out_dir).iter().take(8) {
+        let filter = &row["wireshark_filter"];
         let frames = tshark_frames_of(filter);
         assert!(
             frames
                 .iter()
-                .any(|f| f.starts_with(&format!("{}\t", cells[frame_at]))),
+                .any(|f| f.starts_with(&format!("{}\t", row["first_syn_frame"]))),
             "{filter}: {frames:?}"
         );
         assert!(frames.len() <= 4, "{filter}: {frames:?}");

@@ -956,11 +956,6 @@ fn holder_cell(c: &Capacity) -> String {
 /// A Wireshark display filter that opens exactly this conversation between these frames.
 pub fn display_filter(e: &Evidence) -> String {
     let c = &e.collision;
-    let field = if c.orig_h.is_ipv4() {
-        "ip.addr"
-    } else {
-        "ipv6.addr"
-    };
     // Frame numbers count within one file: the range covers the steps in the first SYN's file
     // (the previous connection may have ended in the file before, in a set of files).
     let syn = c.first_syn_frame;
@@ -973,8 +968,8 @@ pub fn display_filter(e: &Evidence) -> String {
     let first = in_file().min().unwrap_or(syn.number);
     let last = in_file().max().unwrap_or(syn.number);
     format!(
-        "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={} && frame.number>={first} && frame.number<={last}",
-        c.orig_h, c.resp_h, c.orig_p, c.resp_p
+        "{} && frame.number>={first} && frame.number<={last}",
+        crate::tables::tuple_filter(c)
     )
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{DataFrame, ParquetWriter, PolarsError};
 use twsleuth_flows::{
-    ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, Summary,
+    ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, SECOND_NS, Summary,
     TimeWaitPolicy,
 };
 
@@ -25,8 +25,8 @@ use crate::export::{
 };
 use crate::files::Pending;
 use crate::tables::{
-    ConnectionsTable, Successor, SuccessorJoin, TimelineBuilder, TimelineTable, collisions_table,
-    connections_table, time_wait_end,
+    ConnectionsTable, Successor, SuccessorJoin, TimelineBuilder, TimelineTable, busiest_sources,
+    collisions_table, connections_table, successors_of, time_wait_end,
 };
 
 /// Records turned into rows at a time: one Parquet row group (~20 MB of connection rows).
@@ -140,7 +140,6 @@ pub struct SourceTuples {
 /// A capture span from which rates are measured in 1 s windows; a shorter one is measured in
 /// windows of a tenth of it, so that a 300 ms burst is not read as 1 s of traffic.
 const LONG_SPAN_NS: i64 = 10 * SECOND_NS;
-const SECOND_NS: i64 = 1_000_000_000;
 
 /// New connections per second, from connection starts: the mean over the real span (first to
 /// last start, not rounded to whole seconds) and the peak in a sliding window.
@@ -273,24 +272,11 @@ impl RecordDigest {
     /// The digest of findings held in memory (tests, the fuzz target), gathered as the report
     /// gathers it, without writing files.
     pub fn of(findings: &Findings, summary: &Summary, policy: &TimeWaitPolicy) -> RecordDigest {
-        let mut successors: Vec<Successor> = findings
-            .connections
-            .iter()
-            .filter_map(Successor::of)
-            .collect();
-        successors.sort_by_key(|s| (s.prev_uid, s.next_ts_ns));
-        let mut per_source: BTreeMap<IpAddr, u64> = BTreeMap::new();
-        for c in &findings.connections {
-            *per_source.entry(c.orig_h).or_default() += 1;
-        }
-        let mut busiest: Vec<(u64, IpAddr)> =
-            per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
-        busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let addresses: Vec<IpAddr> = busiest.iter().map(|(_, ip)| *ip).collect();
+        let addresses = busiest_sources(&findings.connections);
         let streams = RecordStreams {
             connections: findings.connections.iter().cloned().map(Ok),
             collisions: findings.collisions.iter().cloned().map(Ok),
-            successors: successors.into_iter().map(Ok),
+            successors: successors_of(&findings.connections).into_iter().map(Ok),
         };
         let (digest, _) = export_records(
             None,

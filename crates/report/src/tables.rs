@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, TimeWaitPolicy,
+    CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, SECOND_NS, TimeWaitPolicy,
 };
 
 /// A text cell. Columns hold hundreds of thousands of rows but few distinct values (enum
@@ -232,16 +232,12 @@ pub struct Tables {
     pub timeline: TimelineTable,
 }
 
-const SECOND_NS: i64 = 1_000_000_000;
-
 impl Tables {
     /// The tables of findings held in memory, built as the report builds them chunk by chunk
     /// from records streamed off disk ([`crate::stream`]).
     pub fn new(findings: &Findings, policy: &TimeWaitPolicy) -> Tables {
         let connections = &findings.connections;
-        let mut successors: Vec<Successor> = connections.iter().filter_map(Successor::of).collect();
-        successors.sort_by_key(|s| (s.prev_uid, s.next_ts_ns));
-        let mut join = SuccessorJoin::new(successors.into_iter().map(Ok));
+        let mut join = SuccessorJoin::new(successors_of(connections).into_iter().map(Ok));
         let time_wait_end: Vec<Option<i64>> = connections
             .iter()
             .map(|c| {
@@ -249,19 +245,7 @@ impl Tables {
                 time_wait_end(c, next, policy)
             })
             .collect();
-        let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
-        for c in connections {
-            *per_source.entry(c.orig_h).or_default() += 1;
-        }
-        let mut busiest: Vec<(u64, std::net::IpAddr)> =
-            per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
-        busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let addresses: Vec<std::net::IpAddr> = busiest
-            .iter()
-            .take(TIMELINE_SOURCES)
-            .map(|(_, ip)| *ip)
-            .collect();
-        let mut timeline = TimelineBuilder::new(&addresses, busiest.len() > TIMELINE_SOURCES);
+        let mut timeline = TimelineBuilder::new(&busiest_sources(connections), false);
         for (c, end) in connections.iter().zip(&time_wait_end) {
             timeline.add(c, *end);
         }
@@ -271,6 +255,27 @@ impl Tables {
             timeline: timeline.finish(),
         }
     }
+}
+
+/// The successors of connections held in memory, in `prev_uid` order (as the report's spill
+/// gives them back).
+pub fn successors_of(connections: &[ConnectionRecord]) -> Vec<Successor> {
+    let mut successors: Vec<Successor> = connections.iter().filter_map(Successor::of).collect();
+    successors.sort_by_key(|s| (s.prev_uid, s.next_ts_ns));
+    successors
+}
+
+/// The sources of connections held in memory, most connections first (then by address), as
+/// the summary ranks them.
+pub fn busiest_sources(connections: &[ConnectionRecord]) -> Vec<std::net::IpAddr> {
+    let mut per_source: BTreeMap<std::net::IpAddr, u64> = BTreeMap::new();
+    for c in connections {
+        *per_source.entry(c.orig_h).or_default() += 1;
+    }
+    let mut busiest: Vec<(u64, std::net::IpAddr)> =
+        per_source.into_iter().map(|(ip, n)| (n, ip)).collect();
+    busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    busiest.into_iter().map(|(_, ip)| ip).collect()
 }
 
 /// The next incarnation on a connection's tuple, which ends the TIME_WAIT the connection left
@@ -404,14 +409,22 @@ pub fn connections_table(
     t
 }
 
-/// A Wireshark display filter for collision `c`: its 4-tuple and the frames it rests on in
-/// the input of its first SYN (frame numbers count within one file).
-pub fn collision_filter(c: &CollisionRecord) -> String {
+/// The Wireshark display filter of collision `c`'s 4-tuple.
+pub fn tuple_filter(c: &CollisionRecord) -> String {
     let field = if c.orig_h.is_ipv4() {
         "ip.addr"
     } else {
         "ipv6.addr"
     };
+    format!(
+        "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={}",
+        c.orig_h, c.resp_h, c.orig_p, c.resp_p
+    )
+}
+
+/// A Wireshark display filter for collision `c`: its 4-tuple and the frames it rests on in
+/// the input of its first SYN (frame numbers count within one file).
+pub fn collision_filter(c: &CollisionRecord) -> String {
     let syn = c.first_syn_frame;
     let mut frames: Vec<u64> = c
         .basis
@@ -425,11 +438,8 @@ pub fn collision_filter(c: &CollisionRecord) -> String {
     frames.dedup();
     let frames: Vec<String> = frames.iter().map(u64::to_string).collect();
     format!(
-        "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={} && frame.number in {{{}}}",
-        c.orig_h,
-        c.resp_h,
-        c.orig_p,
-        c.resp_p,
+        "{} && frame.number in {{{}}}",
+        tuple_filter(c),
         frames.join(", ")
     )
 }
