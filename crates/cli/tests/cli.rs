@@ -2891,3 +2891,24 @@ fn the_timestamps_chart_shows_the_paws_refusals() {
         "{rejected}"
     );
 }
+
+/// A file that ends inside a record is never an all-clear: the capture may have stopped there
+/// (tcpdump killed) or gone on in bytes the copy lost; the file cannot tell which. The lab's
+/// clean scenario (no collision in the kernel's record) cut at byte 20,000 keeps its first
+/// frames, finds nothing, and says that is not an all-clear, with exit 3.
+#[test]
+fn a_file_cut_short_is_not_an_all_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    let bytes = std::fs::read(fixture("lab/clean/server.pcap")).unwrap();
+    std::fs::write(&cut, &bytes[..20_000]).unwrap();
+    let out = twsleuth(&["analyze", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let verdict = String::from_utf8(out.stdout).unwrap();
+    let first = verdict.lines().next().unwrap();
+    assert!(first.contains("but this is not an all-clear"), "{first}");
+    assert!(first.contains("cut short"), "{first}");
+    let (summary, code) = analyze_json(&[&cut], &[]);
+    assert_eq!(code, Some(3));
+    assert_eq!(summary["complete"], false);
+}

@@ -44,8 +44,9 @@ pub struct InputFile {
     pub out_of_order_frames: u64,
     /// Where the file went bad, if it did.
     pub damage: Option<String>,
-    /// The damage only cut the last record short (a tcpdump killed, a full disk): nothing
-    /// after it was lost.
+    /// The damage is only the file ending inside a record: a tcpdump killed or a full disk
+    /// (nothing after it was captured), or a copy cut short (the rest is lost); the file
+    /// cannot tell which.
     pub damage_cut_short: bool,
     /// How a BIG-IP captured the file (its F5 fileinfo pseudo-packet: tcpdump command,
     /// version, host, platform), when it says so.

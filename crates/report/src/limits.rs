@@ -109,15 +109,18 @@ impl Completeness {
                     true,
                     format!("No frame could be read from {damage}."),
                 ),
+                // A file that ends inside a record may be a writer stopped mid-record, or a
+                // copy cut short: the file cannot tell which, so nothing after it is vouched
+                // for and no all-clear rests on it.
                 Some(damage) => add(
                     "input_damaged",
                     1,
-                    !input.damage_cut_short,
+                    true,
                     format!(
                         "{damage}: {} frames were read before the damage{}.",
                         count(input.frames),
                         if input.damage_cut_short {
-                            ", only the last one is lost"
+                            "; the file ends there, and whether the capture went on after it (a copy cut short) or stopped (tcpdump killed mid-record) the file cannot tell"
                         } else {
                             ", anything after it is lost"
                         }
