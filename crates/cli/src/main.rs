@@ -20,6 +20,13 @@ use twsleuth_report::limits::Status;
 
 use crate::cli::{Cli, Command};
 
+// The pipeline allocates and frees a batch of records per stretch of input on several
+// threads; glibc's malloc gave the pages of its per-thread arenas back to the kernel and
+// faulted them in again each time (93 k page faults and 0.36 s of system time in `analyze`
+// of the bench capture; with mimalloc 21 k and 0.12 s, and 0.90 → 0.67 s wall).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code after SIGINT, as shells report it (128 + 2).
 const INTERRUPTED_EXIT: u8 = 130;
 

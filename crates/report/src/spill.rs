@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use twsleuth_flows::sort_by_key_moving_once;
 
 /// The buffer's default size: a run of this many bytes of records is written at a time.
-pub const DEFAULT_BUFFER_BYTES: usize = 64 << 20;
+pub const DEFAULT_BUFFER_BYTES: usize = 16 << 20;
 /// A run's read buffer during the merge.
 const RUN_READ_BYTES: usize = 64 << 10;
 
@@ -43,6 +43,11 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
 
     /// Adds records, in any order.
     pub fn extend(&mut self, records: impl IntoIterator<Item = T>) -> io::Result<()> {
+        // The whole buffer at once, on the first record, rather than grown by doubling and
+        // copied into fresh pages each time. Its pages are touched only as records fill it.
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.buffer_records);
+        }
         for record in records {
             self.buffer.push(record);
             if self.buffer.len() >= self.buffer_records {
