@@ -152,11 +152,12 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration_ns)]
     pub idle_timeout: i64,
 
-    /// Memory the flow tracker may hold (e.g. `512MiB`, `2GiB`); by default a quarter of this
-    /// machine's memory (or of its cgroup's limit), at least 256MiB. Half of it bounds the
-    /// tuple table (open connections, and closed tuples remembered for their TIME_WAIT and
-    /// reuse interval), an eighth the records of failed connection attempts; the records of
-    /// established connections and collisions are kept beyond it. Under pressure, failed
+    /// Memory the analysis may take (e.g. `512MiB`, `2GiB`); by default a quarter of this
+    /// machine's memory (or of its cgroup's limit), at least 256MiB. Three eighths of it bound
+    /// the tuple table (open connections, and closed tuples remembered for their TIME_WAIT and
+    /// reuse interval), an eighth what one stretch of input adds between two checks; records
+    /// leave memory as connections end (`report` keeps them in order on the temporary disk,
+    /// and its exports' buffers beside this budget). Under pressure, failed
     /// attempts go first, then tuples past their TIME_WAIT, then open connections; tuples
     /// still in TIME_WAIT go last, each counted, and the verdict then says that the collisions
     /// are a lower bound and the run is never an all-clear.

@@ -24,8 +24,6 @@ use crate::cli::InputArgs;
 
 /// How often (in frames) the progress bar is updated: rarely enough to cost nothing.
 const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
-/// Segments read into one stretch while the tracker works on the previous one.
-const STRETCH_SEGMENTS: usize = 1 << 16;
 /// Resets with an F5 RST cause kept, at most (as many as the decoder keeps by frame).
 const MAX_F5_RESETS: usize = 1 << 20;
 /// A collision without a SYN-ACK (reset, failed): the resets looked for up to this long after
@@ -375,6 +373,9 @@ struct Reading<'a> {
     latest_ts_ns: i64,
     /// Position of the next frame in the merged input.
     index: u64,
+    /// Segments read into one stretch while the tracker works on the previous one
+    /// ([`ShardedTracker::stretch_segments`]).
+    stretch_segments: usize,
     /// The F5 flows of the SYNs read, by the uid of the connection each opens (its frame's
     /// position): for pairing a BIG-IP's legs exactly.
     named_flows: Vec<(u64, NamedFlow)>,
@@ -395,17 +396,18 @@ impl<'a> Reading<'a> {
             },
             latest_ts_ns: i64::MIN,
             index: 0,
+            stretch_segments: ShardedTracker::stretch_segments(config),
             named_flows: Vec::new(),
             f5_resets: Vec::new(),
             progress,
         }
     }
 
-    /// Reads frames into `stretch` until it holds `STRETCH_SEGMENTS` segments, the input
-    /// ends, or (live) `until` has passed: then returns whether the input ended.
+    /// Reads frames into `stretch` until it holds [`Reading::stretch_segments`] segments,
+    /// the input ends, or (live) `until` has passed: then returns whether the input ended.
     fn read_stretch(&mut self, stretch: &mut Partitioned, until: Option<Instant>) -> bool {
         let mut segments = 0;
-        while segments < STRETCH_SEGMENTS {
+        while segments < self.stretch_segments {
             if until.is_some_and(|until| Instant::now() >= until) {
                 return false;
             }

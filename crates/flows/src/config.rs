@@ -113,13 +113,16 @@ pub struct TrackerConfig {
     pub time_wait: TimeWaitPolicy,
     /// An open connection with no segment for this long (capture time) is evicted.
     pub idle_timeout_ns: i64,
-    /// Memory the tracker may hold, in bytes, over all shards, shared by them: its tuple
-    /// table takes at most half. Beyond, tuples are evicted in this order: failing attempts,
-    /// tuples whose TIME_WAIT is over, open connections (least recently active first), and
-    /// only then tuples still in TIME_WAIT, each of which is counted (`time_wait_evictions`:
-    /// the collisions found are then a lower bound). The budget is checked between stretches
-    /// of input, on the capture's clock, so the findings do not depend on the number of
-    /// shards. Records leave the tracker as their incarnations end, so they take none of it.
+    /// Memory the analysis may take, in bytes: the tuple table of all shards together takes
+    /// at most three eighths, what one stretch of input can add before the next check at
+    /// most an eighth ([`crate::ShardedTracker::stretch_segments`]), and the rest is left to
+    /// the reading, the records on their way out and the allocator. Beyond, tuples are
+    /// evicted in this order: failing attempts, tuples whose TIME_WAIT is over, open
+    /// connections (least recently active first), and only then tuples still in TIME_WAIT,
+    /// each of which is counted (`time_wait_evictions`: the collisions found are then a lower
+    /// bound). The budget is checked between stretches of input, on the capture's clock, so
+    /// the findings do not depend on the number of shards. Records leave the tracker as their
+    /// incarnations end.
     pub max_memory: usize,
     /// What of a segment's vantage is part of its flow key.
     pub split_by: SplitBy,

@@ -11,7 +11,9 @@ use twsleuth_decode::TcpSegment;
 use crate::config::TrackerConfig;
 use crate::join::ViewJoiner;
 use crate::records::{CollisionRecord, ConnectionRecord};
-use crate::tracker::{EvictionClass, FlowTracker, Occupancy, TrackerCounters};
+use crate::tracker::{
+    EvictionClass, FlowTracker, Occupancy, SEGMENT_GROWTH_BYTES, TrackerCounters,
+};
 use crate::tuple::{TupleKey, endpoints};
 
 /// A segment with its position in the merged input.
@@ -56,6 +58,15 @@ impl Partitioned {
 
 /// How often (capture time) the shards look for tuples to compact, forget or evict.
 const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
+/// The longest stretch of segments between two checks of the memory budget.
+const MAX_STRETCH_SEGMENTS: usize = 1 << 16;
+/// The shortest: shorter stretches would leave the threads waiting on each other.
+const MIN_STRETCH_SEGMENTS: usize = 1 << 12;
+/// The share of `max_memory` one stretch may add before the budget is checked again: between
+/// two checks a SYN flood adds an open tuple per segment ([`SEGMENT_GROWTH_BYTES`], some
+/// 1.9 KB), so 65,536 segments could add 120 MiB, half of a 256 MiB budget (the flood
+/// benchmark's peak RSS was 486 MiB at `--max-memory 256MiB`).
+const STRETCH_SHARE_OF_BUDGET: usize = 8;
 
 /// The flow tracker split into shards by 4-tuple, run in parallel on rayon's pool.
 ///
@@ -67,7 +78,7 @@ const SWEEP_INTERVAL_NS: i64 = 5_000_000_000;
 /// tracker's memory is its live state, whatever the capture's length.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
-    /// Bytes the tuple tables may take together: half of `max_memory`.
+    /// Bytes the tuple tables may take together: three eighths of `max_memory`.
     table_budget: usize,
     /// The capture's clock: the latest segment time of the stretches followed so far.
     now_ns: i64,
@@ -87,7 +98,7 @@ impl ShardedTracker {
             shards: (0..shards)
                 .map(|_| FlowTracker::new(config.clone()))
                 .collect(),
-            table_budget: config.max_memory / 2,
+            table_budget: config.max_memory / 8 * 3,
             now_ns: i64::MIN,
             next_sweep_ns: None,
             joiner: (config.capture_points.iter().any(|&point| point > 0))
@@ -104,6 +115,16 @@ impl ShardedTracker {
     /// Number of shards: the size to give [`Partitioned::new`].
     pub fn shards(&self) -> usize {
         self.shards.len()
+    }
+
+    /// How many segments a stretch given to [`ShardedTracker::process`] should hold at most:
+    /// the budget is kept between stretches, so what one stretch can add must fit in
+    /// `max_memory` beside the tables (an eighth of it, within 4,096-65,536 segments). It
+    /// depends only on the configuration, as findings independent of the number of threads
+    /// need.
+    pub fn stretch_segments(config: &TrackerConfig) -> usize {
+        (config.max_memory / STRETCH_SHARE_OF_BUDGET / SEGMENT_GROWTH_BYTES)
+            .clamp(MIN_STRETCH_SEGMENTS, MAX_STRETCH_SEGMENTS)
     }
 
     /// Follows the segments of the next stretch of input, shards in parallel. For findings
@@ -404,6 +425,30 @@ pub fn sort_by_key_moving_once<T: Send>(records: &mut [T], key: impl Fn(&T) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_stretch_can_add_fits_in_its_share_of_the_budget() {
+        for max_memory in [1 << 20, 64 << 20, 256 << 20, 1 << 30, 16 << 30] {
+            let config = TrackerConfig {
+                max_memory,
+                ..TrackerConfig::default()
+            };
+            let segments = ShardedTracker::stretch_segments(&config);
+            assert!(
+                (MIN_STRETCH_SEGMENTS..=MAX_STRETCH_SEGMENTS).contains(&segments),
+                "{segments} segments at {max_memory} bytes"
+            );
+            if segments > MIN_STRETCH_SEGMENTS {
+                assert!(
+                    segments * SEGMENT_GROWTH_BYTES <= max_memory / STRETCH_SHARE_OF_BUDGET,
+                    "{segments} segments of {SEGMENT_GROWTH_BYTES} bytes at {max_memory} bytes"
+                );
+            }
+        }
+        // The default 256 MiB cannot take stretches of 65,536 new tuples.
+        let segments = ShardedTracker::stretch_segments(&TrackerConfig::default());
+        assert!(segments < MAX_STRETCH_SEGMENTS / 2, "{segments}");
+    }
 
     #[test]
     fn permutation_sort_matches_a_plain_sort() {

@@ -388,6 +388,11 @@ const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
 const _: () = assert!(TUPLE_BYTES <= 160, "a tuple grew past 160 bytes");
 /// An open incarnation's heap block, with the allocator's header.
 const OPEN_BYTES: usize = size_of::<Current>() + 16;
+/// What one segment can add to memory before the budget is next checked: a new open tuple,
+/// the record of the tuple it displaced, and its place in the two stretches of segments (the
+/// one followed, the one read meanwhile).
+pub(crate) const SEGMENT_GROWTH_BYTES: usize =
+    TUPLE_BYTES + OPEN_BYTES + size_of::<ConnectionRecord>() + 2 * size_of::<IndexedSegment>();
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
