@@ -2912,3 +2912,110 @@ fn a_file_cut_short_is_not_an_all_clear() {
     assert_eq!(code, Some(3));
     assert_eq!(summary["complete"], false);
 }
+
+/// What a page measures of itself in a browser, appended to a copy of a report: the viewport's
+/// width, the page's, and every element that sticks out of the viewport (an element inside a
+/// box that scrolls on its own, a table's or a ladder's, is that box's business). It writes
+/// them as JSON on the embedding page's body, where `--dump-dom` shows them.
+const LAYOUT_PROBE: &str = r#"<script>
+const width = window.innerWidth;
+const overflowing = [];
+for (const element of document.querySelectorAll("body *")) {
+  if (element.closest(".scroll, pre") && !element.matches(".scroll, pre")) continue;
+  if (element.closest("svg") && element.tagName.toLowerCase() !== "svg") continue;
+  const box = element.getBoundingClientRect();
+  if (box.right > width + 1 || box.left < -1) {
+    overflowing.push(element.tagName + " " + Math.round(box.left) + ".." + Math.round(box.right));
+  }
+}
+const scrolling = [...document.querySelectorAll(".scroll, pre")]
+  .filter((box) => box.scrollWidth > box.clientWidth).length;
+const layout = JSON.stringify({width, page: document.documentElement.scrollWidth, overflowing, scrolling});
+window.parent.document.body.setAttribute("data-layout", layout);
+</script>"#;
+
+/// Lays `html` out in headless Chromium in a frame `width` pixels wide (a phone's width is
+/// below the smallest window headless Chromium opens) and returns what [`LAYOUT_PROBE`]
+/// measured.
+fn browser_layout(html: &str, width: u32) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let page = html.replace("</body>", &format!("{LAYOUT_PROBE}\n</body>"));
+    assert_ne!(page, html, "the page has no </body>");
+    std::fs::write(dir.path().join("page.html"), page).unwrap();
+    std::fs::write(
+        dir.path().join("frame.html"),
+        format!(
+            "<!DOCTYPE html><html><body style=\"margin:0\"><iframe src=\"page.html\" style=\"width:{width}px;height:900px;border:0\"></iframe></body></html>"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            // The frame's page reports to the page around it: both are files.
+            "--allow-file-access-from-files",
+            "--window-size=1600,1000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "file://{}",
+            dir.path().join("frame.html").display()
+        ))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("chromium is needed by the tests (apt-get install chromium): {e}")
+        });
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom
+        .find("data-layout=\"")
+        .unwrap_or_else(|| panic!("the page did not report its layout: {out:?}"))
+        + "data-layout=\"".len();
+    let attribute = &dom[start..start + dom[start..].find('"').unwrap()];
+    serde_json::from_str(&attribute.replace("&quot;", "\"").replace("&amp;", "&")).unwrap()
+}
+
+/// Every example report, laid out by a browser at 1,400 px and at a phone's 390 px, fits the
+/// width: nothing sticks out of the page, and what is wider (ladders, wide tables) scrolls
+/// inside its own box. A page that does stick out is caught, so the check can fail.
+#[test]
+fn reports_fit_a_desktop_and_a_phone_in_a_headless_browser() {
+    let wide_row: String = (0..40).map(|i| format!("<td>column-{i}</td>")).collect();
+    let unwrapped = format!("<html><body><table><tr>{wide_row}</tr></table></body></html>");
+    let layout = browser_layout(&unwrapped, 390);
+    assert!(
+        !layout["overflowing"].as_array().unwrap().is_empty(),
+        "the probe missed a table wider than the page: {layout}"
+    );
+    for name in [
+        "haproxy-lb-backend",
+        "rejected-server",
+        "clean-server",
+        "synthetic-lb-cycle",
+    ] {
+        let html =
+            std::fs::read_to_string(repo_root().join("reports").join(name).join("report.html"))
+                .unwrap();
+        for width in [1400, 390] {
+            let layout = browser_layout(&html, width);
+            assert_eq!(layout["width"], width, "{name}: {layout}");
+            assert!(
+                layout["page"].as_u64().unwrap() <= u64::from(width),
+                "{name} at {width} px is wider than the page: {layout}"
+            );
+            assert_eq!(
+                layout["overflowing"],
+                json!([]),
+                "{name} at {width} px: elements stick out of the page"
+            );
+            if width == 390 && name != "clean-server" {
+                // Ladders and the evidence table are wider than a phone: they scroll in place.
+                assert!(
+                    layout["scrolling"].as_u64().unwrap() > 0,
+                    "{name} at {width} px: {layout}"
+                );
+            }
+        }
+    }
+}
