@@ -2952,7 +2952,9 @@ fn browser_layout(html: &str, width: u32) -> Value {
     let out = Command::new("chromium")
         .args([
             "--headless",
+            // As root in a container: no sandbox, and a small /dev/shm is no obstacle.
             "--no-sandbox",
+            "--disable-dev-shm-usage",
             "--disable-gpu",
             // The frame's page reports to the page around it: both are files.
             "--allow-file-access-from-files",
