@@ -12,7 +12,7 @@ use twsleuth_flows::{
 };
 use twsleuth_fuzz::check_findings;
 use twsleuth_reader::CaptureReader;
-use twsleuth_report::content::verdict;
+use twsleuth_report::analysis::verdict;
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, Completeness};
 use twsleuth_report::stream::RecordDigest;

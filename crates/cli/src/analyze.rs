@@ -11,12 +11,13 @@ use twsleuth_flows::{
 };
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::InputFile;
-use twsleuth_report::content::{closers_sentence, duration, reasons_breakdown, verdict};
+use twsleuth_report::analysis::{closers_sentence, reasons_breakdown, verdict};
 use twsleuth_report::exhaustion::PortExhaustion;
 use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::spill::SortedSpill;
 use twsleuth_report::tables::{Successor, TIMELINE_SOURCES};
 use twsleuth_report::time::format_utc;
+use twsleuth_report::words::duration;
 
 use crate::cli::{AnalyzeArgs, InputArgs, ServerOsArg, TrackerArgs};
 use crate::output::write_jsonl;

@@ -19,10 +19,10 @@ use twsleuth_flows::{
     CollisionRecord, Endpoint, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker,
 };
 use twsleuth_reader::{CaptureFormat, CaptureReader, Compression, MergedCaptures};
-use twsleuth_report::content::{count, duration};
 use twsleuth_report::limits::Status;
 use twsleuth_report::tables::label;
 use twsleuth_report::time::format_utc_ms;
+use twsleuth_report::words::{count, duration};
 
 use crate::analyze::{Analysis, tracker_config, write_text};
 use crate::cli::{InputArgs, ReportArgs, WatchArgs};

@@ -2364,7 +2364,7 @@ mod fixture_tests {
                 .min()
                 .unwrap_or(0),
             time_wait_s: config.time_wait.default_ns as f64 / 1e9,
-            sources: crate::content::capacity(&input)
+            sources: crate::analysis::capacity(&input)
                 .into_iter()
                 .map(|c| ChartSource {
                     name: c.source,

@@ -6,14 +6,16 @@
 //!   format) and the [`stream::RecordDigest`] the rest is made from (a per-second timeline,
 //!   the charts' sample, the collisions to show), in memory that does not grow with the
 //!   capture.
-//! - [`content::document`] says what a postmortem needs (verdict, key figures, timeline,
+//! - [`content::document`] lays out what a postmortem needs (verdict, key figures, timeline,
 //!   capacity model, evidence, recommendations, method); [`document`] renders it as Markdown
 //!   and as self-contained HTML, escaping everything that came from a capture.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod charts;
 pub mod content;
 pub mod document;
+pub mod evidence;
 pub mod exhaustion;
 pub mod export;
 pub mod files;
@@ -22,6 +24,7 @@ pub mod spill;
 pub mod stream;
 pub mod tables;
 pub mod time;
+pub mod words;
 mod write;
 
 pub use write::write_report;

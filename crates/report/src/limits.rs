@@ -7,9 +7,9 @@ use twsleuth_decode::Accounting;
 use twsleuth_flows::{Role, ServerOs, Summary, TrackerCounters};
 
 use crate::InputFile;
-use crate::content::{count, duration};
 use crate::exhaustion::PortExhaustion;
 use crate::time::format_utc;
+use crate::words::{count, duration};
 
 /// Time with no frame at all, in a capture with frames before and after, from which a gap is
 /// reported: longer than the slack of a TIME_WAIT's end and than any retry after a rejection.

@@ -18,8 +18,8 @@ use twsleuth_flows::{
     TimeWaitPolicy,
 };
 
+use crate::analysis::CAPACITY_SOURCES;
 use crate::charts::{ChartSample, TimestampSample};
-use crate::content::CAPACITY_SOURCES;
 use crate::export::{
     NamedColumn, collisions_columns, connections_columns, frame, write_csv_header, write_csv_rows,
 };

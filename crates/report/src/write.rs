@@ -4,8 +4,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ReportInput;
+use crate::analysis::capacity;
 use crate::charts::{ChartContext, ChartSource, render_charts};
-use crate::content::{capacity, document};
+use crate::content::document;
 use crate::document::{render_html, render_markdown};
 use crate::export::{frame, timeline_columns, write_csv, write_parquet};
 use crate::files::{replace_earlier_outputs, write_atomically};
