@@ -5,9 +5,9 @@
 //! - `port-reuse-<source>.svg`: source port over time for each of the busiest sources, every
 //!   connection a grey mark and collisions coloured by outcome; the balancer's port cycling
 //!   shows as a sawtooth.
-//! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the 4-tuples
-//!   the source really used (the exhaustion line); shaded after the capture, where the
-//!   timeline's rows are not `observed`.
+//! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the limit the
+//!   capacity model gives (ports 1024–65535, Linux's one parity, × destinations); shaded
+//!   after the capture, where the timeline's rows are not `observed`.
 //! - `rates.svg`: new connections and collisions per second.
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
 //! - `reuse-interval.svg`: how soon a tuple was used again (log axis), against the TIME_WAIT
@@ -62,9 +62,11 @@ pub struct ChartSource {
     pub name: String,
     /// Source ports it really used.
     pub ports: u64,
-    /// Distinct 4-tuples it used (the capacity model's): the TIME_WAIT occupancy at which
-    /// every new connection meets a tuple still held (the exhaustion line).
-    pub tuples: u64,
+    /// The capacity model's limit ([`crate::content::Capacity::full_range_tuples`]): the
+    /// tuples it could cycle through with ports 1024–65535 under Linux `connect()`'s parity
+    /// rule, each port toward as many destinations as its ports went to. A TIME_WAIT
+    /// occupancy this high makes every new connection meet a tuple still held.
+    pub full_range_tuples: u64,
 }
 
 /// One chart: file name under charts/ (e.g. "port-reuse-10.0.0.1.svg"), a title, and the SVG
@@ -354,7 +356,7 @@ mod tests {
 
 #[cfg(test)]
 mod fixture_tests {
-    use crate::charts::test_support::fixture_charts;
+    use crate::charts::test_support::{fixture_charts, has_text};
 
     #[test]
     fn synthetic_balancer_charts_show_its_outcomes_and_port_cycle() {
@@ -375,16 +377,18 @@ mod fixture_tests {
             assert!(texts.iter().any(|t| t.contains(label)), "no {label:?}");
         }
         assert!(texts.iter().any(|t| t.contains("200 source ports used")));
-        // Every one of the 200 ports went to both servers: 400 tuples before a TIME_WAIT.
+        // Every one of the 200 ports went to both servers: with ports 1024–65535 a Linux
+        // connect() uses one parity, (65,535 − 1,024 + 1) ÷ 2 = 32,256 ports, each toward
+        // both servers.
+        let limit = (65_535 - 1_024 + 1) / 2 * 2;
+        assert_eq!(limit, 64_512);
         let occupancy = charts
             .iter()
             .find(|c| c.file_name == "time-wait-occupancy.svg")
             .expect("an occupancy chart");
         assert!(
-            occupancy
-                .svg
-                .contains("exhaustion line: 400 tuples (10.0.0.1)"),
-            "the exhaustion line is the 4-tuples used"
+            has_text(occupancy, "limit 64,512 tuples (10.0.0.1)"),
+            "the limit is the full port range's tuples"
         );
         // The rates chart draws the refused SYNs: 310 rejected + 7 unanswered.
         let rates = charts

@@ -7,6 +7,7 @@ use twsleuth_flows::{Findings, Summary, TrackerConfig};
 use twsleuth_reader::CaptureReader;
 
 use super::{Chart, ChartContext, ChartSample, ChartSource, TimestampSample, render_charts};
+use crate::content::LINUX_CONNECT_PORTS;
 use crate::tables::{Tables, Text};
 
 /// The charts of tables held in memory.
@@ -74,11 +75,11 @@ pub(super) fn tables(
     t
 }
 
-pub(super) fn source(name: &str, ports: u64, tuples: u64) -> ChartSource {
+pub(super) fn source(name: &str, ports: u64, full_range_tuples: u64) -> ChartSource {
     ChartSource {
         name: name.to_string(),
         ports,
-        tuples,
+        full_range_tuples,
     }
 }
 
@@ -86,7 +87,11 @@ pub(super) fn context(sources: &[&str], ports: u64) -> ChartContext {
     ChartContext {
         capture_start_ns: START_NS,
         time_wait_s: 60.0,
-        sources: sources.iter().map(|s| source(s, ports, ports)).collect(),
+        // One destination per port: Linux's one parity of 1024–65535.
+        sources: sources
+            .iter()
+            .map(|s| source(s, ports, LINUX_CONNECT_PORTS))
+            .collect(),
     }
 }
 
@@ -108,6 +113,21 @@ pub(super) fn chart<'a>(charts: &'a [Chart], file_name: &str) -> &'a Chart {
         .iter()
         .find(|c| c.file_name == file_name)
         .unwrap_or_else(|| panic!("no {file_name}"))
+}
+
+/// The numbers of the tick labels with this text anchor: plotters right-aligns the y axis's
+/// ("end") and centres the x axis's ("middle").
+fn ticks(chart: &Chart, anchor: &str) -> Vec<f64> {
+    let doc = roxmltree::Document::parse(&chart.svg).expect("XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some(anchor))
+        .filter_map(|n| n.text()?.trim().parse().ok())
+        .collect()
+}
+
+/// The y axis's tick labels, as numbers.
+pub(super) fn y_ticks(chart: &Chart) -> Vec<f64> {
+    ticks(chart, "end")
 }
 
 /// Whether the chart says `needle`, legend lines joined as they are read.
@@ -157,9 +177,9 @@ pub(super) fn fixture_charts(fixture: &str) -> Vec<Chart> {
         sources: crate::content::capacity(&input)
             .into_iter()
             .map(|c| ChartSource {
+                full_range_tuples: c.full_range_tuples(),
                 name: c.source,
                 ports: c.ports_in_use,
-                tuples: c.tuples_in_use,
             })
             .collect(),
     };
