@@ -8,7 +8,8 @@
 //! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the limit the
 //!   capacity model gives (ports 1024–65535, Linux's one parity, × destinations); shaded
 //!   after the capture, where the timeline's rows are not `observed`.
-//! - `rates.svg`: new connections and collisions per second.
+//! - `rates.svg`: new connections and collisions per second (from sub-second bins for a
+//!   capture shorter than 10 s).
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
 //! - `reuse-interval.svg`: how soon a tuple was used again (log axis), against the TIME_WAIT
 //!   duration.
@@ -107,7 +108,7 @@ pub fn render_charts(
     charts.push(time_wait_occupancy::time_wait_occupancy(
         timeline, context, &start, &sources,
     ));
-    charts.push(rates::rates(timeline, context, &start));
+    charts.push(rates::rates(timeline, &sample.fine_rates, context, &start));
     charts.push(handshake_latency::handshake_latency(sample));
     charts.push(reuse_interval::reuse_interval(sample, context, &sources));
     charts.push(syn_timestamps::syn_timestamps(timestamps, &start));

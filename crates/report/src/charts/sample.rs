@@ -8,6 +8,7 @@ use super::handshake_latency::{
     LATENCY_BINS_PER_DECADE, LATENCY_MAX_LOG10_MS, LATENCY_MIN_LOG10_MS, Latencies,
 };
 use super::port_reuse::PortReuseSample;
+use super::rates::FineRates;
 use super::reuse_interval::ReuseIntervals;
 use super::text::seconds_since;
 use super::{ChartContext, MAX_SOURCES};
@@ -42,6 +43,8 @@ pub struct ChartSample {
     pub(super) latency: [Latencies; 2],
     /// Per source of [`super::busiest_sources`]: reuse intervals.
     pub(super) reuse: Vec<ReuseIntervals>,
+    /// All sources' connections in fine bins, for a short capture's rates.
+    pub(super) fine_rates: FineRates,
 }
 
 impl ChartSample {
@@ -66,6 +69,7 @@ impl ChartSample {
                 .collect(),
             latency: [Latencies::new(bins), Latencies::new(bins)],
             reuse: sources.iter().map(|_| ReuseIntervals::new()).collect(),
+            fine_rates: FineRates::new(),
         }
     }
 
@@ -90,6 +94,8 @@ impl ChartSample {
             let x = seconds_since(*ts, self.capture_start_ns);
             self.x.add(x);
             let collision = table.collision.get(row).and_then(Option::as_deref);
+            self.fine_rates
+                .add(ts.saturating_sub(self.capture_start_ns), collision);
             let latency = table.syn_to_syn_ack_ms.get(row).copied().flatten();
             self.latency[usize::from(collision.is_some())].add(latency);
             let Some(s) = self.port_reuse.iter().position(|p| *p.source == **orig_h) else {

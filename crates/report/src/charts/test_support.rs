@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use plotters::style::RGBColor;
+
 use twsleuth_decode::decode;
 use twsleuth_flows::{Findings, Summary, TrackerConfig};
 use twsleuth_reader::CaptureReader;
@@ -128,6 +130,32 @@ fn ticks(chart: &Chart, anchor: &str) -> Vec<f64> {
 /// The y axis's tick labels, as numbers.
 pub(super) fn y_ticks(chart: &Chart) -> Vec<f64> {
     ticks(chart, "end")
+}
+
+/// The x axis's tick labels, as numbers.
+pub(super) fn x_ticks(chart: &Chart) -> Vec<f64> {
+    ticks(chart, "middle")
+}
+
+/// The points (px) of the data's polylines drawn in `colour`, in order (2 px wide: the
+/// legend's are 3).
+pub(super) fn polyline_points(chart: &Chart, colour: RGBColor) -> Vec<(i32, i32)> {
+    let hex = format!("#{:02X}{:02X}{:02X}", colour.0, colour.1, colour.2);
+    let doc = roxmltree::Document::parse(&chart.svg).expect("XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(&hex))
+        .filter(|n| n.attribute("stroke-width") == Some("2"))
+        .flat_map(|n| {
+            n.attribute("points")
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|p| {
+                    let (x, y) = p.split_once(',')?;
+                    Some((x.parse().ok()?, y.parse().ok()?))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Whether the chart says `needle`, legend lines joined as they are read.
