@@ -113,6 +113,10 @@ impl Span {
         }
     }
 
+    pub(super) fn contains(&self, v: f64) -> bool {
+        (self.start..=self.end).contains(&v)
+    }
+
     pub(super) fn width(&self) -> f64 {
         let p = self.padded(0.0);
         p.end - p.start

@@ -59,6 +59,8 @@ pub(super) enum Marker {
     Line(RGBColor),
     Dashed(RGBColor),
     Bar(RGBColor),
+    /// A mark drawn on an axis's edge for a value beyond it.
+    Ring(RGBColor),
 }
 
 /// Draws a chart's frame (title, subtitle, legend column) around what `plot` draws, and
@@ -149,6 +151,7 @@ fn draw_legend(area: &Area<'_>, entries: &[LegendEntry]) -> DrawResult<()> {
                     ))?;
                 }
             }
+            Marker::Ring(colour) => area.draw(&Circle::new((18, y), 4, colour.stroke_width(2)))?,
             Marker::Bar(colour) => {
                 area.draw(&Rectangle::new([(10, y - 6), (26, y + 6)], colour.filled()))?
             }

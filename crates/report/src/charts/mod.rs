@@ -4,7 +4,8 @@
 //!
 //! - `port-reuse-<source>.svg`: source port over time for each of the busiest sources, every
 //!   connection a grey mark and collisions coloured by outcome; the balancer's port cycling
-//!   shows as a sawtooth.
+//!   shows as a sawtooth; a few far-off ports do not stretch the axis (drawn as rings on its
+//!   edge).
 //! - `time-wait-occupancy.svg`: tuples held in TIME_WAIT per source, against the limit the
 //!   capacity model gives (ports 1024–65535, Linux's one parity, × destinations); shaded
 //!   after the capture, where the timeline's rows are not `observed`.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::axes::{Span, axes, cartesian, tick};
-use super::frame::{Drawn, LegendEntry, Marker, render};
+use super::axes::{Plot, Span, axes, cartesian, tick};
+use super::frame::{DrawResult, Drawn, LegendEntry, Marker, render};
 use super::palette::{GREY, OUTCOMES, outcome_colour, outcome_index};
 use super::sample::{
     COLLISION_CELL, COLLISION_MARKS_MAX, ChartSample, HashSample, Mark, PLAIN_CELL,
@@ -13,6 +13,14 @@ use super::sample::{
 };
 use super::text::{display_text, file_safe};
 use super::{Chart, ChartSource};
+
+/// Ports per bin of a source's port histogram: 4,096 bins (96 kB) over 0–65535, fine enough to
+/// fit the axis to where the ports are.
+const PORT_BIN_WIDTH: usize = 16;
+const PORT_BINS: usize = 65_536 / PORT_BIN_WIDTH;
+/// Connections the port axis may leave out at each end, as a share of them: the axis runs from
+/// the 0.5th to the 99.5th percentile of the ports when a few ports far away would stretch it.
+const PORT_TAIL: f64 = 0.005;
 
 /// One source's connections for its port-reuse chart.
 pub(super) struct PortReuseSample {
@@ -22,6 +30,17 @@ pub(super) struct PortReuseSample {
     collided: Vec<HashSample>,
     other_outcomes: BTreeMap<String, u64>,
     ports: Span,
+    /// Connections per [`PORT_BIN_WIDTH`] ports (a port beyond 65535 in the last bin).
+    port_bins: Vec<PortBin>,
+}
+
+/// Connections of a bin of ports, and the lowest and highest port they used: the axis ends on
+/// ports that were used, not on a bin's edge.
+#[derive(Clone, Copy)]
+struct PortBin {
+    connections: u64,
+    lowest: f64,
+    highest: f64,
 }
 
 impl PortReuseSample {
@@ -32,11 +51,23 @@ impl PortReuseSample {
             collided: vec![HashSample::new(); OUTCOMES.len() + 1],
             other_outcomes: BTreeMap::new(),
             ports: Span::default(),
+            port_bins: vec![
+                PortBin {
+                    connections: 0,
+                    lowest: f64::INFINITY,
+                    highest: f64::NEG_INFINITY,
+                };
+                PORT_BINS
+            ],
         }
     }
 
     pub(super) fn add(&mut self, mark: Mark, collision: Option<&str>) {
         self.ports.add(mark.y);
+        let bin = &mut self.port_bins[(mark.y as usize / PORT_BIN_WIDTH).min(PORT_BINS - 1)];
+        bin.connections += 1;
+        bin.lowest = bin.lowest.min(mark.y);
+        bin.highest = bin.highest.max(mark.y);
         match collision {
             None => self.plain.add(mark),
             Some(outcome) => {
@@ -51,6 +82,57 @@ impl PortReuseSample {
             }
         }
     }
+
+    /// The ports the axis shows, and how many connections lie outside them: from the 0.5th to
+    /// the 99.5th percentile (to the lowest and highest port of their bins) when the ports
+    /// beyond would stretch the axis to more than twice that; every port otherwise.
+    fn port_axis(&self) -> (Span, u64) {
+        let connections = |bins: &[PortBin]| bins.iter().map(|b| b.connections).sum::<u64>();
+        let tail = (connections(&self.port_bins) as f64 * PORT_TAIL) as u64;
+        let mut below = 0;
+        let low = self.port_bins.iter().position(|b| {
+            below += b.connections;
+            below > tail
+        });
+        let mut above = 0;
+        let high = self.port_bins.iter().rposition(|b| {
+            above += b.connections;
+            above > tail
+        });
+        let (Some(low), Some(high)) = (low, high) else {
+            return (self.ports, 0);
+        };
+        let outside =
+            connections(&self.port_bins[..low]) + connections(&self.port_bins[high + 1..]);
+        let fitted = Span::new(self.port_bins[low].lowest, self.port_bins[high].highest);
+        if outside == 0 || fitted.width() * 2.0 > self.ports.width() {
+            return (self.ports, 0);
+        }
+        (fitted, outside)
+    }
+}
+
+/// Draws marks of `colour` as dots of `radius`, and those beyond the port axis `y` as rings on
+/// its edge: fitting the axis to where the ports are leaves no connection out.
+fn draw_marks(
+    chart: &mut Plot<'_>,
+    marks: &[Mark],
+    y: &Span,
+    colour: RGBColor,
+    radius: u32,
+) -> DrawResult<()> {
+    let (inside, outside): (Vec<&Mark>, Vec<&Mark>) = marks.iter().partition(|m| y.contains(m.y));
+    chart.draw_series(
+        inside
+            .iter()
+            .map(|m| Circle::new((m.x, m.y), radius, colour.filled())),
+    )?;
+    chart.draw_series(
+        outside
+            .iter()
+            .map(|m| Circle::new((m.x, m.y.clamp(y.start, y.end)), 3, colour.stroke_width(1))),
+    )?;
+    Ok(())
 }
 
 /// Source port over time for one source: grey for every connection (sampled when there are
@@ -73,7 +155,7 @@ pub(super) fn port_reuse(
     if connections == 0 {
         return Chart::empty(&file_name, &title, &format!("no connection from {name}"));
     }
-    let ports = marks.ports;
+    let (ports, outside) = marks.port_axis();
     let subtitle = format!(
         "{connections} connections, {collisions} collisions, {} source ports used",
         source.ports
@@ -81,7 +163,8 @@ pub(super) fn port_reuse(
     // The sample rate depends on the chart's pixels: the plot reports it.
     let mut plain_k = 1;
     let svg = render(&title, &subtitle, |area| {
-        let mut chart = cartesian(area, &span.padded(0.01), &ports.padded(0.03))?;
+        let y = ports.padded(0.03);
+        let mut chart = cartesian(area, &span.padded(0.01), &y)?;
         axes(
             &mut chart,
             &format!("seconds since {start}"),
@@ -93,11 +176,7 @@ pub(super) fn port_reuse(
         let mut legend = Vec::new();
         let (k, shown) = thin(&chart, plain, PLAIN_CELL, PLAIN_MARKS_MAX);
         plain_k = k;
-        chart.draw_series(
-            shown
-                .iter()
-                .map(|m| Circle::new((m.x, m.y), 1, GREY.filled())),
-        )?;
+        draw_marks(&mut chart, &shown, &y, GREY, 1)?;
         legend.push(LegendEntry::new(
             Marker::Dot(GREY, 2),
             if k > 1 {
@@ -121,11 +200,7 @@ pub(super) fn port_reuse(
             }
             let colour = outcome_colour(slot);
             let (k, shown) = thin(&chart, marks, COLLISION_CELL, budgets[slot]);
-            chart.draw_series(
-                shown
-                    .iter()
-                    .map(|m| Circle::new((m.x, m.y), 2, colour.filled())),
-            )?;
+            draw_marks(&mut chart, &shown, &y, colour, 2)?;
             let label = match OUTCOMES.get(slot) {
                 Some((label, _)) => (*label).to_string(),
                 None => other_outcomes
@@ -142,6 +217,15 @@ pub(super) fn port_reuse(
             legend.push(LegendEntry::new(
                 Marker::Dot(colour, 3),
                 format!("{label} ({}{sampled})", marks.count),
+            ));
+        }
+        if outside > 0 {
+            legend.push(LegendEntry::new(
+                Marker::Ring(GREY),
+                format!(
+                    "{outside} connections on ports outside {}–{}: rings on the axis's edge",
+                    ports.start, ports.end
+                ),
             ));
         }
         let note = if plain_k > 1 {
@@ -237,5 +321,57 @@ mod tests {
         assert!(fills(GREY) > 1_000);
         let total: usize = charts.iter().map(|c| c.svg.len()).sum();
         assert!(total < 5_000_000, "{total} bytes in all");
+    }
+
+    #[test]
+    fn two_outlying_ports_do_not_stretch_the_axis_and_are_still_drawn() {
+        // 1,000 connections cycling ports 40000–40199, two of them (not collisions) from
+        // ports 61000 and 65000: the axis covers 40000–40199 and the two sit on its edge.
+        let sources = ["10.0.0.1"];
+        let mut t = tables(&sources, 1_000, 150.0, 200, 5, &["accepted"]);
+        t.connections.orig_p[100] = 61_000;
+        t.connections.orig_p[600] = 65_000;
+        let charts = charts_of(&t, &context(&sources, 202));
+        let port_reuse = chart(&charts, "port-reuse-10.0.0.1.svg");
+        let ticks = y_ticks(port_reuse);
+        let (low, high) = ticks
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+        // 3% of padding: within 6 ports of the data at either end.
+        assert!(
+            (39_994.0..=40_050.0).contains(&low) && (40_150.0..=40_205.0).contains(&high),
+            "{ticks:?}"
+        );
+        assert!(
+            has_text(
+                port_reuse,
+                "2 connections on ports outside 40000–40199: rings on the axis's edge"
+            ),
+            "{:?}",
+            texts(port_reuse)
+        );
+        let doc = roxmltree::Document::parse(&port_reuse.svg).unwrap();
+        let rings = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some("none"))
+            .count();
+        // The two connections, and the legend's ring.
+        assert_eq!(rings, 3);
+    }
+
+    #[test]
+    fn ports_spread_evenly_keep_the_whole_axis() {
+        // Ports spread over 32768–61000 with no outlier: the 0.5% at each end are data, not
+        // strays, and the axis shows them all.
+        let sources = ["10.0.0.1"];
+        let mut t = tables(&sources, 20_000, 500.0, 28_232, 0, &[]);
+        for (i, port) in t.connections.orig_p.iter_mut().enumerate() {
+            *port = 32_768 + (mix(i as u64) % 28_232) as u32;
+        }
+        let charts = charts_of(&t, &context(&sources, 28_232));
+        let port_reuse = chart(&charts, "port-reuse-10.0.0.1.svg");
+        assert!(!has_text(port_reuse, "outside"), "{:?}", texts(port_reuse));
+        let high = y_ticks(port_reuse).into_iter().fold(0.0, f64::max);
+        assert!(high >= 60_000.0, "top tick {high}");
     }
 }
