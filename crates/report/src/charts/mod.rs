@@ -13,7 +13,7 @@
 //!   capture shorter than 10 s).
 //! - `handshake-latency.svg`: first SYN → SYN-ACK, clean against collided connections.
 //! - `reuse-interval.svg`: how soon a tuple was used again (log axis), against the TIME_WAIT
-//!   duration.
+//!   duration, reuses that collided stacked under those that did not.
 //! - `syn-timestamps.svg`: the TSval of each colliding SYN against the `ts_recent` of the
 //!   TIME_WAIT it met, over time: a clock that went back (the cause of PAWS rejections) shows
 //!   as SYNs below the grey marks.
@@ -111,7 +111,7 @@ pub fn render_charts(
     ));
     charts.push(rates::rates(timeline, &sample.fine_rates, context, &start));
     charts.push(handshake_latency::handshake_latency(sample));
-    charts.push(reuse_interval::reuse_interval(sample, context, &sources));
+    charts.push(reuse_interval::reuse_interval(sample, context));
     charts.push(syn_timestamps::syn_timestamps(timestamps, &start));
     charts
 }

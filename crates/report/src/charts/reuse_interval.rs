@@ -1,13 +1,14 @@
-//! `reuse-interval.svg`: how soon a tuple was used again, against the TIME_WAIT duration.
+//! `reuse-interval.svg`: how soon a tuple was used again, against the TIME_WAIT duration,
+//! reuses that collided apart from those that did not.
 
 use plotters::prelude::*;
 
 use super::axes::{Span, axes, cartesian, tick};
 use super::frame::{Drawn, LegendEntry, Marker, render};
-use super::palette::{INK, SERIES};
+use super::palette::{BLUE, INK, VERMILLION};
 use super::sample::ChartSample;
-use super::text::{decade_label, display_text, text_style, trim_number};
-use super::{Chart, ChartContext, ChartSource};
+use super::text::{decade_label, text_style, trim_number};
+use super::{Chart, ChartContext};
 
 /// Reuse-interval bins: 5 per decade from 0.1 ms to 10^9 s (beyond a few years, an interval
 /// is a broken clock).
@@ -15,10 +16,15 @@ const REUSE_MIN_LOG10_S: f64 = -4.0;
 const REUSE_MAX_LOG10_S: f64 = 9.0;
 const REUSE_BINS_PER_DECADE: usize = 5;
 
-/// One source's reuse intervals, binned by fifths of a decade of seconds.
+/// The two kinds of reuse, in the order they are stacked (collisions at the bottom, where
+/// they are read first), with their colour and legend.
+const KINDS: [(RGBColor, &str); 2] = [(VERMILLION, "collided"), (BLUE, "did not collide")];
+
+/// Reuse intervals, binned by fifths of a decade of seconds, apart for the reuses that
+/// collided (met a TIME_WAIT: slot 0) and those that did not (slot 1).
 pub(super) struct ReuseIntervals {
-    counts: Vec<u64>,
-    count: u64,
+    counts: [Vec<u64>; 2],
+    count: [u64; 2],
     /// At or below the first bin's lower edge (0.1 ms; an interval of 0 included).
     below: u64,
     /// Beyond 10^9 s: a broken clock.
@@ -27,47 +33,45 @@ pub(super) struct ReuseIntervals {
 
 impl ReuseIntervals {
     pub(super) fn new() -> ReuseIntervals {
+        let bins = ((REUSE_MAX_LOG10_S - REUSE_MIN_LOG10_S) as usize) * REUSE_BINS_PER_DECADE;
         ReuseIntervals {
-            counts: vec![
-                0;
-                ((REUSE_MAX_LOG10_S - REUSE_MIN_LOG10_S) as usize) * REUSE_BINS_PER_DECADE
-            ],
-            count: 0,
+            counts: [vec![0; bins], vec![0; bins]],
+            count: [0; 2],
             below: 0,
             beyond: 0,
         }
     }
 
-    pub(super) fn add(&mut self, interval_s: f64) {
+    pub(super) fn add(&mut self, interval_s: f64, collided: bool) {
         if interval_s.is_nan() {
             return;
         }
-        self.count += 1;
+        let kind = usize::from(!collided);
+        self.count[kind] += 1;
+        let counts = &mut self.counts[kind];
         let position =
             (interval_s.max(0.0).log10() - REUSE_MIN_LOG10_S) * REUSE_BINS_PER_DECADE as f64;
         if position < 0.0 {
             self.below += 1;
-            self.counts[0] += 1;
-        } else if position >= self.counts.len() as f64 {
+            counts[0] += 1;
+        } else if position >= counts.len() as f64 {
             self.beyond += 1;
         } else {
-            self.counts[position as usize] += 1;
+            counts[position as usize] += 1;
         }
     }
 }
 
-/// How soon tuples were used again, per source, against the TIME_WAIT duration, on a log axis
-/// (a reuse 10 ms after the close and one 10 minutes after both show): every reuse left of the
-/// line met a tuple the closing end may still hold.
-pub(super) fn reuse_interval(
-    sample: &ChartSample,
-    context: &ChartContext,
-    sources: &[ChartSource],
-) -> Chart {
+/// How soon tuples were used again, all sources together, against the TIME_WAIT duration, on
+/// a log axis (a reuse 10 ms after the close and one 10 minutes after both show): reuses that
+/// collided stacked under those that did not, so that the bars' height is every reuse and a
+/// reuse left of the line that did not collide (the source held the TIME_WAIT, or none was
+/// kept) stands out.
+pub(super) fn reuse_interval(sample: &ChartSample, context: &ChartContext) -> Chart {
     const FILE: &str = "reuse-interval.svg";
     let title = "Port reuse interval vs TIME_WAIT";
-    let histograms = &sample.reuse;
-    let all: u64 = histograms.iter().map(|h| h.count).sum();
+    let reuses = &sample.reuse;
+    let all: u64 = reuses.count.iter().sum();
     if all == 0 {
         return Chart::empty(FILE, title, "no port reuse");
     }
@@ -76,14 +80,23 @@ pub(super) fn reuse_interval(
     let time_wait = Some(context.time_wait_s)
         .filter(|v| *v > 0.0 && v.log10() < REUSE_MAX_LOG10_S)
         .map(f64::log10);
+    // Both kinds stacked: per bin, the top of the collided bar and of the whole.
+    let stacked: Vec<(u64, u64)> = reuses.counts[0]
+        .iter()
+        .zip(&reuses.counts[1])
+        .map(|(collided, clean)| (*collided, collided.saturating_add(*clean)))
+        .collect();
+    if stacked.iter().all(|(_, total)| *total == 0) {
+        // Nothing to give the axis a range (plotters loops forever over an infinite one).
+        let why = format!("{all} reuses, every one after 10^9 s (a broken clock)");
+        return Chart::empty(FILE, title, &why);
+    }
     // The axis runs over the bins that hold reuses, and the TIME_WAIT line, whole decades.
-    let occupied = histograms.iter().flat_map(|h| {
-        h.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(b, _)| b)
-    });
+    let occupied = stacked
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, total))| *total > 0)
+        .map(|(b, _)| b);
     let mut range = Span::of(occupied.flat_map(|b| [bin_edge(b), bin_edge(b + 1)]));
     if let Some(tw) = time_wait {
         // Half a decade past the line: room for its label.
@@ -93,18 +106,16 @@ pub(super) fn reuse_interval(
         range.start.floor(),
         range.end.ceil().max(range.start.floor() + 1.0),
     );
-    let top = histograms
+    let top = stacked
         .iter()
-        .flat_map(|h| h.counts.iter())
-        .copied()
+        .map(|(_, total)| *total)
         .max()
         .unwrap_or(0)
         .max(1) as f64;
     let y = Span::new(0.0, top * 1.12);
-    let below: u64 = histograms.iter().map(|h| h.below).sum();
-    let beyond: u64 = histograms.iter().map(|h| h.beyond).sum();
+    let (below, beyond) = (reuses.below, reuses.beyond);
     let mut subtitle = format!(
-        "{all} reuses of a tuple, time since its previous connection ended; 5 bins per decade"
+        "{all} reuses of a tuple, all sources, time since its previous connection ended; 5 bins per decade"
     );
     if below > 0 {
         subtitle.push_str(&format!("; {below} at or under 0.1 ms in the first bin"));
@@ -124,42 +135,27 @@ pub(super) fn reuse_interval(
             12,
         )?;
         let mut legend = Vec::new();
-        for (i, (source, histogram)) in sources.iter().zip(histograms).enumerate() {
-            if histogram.count == 0 {
-                continue;
-            }
-            let colour = SERIES[i % SERIES.len()];
-            // Translucent bars under a full-colour outline: up to four series overlap and
-            // each stays readable.
-            chart.draw_series(
-                histogram
-                    .counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(b, n)| {
+        for (kind, (colour, label)) in KINDS.iter().enumerate() {
+            let bars = stacked
+                .iter()
+                .enumerate()
+                .filter_map(|(b, (collided, total))| {
+                    let (bottom, top) = if kind == 0 {
+                        (0, *collided)
+                    } else {
+                        (*collided, *total)
+                    };
+                    (top > bottom).then(|| {
                         Rectangle::new(
-                            [(bin_edge(b), 0.0), (bin_edge(b + 1), *n as f64)],
-                            colour.mix(0.3).filled(),
+                            [(bin_edge(b), bottom as f64), (bin_edge(b + 1), top as f64)],
+                            colour.filled(),
                         )
-                    }),
-            )?;
-            let mut outline = Vec::new();
-            for (b, n) in histogram.counts.iter().enumerate() {
-                let (left, right) = (bin_edge(b), bin_edge(b + 1));
-                if right <= x.start || left >= x.end {
-                    continue;
-                }
-                outline.push((left, *n as f64));
-                outline.push((right, *n as f64));
-            }
-            chart.draw_series(std::iter::once(PathElement::new(
-                outline,
-                colour.stroke_width(2),
-            )))?;
+                    })
+                });
+            chart.draw_series(bars)?;
             legend.push(LegendEntry::new(
-                Marker::Bar(colour),
-                format!("{} ({})", display_text(&source.name), histogram.count),
+                Marker::Bar(*colour),
+                format!("{label} ({})", reuses.count[kind]),
             ));
         }
         if let Some(tw) = time_wait {
@@ -190,6 +186,7 @@ pub(super) fn reuse_interval(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::charts::test_support::*;
 
     #[test]
@@ -209,8 +206,11 @@ mod tests {
         let reuse = chart(&charts, "reuse-interval.svg");
         // Every reuse came 200 ports ÷ 150/s − 10 ms = 1.32 s after the close: the log axis
         // runs in decades from 1 s past the TIME_WAIT line.
+        // 800 reuses (every connection after the first 200 ports), of which every fifth
+        // collided: 160, and 640 did not.
         for label in [
-            "10.0.0.1 (800)",
+            "collided (160)",
+            "did not collide (640)",
             "TIME_WAIT (60 s)",
             "reuse interval (log scale)",
             "1 s",
@@ -218,5 +218,70 @@ mod tests {
         ] {
             assert!(has_text(reuse, label), "no {label:?}");
         }
+    }
+
+    #[test]
+    fn reuses_that_collided_and_those_that_did_not_are_told_apart() {
+        // Collided reuses came 0.5 s after the close, the others 120 s after: two colours,
+        // each on its side of the 60 s TIME_WAIT line, and the axis covers both.
+        let sources = ["10.0.0.1"];
+        let mut t = tables(&sources, 1_000, 150.0, 200, 4, &["accepted"]);
+        let c = &mut t.connections;
+        for (interval, collision) in c.reuse_interval_s.iter_mut().zip(&c.collision) {
+            if interval.is_some() {
+                *interval = Some(if collision.is_some() { 0.5 } else { 120.0 });
+            }
+        }
+        let collided = c
+            .reuse_interval_s
+            .iter()
+            .zip(&c.collision)
+            .filter(|(i, c)| i.is_some() && c.is_some())
+            .count();
+        // Connections 200–999 reuse a tuple; every fourth of them collided.
+        assert_eq!(collided, 200);
+        let charts = charts_of(&t, &context(&sources, 200));
+        let reuse = chart(&charts, "reuse-interval.svg");
+        for label in [
+            "collided (200)",
+            "did not collide (600)",
+            "TIME_WAIT (60 s)",
+            "100 ms",
+            "1000 s",
+        ] {
+            assert!(has_text(reuse, label), "no {label:?} in {:?}", texts(reuse));
+        }
+        let doc = roxmltree::Document::parse(&reuse.svg).unwrap();
+        let bars = |colour: RGBColor| -> Vec<f64> {
+            let hex = format!("#{:02X}{:02X}{:02X}", colour.0, colour.1, colour.2);
+            doc.descendants()
+                .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(&hex))
+                .filter_map(|n| n.attribute("x")?.parse().ok())
+                .collect()
+        };
+        // One bar each in the plot, one each in the legend (at x = 10 in its column).
+        let (red, blue) = (bars(VERMILLION), bars(BLUE));
+        assert_eq!((red.len(), blue.len()), (2, 2), "{red:?} {blue:?}");
+        assert!(red[0] < blue[0], "collided bar right of the clean one");
+    }
+
+    /// Regression: reuses all beyond the last bin left the axis without a range, and plotters
+    /// looped forever over it (found by `random_tables_give_valid_charts`).
+    #[test]
+    fn reuses_all_after_a_billion_seconds_say_so() {
+        let sources = ["10.0.0.1"];
+        let mut t = tables(&sources, 10, 1.0, 2, 0, &[]);
+        for interval in &mut t.connections.reuse_interval_s {
+            *interval = Some(f64::INFINITY);
+        }
+        let charts = charts_of(
+            &t,
+            &ChartContext {
+                time_wait_s: f64::NAN,
+                ..context(&sources, 2)
+            },
+        );
+        let reuse = chart(&charts, "reuse-interval.svg");
+        assert!(has_text(reuse, "10 reuses, every one after 10^9 s"));
     }
 }

@@ -41,8 +41,8 @@ pub struct ChartSample {
     pub(super) port_reuse: Vec<PortReuseSample>,
     /// Clean, then collided connections.
     pub(super) latency: [Latencies; 2],
-    /// Per source of [`super::busiest_sources`]: reuse intervals.
-    pub(super) reuse: Vec<ReuseIntervals>,
+    /// Reuse intervals, all sources.
+    pub(super) reuse: ReuseIntervals,
     /// All sources' connections in fine bins, for a short capture's rates.
     pub(super) fine_rates: FineRates,
 }
@@ -68,7 +68,7 @@ impl ChartSample {
                 .map(|name| PortReuseSample::new(name.to_string()))
                 .collect(),
             latency: [Latencies::new(bins), Latencies::new(bins)],
-            reuse: sources.iter().map(|_| ReuseIntervals::new()).collect(),
+            reuse: ReuseIntervals::new(),
             fine_rates: FineRates::new(),
         }
     }
@@ -96,6 +96,9 @@ impl ChartSample {
             let collision = table.collision.get(row).and_then(Option::as_deref);
             self.fine_rates
                 .add(ts.saturating_sub(self.capture_start_ns), collision);
+            if let Some(interval) = table.reuse_interval_s.get(row).copied().flatten() {
+                self.reuse.add(interval, collision.is_some());
+            }
             let latency = table.syn_to_syn_ack_ms.get(row).copied().flatten();
             self.latency[usize::from(collision.is_some())].add(latency);
             let Some(s) = self.port_reuse.iter().position(|p| *p.source == **orig_h) else {
@@ -107,9 +110,6 @@ impl ChartSample {
                 uid: *uid,
             };
             self.port_reuse[s].add(mark, collision);
-            if let Some(interval) = table.reuse_interval_s.get(row).copied().flatten() {
-                self.reuse[s].add(interval);
-            }
         }
     }
 }
