@@ -22,7 +22,7 @@ const FULL_PORT_RANGE: u64 = 64_512;
 /// Of those, the ports Linux `connect()` cycles through while the balancer holds no TIME_WAIT
 /// of its own: the range's low end's parity only (`__inet_hash_connect` scans ports of
 /// `low`'s parity first and the other parity only when none is free; DESIGN.md section 9).
-pub(crate) const LINUX_CONNECT_PORTS: u64 = FULL_PORT_RANGE / 2;
+pub const LINUX_CONNECT_PORTS: u64 = FULL_PORT_RANGE / 2;
 
 /// Sources the capacity model covers (the busiest).
 pub const CAPACITY_SOURCES: usize = 5;
@@ -348,6 +348,14 @@ impl Capacity {
     pub fn server_holds_time_wait(&self) -> bool {
         self.server_closed_first > 0
     }
+
+    /// The tuples this address could cycle through on Linux with ports 1024–65535 (the
+    /// [`LINUX_CONNECT_PORTS`] of one parity, each toward as many destinations as its ports
+    /// went to): the TIME_WAIT occupancy at which every new connection would meet a tuple
+    /// still held, rounded to a whole tuple.
+    pub fn full_range_tuples(&self) -> u64 {
+        tuples_with_full_range(self.tuples_in_use, self.ports_in_use).round() as u64
+    }
 }
 
 /// The capacity model for the busiest sources.
@@ -395,7 +403,7 @@ pub fn capacity(input: &ReportInput<'_>) -> Vec<Capacity> {
 
 /// The tuples an address gives with ports 1024–65535 on Linux (the [`LINUX_CONNECT_PORTS`]
 /// of one parity), each port going to as many destinations as the ports in use went to.
-pub(crate) fn tuples_with_full_range(tuples_in_use: u64, ports_in_use: u64) -> f64 {
+fn tuples_with_full_range(tuples_in_use: u64, ports_in_use: u64) -> f64 {
     tuples_in_use as f64 / ports_in_use.max(1) as f64 * LINUX_CONNECT_PORTS as f64
 }
 

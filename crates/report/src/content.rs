@@ -5,8 +5,7 @@
 use twsleuth_flows::{ReasonCounts, Role, SECOND_NS};
 
 use crate::analysis::{
-    Capacity, LINUX_CONNECT_PORTS, closers_sentence, reasons_breakdown, timeline_events,
-    tuples_with_full_range, verdict,
+    Capacity, LINUX_CONNECT_PORTS, closers_sentence, reasons_breakdown, timeline_events, verdict,
 };
 use crate::document::{Block, Document, Inline, Section};
 use crate::limits::Completeness;
@@ -379,7 +378,7 @@ pub(crate) fn capacity_section(capacity: &[Capacity]) -> Section {
             count(c.tuples_in_use),
             count(needed),
             count(needed_full_range),
-            count(tuples_with_full_range(c.tuples_in_use, c.ports_in_use).round() as u64)
+            count(c.full_range_tuples())
         ))]);
     }
     blocks.push(Block::List(arithmetic));

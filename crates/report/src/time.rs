@@ -53,6 +53,13 @@ mod tests {
             format_utc_ms(1_764_078_123_456_789_012),
             "2025-11-25 13:42:03.456 UTC"
         );
+        // Before the epoch the millisecond is truncated toward the past, and 2000 is a leap
+        // year.
+        assert_eq!(format_utc_ms(-1), "1969-12-31 23:59:59.999 UTC");
+        assert_eq!(
+            format_utc_ms(951_782_400_123_456_789),
+            "2000-02-29 00:00:00.123 UTC"
+        );
     }
 
     #[test]

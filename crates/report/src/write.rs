@@ -74,7 +74,7 @@ pub fn write_report(
             .map(|c| ChartSource {
                 name: c.source.clone(),
                 ports: c.ports_in_use,
-                tuples: c.tuples_in_use,
+                full_range_tuples: c.full_range_tuples(),
             })
             .collect(),
     };
