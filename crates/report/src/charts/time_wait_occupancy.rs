@@ -143,13 +143,16 @@ pub(super) fn time_wait_occupancy(
                 display_text(&source.name),
             ));
         }
-        legend.push(LegendEntry::new(
-            Marker::Dashed(MUTED),
-            format!(
-                "limit: ports 1024–65535, Linux connect()'s {} of one parity, × destinations per port",
-                count(LINUX_CONNECT_PORTS)
-            ),
-        ));
+        // What a dashed line is, where one is drawn (the subtitle says it for the others).
+        if limits.keys().any(|limit| on_scale(*limit)) {
+            legend.push(LegendEntry::new(
+                Marker::Dashed(MUTED),
+                format!(
+                    "limit: ports 1024–65535, Linux connect()'s {} of one parity, × destinations per port",
+                    count(LINUX_CONNECT_PORTS)
+                ),
+            ));
+        }
         for (limit, members) in &limits {
             let names: Vec<String> = members
                 .iter()
@@ -249,6 +252,10 @@ mod tests {
         assert!(
             !has_text(occupancy, "limit: 32,256 tuples"),
             "drawn to scale"
+        );
+        assert!(
+            !has_text(occupancy, "limit: ports 1024–65535"),
+            "a legend entry for a dashed line that is not drawn"
         );
         let top = y_ticks(occupancy).into_iter().fold(0.0, f64::max);
         assert!(
