@@ -222,7 +222,9 @@ pub struct ReportArgs {
     pub tracker: TrackerArgs,
 
     /// Directory to write the report into (created if missing): report.md, report.html,
-    /// charts/*.svg, data/*.parquet|csv and data/summary.json.
+    /// charts/*.svg, data/*.parquet|csv and data/summary.json. Standard input (`-`) is kept
+    /// there first, as capture.pcap (.pcapng, .gz, .zst: as it came), and the report is of
+    /// that file: its ladders read it again, its frame references point into it.
     #[arg(long, short, value_name = "DIR")]
     pub output: std::path::PathBuf,
 

@@ -5,6 +5,7 @@
 
 mod analyze;
 mod cli;
+mod kept;
 mod output;
 mod points;
 mod report;

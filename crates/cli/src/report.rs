@@ -17,7 +17,8 @@ use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, exp
 use twsleuth_report::{Evidence, F5Facts, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, capture_point_sentences, tracker_config};
-use crate::cli::ReportArgs;
+use crate::cli::{InputArgs, ReportArgs};
+use crate::kept::keep_standard_input;
 use crate::points::CapturePoints;
 use crate::scan::{Hashing, Sinks, open_set};
 
@@ -25,7 +26,37 @@ use crate::scan::{Hashing, Sinks, open_set};
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     // Before the analysis: a long run should not end in a refusal.
     twsleuth_report::files::check_output_dir(&args.output, args.force)?;
-    run_keeping(args, &[], out)
+    if !args.input.inputs.iter().any(|input| input == "-") {
+        return run_keeping(args, &[], out);
+    }
+    // Standard input cannot be read twice: it is kept in the report's directory first, and
+    // the report (its ladders, its frame references) is of the kept capture.
+    std::fs::create_dir_all(&args.output).with_context(|| {
+        format!(
+            "cannot create the report directory {}",
+            args.output.display()
+        )
+    })?;
+    let kept = keep_standard_input(&args.output)?;
+    let inputs = args
+        .input
+        .inputs
+        .iter()
+        .map(|input| match input.as_str() {
+            "-" => kept.to_string_lossy().into_owned(),
+            _ => input.clone(),
+        })
+        .collect();
+    let args = ReportArgs {
+        input: InputArgs {
+            inputs,
+            quiet: args.input.quiet,
+        },
+        tracker: args.tracker.clone(),
+        output: args.output.clone(),
+        force: args.force,
+    };
+    run_keeping(&args, &[kept], out)
 }
 
 /// The report of `args`, whose directory was already checked; `also_ours` are files in it

@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use anyhow::Context;
 use twsleuth_flows::{
     CollisionRecord, Endpoint, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker,
 };
-use twsleuth_reader::{CaptureFormat, CaptureReader, Compression, MergedCaptures};
+use twsleuth_reader::{CaptureReader, MergedCaptures};
 use twsleuth_report::limits::Status;
 use twsleuth_report::tables::label;
 use twsleuth_report::time::format_utc_ms;
@@ -26,6 +25,7 @@ use twsleuth_report::words::{count, duration};
 
 use crate::analyze::{Analysis, tracker_config, write_text};
 use crate::cli::{InputArgs, ReportArgs, WatchArgs};
+use crate::kept::{KeptInput, Tee};
 use crate::scan::{Hashing, Sinks, open_inputs, track_live};
 
 /// Sources shown in the terminal view.
@@ -131,55 +131,6 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         &also_ours,
         out,
     )
-}
-
-/// Standard input kept as it arrives, for `--report`: the report's ladders read it again.
-struct KeptInput {
-    /// Where the bytes go while they arrive; renamed by their format at the end.
-    receiving: PathBuf,
-}
-
-impl KeptInput {
-    fn create(dir: &Path) -> anyhow::Result<(KeptInput, BufWriter<File>)> {
-        let receiving = dir.join("capture.receiving");
-        let file = File::create(&receiving)
-            .with_context(|| format!("cannot create {}", receiving.display()))?;
-        Ok((KeptInput { receiving }, BufWriter::new(file)))
-    }
-
-    /// Names the kept bytes by the format and compression the reader found in them (the
-    /// bytes as received: a compressed input stays compressed) and returns the path.
-    fn finish(self, opened: Option<(CaptureFormat, Compression)>) -> anyhow::Result<PathBuf> {
-        let extension = match opened {
-            Some((_, Compression::Gzip)) => "gz",
-            Some((_, Compression::Zstd)) => "zst",
-            Some((CaptureFormat::PcapNg, Compression::None)) => "pcapng",
-            Some((CaptureFormat::Pcap { .. }, Compression::None)) | None => "pcap",
-        };
-        let path = self
-            .receiving
-            .with_file_name(format!("capture.{extension}"));
-        std::fs::rename(&self.receiving, &path)
-            .with_context(|| format!("cannot rename {}", self.receiving.display()))?;
-        Ok(path)
-    }
-}
-
-/// Passes the input through and copies every byte read into a file.
-struct Tee {
-    input: Box<dyn Read + Send>,
-    copy: BufWriter<File>,
-}
-
-impl Read for Tee {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.input.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        if n == 0 {
-            self.copy.flush()?;
-        }
-        Ok(n)
-    }
 }
 
 /// A file still being written: at its end, wait for more until interrupted (Ctrl-C).

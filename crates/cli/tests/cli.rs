@@ -3021,3 +3021,70 @@ fn reports_fit_a_desktop_and_a_phone_in_a_headless_browser() {
         }
     }
 }
+
+/// `report -`: standard input cannot be read twice, so it is kept in the report's directory
+/// (`capture.pcap`, listed in the manifest) and the report is of the kept capture: its ladders
+/// are, packet for packet, those a report of the file itself shows (before, a piped report
+/// printed empty ladders).
+#[test]
+fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
+    let input = fixture("lab/rejected/server.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let piped = dir.path().join("piped");
+    let report_piped = || {
+        Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+            .args(["report", "--quiet", "-o"])
+            .arg(&piped)
+            .arg("-")
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+            .unwrap()
+    };
+    let direct = dir.path().join("direct");
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        input.to_str().unwrap(),
+        "-o",
+        direct.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    // The ```text blocks of the evidence: one ladder per collision shown.
+    let ladders = |report: &Path| -> Vec<String> {
+        let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
+        markdown
+            .split("```text\n")
+            .skip(1)
+            .map(|block| block[..block.find("```").unwrap()].to_string())
+            .collect()
+    };
+    let expected = ladders(&direct);
+    assert!(expected.len() >= 2, "first and worst collision at least");
+    // Twice into the same directory: the kept capture is the report's own, not a foreign file.
+    for _ in 0..2 {
+        let out = report_piped();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "the rejected scenario's 10 collisions: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(piped.join("capture.pcap")).unwrap(),
+            std::fs::read(&input).unwrap()
+        );
+        assert!(!piped.join("capture.receiving").exists());
+        let manifest = std::fs::read_to_string(piped.join(".twsleuth-report")).unwrap();
+        assert!(manifest.lines().any(|l| l == "capture.pcap"), "{manifest}");
+        let shown = ladders(&piped);
+        assert_eq!(shown, expected);
+        for ladder in &shown {
+            // A header, the previous connection's closing packets and the new handshake.
+            assert!(ladder.lines().count() >= 5, "{ladder}");
+            assert!(
+                ladder.contains("SYN on a tuple the server holds"),
+                "{ladder}"
+            );
+        }
+    }
+}

@@ -536,7 +536,14 @@ fn evidence_section(input: &ReportInput<'_>) -> Section {
             text(format!(", frame {}. Wireshark filter: ", c.first_syn_frame.number)),
             Inline::Code(display_filter(e)),
         ]));
-        blocks.push(Block::Preformatted(ladder(e, &input.inputs)));
+        if e.steps.is_empty() {
+            // The capture was gone or changed when it was read again for the packets.
+            blocks.push(Block::Paragraph(vec![text(
+                "No ladder: this collision's packets were not found when the capture was read again.",
+            )]));
+        } else {
+            blocks.push(Block::Preformatted(ladder(e, &input.inputs)));
+        }
     }
     // Every collision of an outcome at once: its first SYNs, in one input.
     let mut filters: Vec<Vec<Inline>> = Vec::new();
