@@ -537,6 +537,33 @@ pub fn timeline_events(input: &ReportInput<'_>, capacity: &[Capacity]) -> Vec<(i
     events
 }
 
+/// The capacity model of findings held in memory, for tests.
+#[cfg(test)]
+pub(crate) fn capacity_of_findings(
+    findings: &twsleuth_flows::Findings,
+    summary: &Summary,
+    policy: &twsleuth_flows::TimeWaitPolicy,
+) -> Vec<Capacity> {
+    let records = crate::stream::RecordDigest::of(findings, summary, policy);
+    capacity(&ReportInput {
+        records: &records,
+        counters: &findings.counters,
+        summary,
+        accounting: &twsleuth_decode::Accounting::default(),
+        policy,
+        inputs: Vec::new(),
+        evidence: Vec::new(),
+        completeness: &crate::limits::Completeness {
+            complete: true,
+            cannot_show: Vec::new(),
+        },
+        exhaustion: &[],
+        f5: Default::default(),
+        capture_points: Vec::new(),
+        tool_version: "test",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,27 +595,8 @@ mod tests {
                 })
                 .collect(),
         );
-        let summary = Summary::new(&findings, 10);
         let policy = twsleuth_flows::TimeWaitPolicy::default();
-        let records = crate::stream::RecordDigest::of(&findings, &summary, &policy);
-        let input = ReportInput {
-            records: &records,
-            counters: &findings.counters,
-            summary: &summary,
-            accounting: &twsleuth_decode::Accounting::default(),
-            policy: &policy,
-            inputs: Vec::new(),
-            evidence: Vec::new(),
-            completeness: &crate::limits::Completeness {
-                complete: true,
-                cannot_show: Vec::new(),
-            },
-            exhaustion: &[],
-            f5: Default::default(),
-            capture_points: Vec::new(),
-            tool_version: "test",
-        };
-        capacity(&input).remove(0)
+        capacity_of_findings(&findings, &Summary::new(&findings, 10), &policy).remove(0)
     }
 
     #[test]

@@ -201,18 +201,7 @@ mod tests {
 
     #[test]
     fn latency_chart_says_what_it_shows() {
-        let sources = ["10.0.0.1"];
-        let charts = charts_of(
-            &tables(
-                &sources,
-                1_000,
-                150.0,
-                200,
-                5,
-                &["accepted", "rejected_recovered"],
-            ),
-            &context(&sources, 200),
-        );
+        let charts = one_source_charts();
         let latency = chart(&charts, "handshake-latency.svg");
         for label in [
             "clean (n=800",

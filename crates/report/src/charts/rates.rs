@@ -241,18 +241,7 @@ mod tests {
 
     #[test]
     fn rates_chart_says_what_it_shows() {
-        let sources = ["10.0.0.1"];
-        let charts = charts_of(
-            &tables(
-                &sources,
-                1_000,
-                150.0,
-                200,
-                5,
-                &["accepted", "rejected_recovered"],
-            ),
-            &context(&sources, 200),
-        );
+        let charts = one_source_charts();
         let rates = chart(&charts, "rates.svg");
         for label in ["new connections/s", "collisions/s", "per second"] {
             assert!(has_text(rates, label), "no {label:?}");

@@ -191,18 +191,7 @@ mod tests {
 
     #[test]
     fn reuse_interval_chart_says_what_it_shows() {
-        let sources = ["10.0.0.1"];
-        let charts = charts_of(
-            &tables(
-                &sources,
-                1_000,
-                150.0,
-                200,
-                5,
-                &["accepted", "rejected_recovered"],
-            ),
-            &context(&sources, 200),
-        );
+        let charts = one_source_charts();
         let reuse = chart(&charts, "reuse-interval.svg");
         // Every reuse came 200 ports ÷ 150/s − 10 ms = 1.32 s after the close: the log axis
         // runs in decades from 1 s past the TIME_WAIT line.

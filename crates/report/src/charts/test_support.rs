@@ -85,6 +85,23 @@ pub(super) fn source(name: &str, ports: u64, full_range_tuples: u64) -> ChartSou
     }
 }
 
+/// The charts of one source, 10.0.0.1: 1,000 connections at 150/s through 200 ports, every
+/// fifth a collision, accepted and rejected_recovered in turn.
+pub(super) fn one_source_charts() -> Vec<Chart> {
+    let sources = ["10.0.0.1"];
+    charts_of(
+        &tables(
+            &sources,
+            1_000,
+            150.0,
+            200,
+            5,
+            &["accepted", "rejected_recovered"],
+        ),
+        &context(&sources, 200),
+    )
+}
+
 pub(super) fn context(sources: &[&str], ports: u64) -> ChartContext {
     ChartContext {
         capture_start_ns: START_NS,
@@ -177,23 +194,6 @@ pub(super) fn fixture_charts(fixture: &str) -> Vec<Chart> {
     let findings = Findings::of_segments(&config, &segments);
     let summary = Summary::new(&findings, 4);
     let records = crate::stream::RecordDigest::of(&findings, &summary, &config.time_wait);
-    let input = crate::ReportInput {
-        records: &records,
-        counters: &findings.counters,
-        summary: &summary,
-        accounting: &twsleuth_decode::Accounting::default(),
-        policy: &config.time_wait,
-        inputs: Vec::new(),
-        evidence: Vec::new(),
-        completeness: &crate::limits::Completeness {
-            complete: true,
-            cannot_show: Vec::new(),
-        },
-        exhaustion: &[],
-        f5: Default::default(),
-        capture_points: Vec::new(),
-        tool_version: "test",
-    };
     let context = ChartContext {
         capture_start_ns: findings
             .connections
@@ -202,7 +202,7 @@ pub(super) fn fixture_charts(fixture: &str) -> Vec<Chart> {
             .min()
             .unwrap_or(0),
         time_wait_s: config.time_wait.default_ns as f64 / 1e9,
-        sources: crate::analysis::capacity(&input)
+        sources: crate::analysis::capacity_of_findings(&findings, &summary, &config.time_wait)
             .into_iter()
             .map(|c| ChartSource {
                 full_range_tuples: c.full_range_tuples(),
