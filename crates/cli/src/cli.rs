@@ -153,7 +153,7 @@ pub struct TrackerArgs {
     pub idle_timeout: i64,
 
     /// Memory the analysis may take (e.g. `512MiB`, `2GiB`); by default a quarter of this
-    /// machine's memory (or of its cgroup's limit), at least 256MiB. Three eighths of it bound
+    /// machine's memory (or of its cgroup's limit), at least 256MiB. A quarter of it bounds
     /// the tuple table (open connections, and closed tuples remembered for their TIME_WAIT and
     /// reuse interval), an eighth what one stretch of input adds between two checks; records
     /// leave memory as connections end (`report` keeps them in order on the temporary disk,

@@ -114,9 +114,11 @@ pub struct TrackerConfig {
     /// An open connection with no segment for this long (capture time) is evicted.
     pub idle_timeout_ns: i64,
     /// Memory the analysis may take, in bytes: the tuple table of all shards together takes
-    /// at most three eighths, what one stretch of input can add before the next check at
-    /// most an eighth ([`crate::ShardedTracker::stretch_segments`]), and the rest is left to
-    /// the reading, the records on their way out and the allocator. Beyond, tuples are
+    /// at most a quarter (its estimate counts entries, not the table's spare buckets), what
+    /// one stretch of input can add before the next check at most an eighth
+    /// ([`crate::ShardedTracker::stretch_segments`]), and the rest is left to the reading, the
+    /// records on their way out and the allocator (mimalloc keeps some 60 MiB of freed pages
+    /// under a SYN flood). Beyond, tuples are
     /// evicted in this order: failing attempts, tuples whose TIME_WAIT is over, open
     /// connections (least recently active first), and only then tuples still in TIME_WAIT,
     /// each of which is counted (`time_wait_evictions`: the collisions found are then a lower

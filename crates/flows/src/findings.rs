@@ -78,7 +78,7 @@ const STRETCH_SHARE_OF_BUDGET: usize = 8;
 /// tracker's memory is its live state, whatever the capture's length.
 pub struct ShardedTracker {
     shards: Vec<FlowTracker>,
-    /// Bytes the tuple tables may take together: three eighths of `max_memory`.
+    /// Bytes the tuple tables may take together: a quarter of `max_memory`.
     table_budget: usize,
     /// The capture's clock: the latest segment time of the stretches followed so far.
     now_ns: i64,
@@ -98,7 +98,7 @@ impl ShardedTracker {
             shards: (0..shards)
                 .map(|_| FlowTracker::new(config.clone()))
                 .collect(),
-            table_budget: config.max_memory / 8 * 3,
+            table_budget: config.max_memory / 4,
             now_ns: i64::MIN,
             next_sweep_ns: None,
             joiner: (config.capture_points.iter().any(|&point| point > 0))
