@@ -1791,9 +1791,21 @@ fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     // The ladders were read from the kept capture: the worst collision's rows are there.
     let markdown = std::fs::read_to_string(watched.join("report.md")).unwrap();
     let direct_markdown = std::fs::read_to_string(direct.join("report.md")).unwrap();
-    let ladder_rows = |text: &str| text.lines().filter(|l| l.contains("| SYN")).count();
-    assert!(ladder_rows(&markdown) > 0, "{markdown}");
-    assert_eq!(ladder_rows(&markdown), ladder_rows(&direct_markdown));
+    // The ```text blocks of the evidence: the watched report's ladders are the file's.
+    let ladders = |text: &str| -> Vec<String> {
+        text.split("```text\n")
+            .skip(1)
+            .map(|block| block[..block.find("```").unwrap()].to_string())
+            .collect()
+    };
+    assert!(ladders(&markdown).len() >= 2, "{markdown}");
+    assert!(
+        ladders(&markdown)
+            .iter()
+            .all(|ladder| ladder.contains("SYN on a tuple the server holds")),
+        "{markdown}"
+    );
+    assert_eq!(ladders(&markdown), ladders(&direct_markdown));
 
     // A directory holding someone else's file is refused before watching starts.
     let foreign = dir.path().join("foreign");

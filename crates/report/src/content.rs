@@ -17,7 +17,7 @@ fn text(s: impl Into<String>) -> Inline {
     Inline::Text(s.into())
 }
 
-/// Builds the whole document. `capacity` is [`capacity`]'s model; `charts` are (file name,
+/// Builds the whole document. `capacity` is [`crate::analysis::capacity`]'s model; `charts` are (file name,
 /// title) in the order to show them.
 pub fn document(
     input: &ReportInput<'_>,

@@ -6,9 +6,13 @@
 //!   format) and the [`stream::RecordDigest`] the rest is made from (a per-second timeline,
 //!   the charts' sample, the collisions to show), in memory that does not grow with the
 //!   capture.
-//! - [`content::document`] lays out what a postmortem needs (verdict, key figures, timeline,
-//!   capacity model, evidence, recommendations, method); [`document`] renders it as Markdown
-//!   and as self-contained HTML, escaping everything that came from a capture.
+//! - [`analysis`] decides what the findings mean (the verdict `analyze` prints too, who holds
+//!   the TIME_WAIT, the refusals' reasons, the capacity model, the timeline's events), and
+//!   [`evidence`] which collisions to show packet by packet and what each packet means.
+//! - The renderers only lay that out: [`content::document`] as the postmortem's sections,
+//!   which [`document`] writes as Markdown and as self-contained HTML (escaping everything
+//!   that came from a capture); [`charts`] as SVG, one module per chart; [`export`] as Parquet
+//!   and CSV. [`words`] writes numbers one way for all of them.
 #![deny(missing_docs)]
 
 pub mod analysis;
