@@ -79,8 +79,14 @@ pub fn keep_standard_input(dir: &Path) -> anyhow::Result<PathBuf> {
             receiving.receiving.display()
         );
     }
-    let opened = CaptureReader::open(&receiving.receiving.to_string_lossy(), 0)
-        .map(|reader| (reader.format(), reader.compression()))
-        .map_err(|e| anyhow::anyhow!("standard input: {e}"))?;
+    let opened = match CaptureReader::open(&receiving.receiving.to_string_lossy(), 0) {
+        Ok(reader) => (reader.format(), reader.compression()),
+        Err(e) => {
+            // Not a capture: nothing of it is worth keeping, and a file left behind would
+            // make the directory foreign to the next run.
+            let _ = std::fs::remove_file(&receiving.receiving);
+            anyhow::bail!("standard input: {}", e.kind);
+        }
+    };
     receiving.finish(Some(opened))
 }
