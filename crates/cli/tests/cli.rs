@@ -3099,4 +3099,17 @@ fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
             );
         }
     }
+    // Standard input that is not a capture: exit 2, and nothing of it is left behind.
+    let text = dir.path().join("text");
+    let out = Command::new(env!("CARGO_BIN_EXE_twsleuth"))
+        .args(["report", "-o"])
+        .arg(&text)
+        .arg("-")
+        .stdin(std::fs::File::open(repo_root().join("README.md")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("standard input: not a capture"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&text).unwrap().count(), 0);
 }
