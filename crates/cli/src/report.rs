@@ -38,6 +38,11 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         )
     })?;
     let kept = keep_standard_input(&args.output)?;
+    eprintln!(
+        "twsleuth: note: standard input is kept as {} ({} bytes): the report's frame numbers and filters refer to it",
+        kept.display(),
+        std::fs::metadata(&kept).map_or(0, |m| m.len())
+    );
     let inputs = args
         .input
         .inputs

@@ -3085,6 +3085,11 @@ fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
             std::fs::read(piped.join("capture.pcap")).unwrap(),
             std::fs::read(&input).unwrap()
         );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("standard input is kept as") && stderr.contains("capture.pcap"),
+            "{stderr}"
+        );
         assert!(!piped.join("capture.receiving").exists());
         let manifest = std::fs::read_to_string(piped.join(".twsleuth-report")).unwrap();
         assert!(manifest.lines().any(|l| l == "capture.pcap"), "{manifest}");
