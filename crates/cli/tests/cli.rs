@@ -2973,6 +2973,11 @@ fn browser_layout(html: &str, width: u32) -> Value {
             "--window-size=1600,1000",
             "--dump-dom",
         ])
+        // Its profile in the test's own directory: HOME may be missing or read-only.
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg(format!(
             "file://{}",
             dir.path().join("frame.html").display()
