@@ -157,10 +157,10 @@ pub struct TrackerArgs {
     /// the tuple table (open connections, and closed tuples remembered for their TIME_WAIT and
     /// reuse interval), an eighth what one stretch of input adds between two checks; records
     /// leave memory as connections end (`report` keeps them in order on the temporary disk,
-    /// and its exports' buffers beside this budget). Under pressure, failed
-    /// attempts go first, then tuples past their TIME_WAIT, then open connections; tuples
-    /// still in TIME_WAIT go last, each counted, and the verdict then says that the collisions
-    /// are a lower bound and the run is never an all-clear.
+    /// and its exports' buffers beside this budget). Under pressure, failed attempts go first,
+    /// then tuples past their TIME_WAIT, then open connections; tuples still in TIME_WAIT go
+    /// last, each counted, and the verdict then says that the collisions are a lower bound and
+    /// the run is never an all-clear.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<usize>,
 

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use std::collections::HashMap;
 use twsleuth_decode::Decoder;
-use twsleuth_flows::{DEFAULT_VIEW_JOIN_WAIT_NS, Endpoint, TrackerConfig, TupleKey};
+use twsleuth_flows::{DEFAULT_VIEW_JOIN_WAIT_NS, TrackerConfig, TupleKey, endpoints};
 use twsleuth_reader::{CaptureReader, MergedCaptures};
 
 /// SYNs read from the start of each input to find the inputs that share connections: enough
@@ -151,16 +151,8 @@ fn first_syns(reader: &mut CaptureReader) -> HashMap<(TupleKey, u32), i64> {
             continue;
         };
         if seg.flags.is_syn_only() {
-            let key = TupleKey::new(
-                Endpoint {
-                    ip: seg.src,
-                    port: seg.src_port,
-                },
-                Endpoint {
-                    ip: seg.dst,
-                    port: seg.dst_port,
-                },
-            );
+            let (src, dst) = endpoints(&seg);
+            let key = TupleKey::new(src, dst);
             syns.entry((key, seg.seq)).or_insert(seg.ts_ns);
         }
     }

@@ -223,18 +223,15 @@ fn evidence(
     if ladders.is_empty() {
         return Ok(Vec::new());
     }
-    // Standard input was consumed by the analysis: no ladders then. The set is not expanded
-    // again: a compressed archive's members are where its first reading put them.
-    let set = read.set();
-    if !set.members().iter().any(|m| m.name() == "-") {
-        let mut merged = open_set(set, Hashing::Off)?;
-        let mut decoder = Decoder::default();
-        while let Some(frame) = merged.next_frame() {
-            if let Ok(seg) = decoder.decode(&frame) {
-                ladders.offer(&seg);
-                if ladders.complete() {
-                    break;
-                }
+    // The set is not expanded again: a compressed archive's members are where its first
+    // reading put them. Standard input is never among them: `run` kept it as a file.
+    let mut merged = open_set(read.set(), Hashing::Off)?;
+    let mut decoder = Decoder::default();
+    while let Some(frame) = merged.next_frame() {
+        if let Ok(seg) = decoder.decode(&frame) {
+            ladders.offer(&seg);
+            if ladders.complete() {
+                break;
             }
         }
     }

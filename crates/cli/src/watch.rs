@@ -14,14 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use twsleuth_flows::{
-    CollisionRecord, Endpoint, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker,
-};
+use twsleuth_flows::{CollisionRecord, Finished, Occupancy, Outcome, SECOND_NS, ShardedTracker};
 use twsleuth_reader::{CaptureReader, MergedCaptures};
 use twsleuth_report::limits::Status;
-use twsleuth_report::tables::label;
 use twsleuth_report::time::format_utc_ms;
-use twsleuth_report::words::{count, duration};
+use twsleuth_report::words::{count, duration, human};
 
 use crate::analyze::{Analysis, tracker_config, write_text};
 use crate::cli::{InputArgs, ReportArgs, WatchArgs};
@@ -272,15 +269,9 @@ impl Live {
 fn first_of_kind(c: &CollisionRecord) -> String {
     format!(
         "first collision {}: {} → {} in frame {} ({} into the {} TIME_WAIT{})",
-        label(&c.outcome).replace('_', " "),
-        Endpoint {
-            ip: c.orig_h,
-            port: c.orig_p
-        },
-        Endpoint {
-            ip: c.resp_h,
-            port: c.resp_p
-        },
+        human(&c.outcome),
+        c.orig(),
+        c.resp(),
         c.first_syn_frame.number,
         duration(c.time_wait_age_ns),
         match c.holder_role {
@@ -374,7 +365,7 @@ fn collisions_text(live: &Live) -> String {
     let parts: Vec<String> = live
         .collisions
         .iter()
-        .map(|(outcome, n)| format!("{} {}", label(outcome).replace('_', " "), count(*n)))
+        .map(|(outcome, n)| format!("{} {}", human(outcome), count(*n)))
         .collect();
     format!("{} ({})", count(total), parts.join(", "))
 }

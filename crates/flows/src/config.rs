@@ -118,13 +118,12 @@ pub struct TrackerConfig {
     /// one stretch of input can add before the next check at most an eighth
     /// ([`crate::ShardedTracker::stretch_segments`]), and the rest is left to the reading, the
     /// records on their way out and the allocator (mimalloc keeps some 60 MiB of freed pages
-    /// under a SYN flood). Beyond, tuples are
-    /// evicted in this order: failing attempts, tuples whose TIME_WAIT is over, open
-    /// connections (least recently active first), and only then tuples still in TIME_WAIT,
-    /// each of which is counted (`time_wait_evictions`: the collisions found are then a lower
-    /// bound). The budget is checked between stretches of input, on the capture's clock, so
-    /// the findings do not depend on the number of shards. Records leave the tracker as their
-    /// incarnations end.
+    /// under a SYN flood). Beyond, tuples are evicted in this order: failing attempts, tuples
+    /// whose TIME_WAIT is over, open connections (least recently active first), and only then
+    /// tuples still in TIME_WAIT, each of which is counted (`time_wait_evictions`: the
+    /// collisions found are then a lower bound). The budget is checked between stretches of
+    /// input, on the capture's clock, so the findings do not depend on the number of shards.
+    /// Records leave the tracker as their incarnations end.
     pub max_memory: usize,
     /// What of a segment's vantage is part of its flow key.
     pub split_by: SplitBy,

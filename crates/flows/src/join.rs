@@ -43,17 +43,7 @@ impl ViewJoiner {
                 self.ready.connections.push(record);
                 continue;
             };
-            let key = join_key(
-                Endpoint {
-                    ip: record.orig_h,
-                    port: record.orig_p,
-                },
-                Endpoint {
-                    ip: record.resp_h,
-                    port: record.resp_p,
-                },
-                isn,
-            );
+            let key = join_key(record.orig(), record.resp(), isn);
             match self.connections.get_mut(&key) {
                 Some((_, held)) => {
                     let joined = join_connection(held, record);
@@ -65,17 +55,7 @@ impl ViewJoiner {
             }
         }
         for record in batch.collisions {
-            let key = join_key(
-                Endpoint {
-                    ip: record.orig_h,
-                    port: record.orig_p,
-                },
-                Endpoint {
-                    ip: record.resp_h,
-                    port: record.resp_p,
-                },
-                record.syn_seq,
-            );
+            let key = join_key(record.orig(), record.resp(), record.syn_seq);
             match self.collisions.get_mut(&key) {
                 Some((_, held)) => join_collision(held, record),
                 None => {

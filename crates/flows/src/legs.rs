@@ -125,14 +125,8 @@ impl Leg {
     fn of(c: &ConnectionRecord) -> Leg {
         Leg {
             uid: c.uid,
-            orig: Endpoint {
-                ip: c.orig_h,
-                port: c.orig_p,
-            },
-            resp: Endpoint {
-                ip: c.resp_h,
-                port: c.resp_p,
-            },
+            orig: c.orig(),
+            resp: c.resp(),
             first_frame: c.first_frame,
         }
     }

@@ -67,4 +67,4 @@ pub use summary::{
     SummaryBuilder,
 };
 pub use tracker::{Occupancy, TrackerCounters};
-pub use tuple::{Endpoint, TupleKey, View};
+pub use tuple::{Endpoint, TupleKey, View, endpoints};

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use twsleuth_decode::FrameRef;
 
-use crate::tuple::View;
+use crate::tuple::{Endpoint, View};
 
 /// Which side of a connection: the originator sent the SYN (Zeek's `orig`), the responder
 /// answered it (`resp`).
@@ -260,6 +260,22 @@ pub struct ConnectionView {
 }
 
 impl ConnectionRecord {
+    /// The originator's end of the connection.
+    pub fn orig(&self) -> Endpoint {
+        Endpoint {
+            ip: self.orig_h,
+            port: self.orig_p,
+        }
+    }
+
+    /// The responder's end of the connection.
+    pub fn resp(&self) -> Endpoint {
+        Endpoint {
+            ip: self.resp_h,
+            port: self.resp_p,
+        }
+    }
+
     /// The first SYN's time, when the capture holds it (the incarnation began with it).
     pub fn syn_ts_ns(&self) -> Option<i64> {
         self.history.as_str().starts_with('S').then_some(self.ts_ns)
@@ -571,6 +587,22 @@ pub struct CollisionView {
 }
 
 impl CollisionRecord {
+    /// The originator's end of the collision's 4-tuple.
+    pub fn orig(&self) -> Endpoint {
+        Endpoint {
+            ip: self.orig_h,
+            port: self.orig_p,
+        }
+    }
+
+    /// The responder's end of the collision's 4-tuple.
+    pub fn resp(&self) -> Endpoint {
+        Endpoint {
+            ip: self.resp_h,
+            port: self.resp_p,
+        }
+    }
+
     /// Both the SYN and the TIME_WAIT carried TCP timestamps (RFC 7323): PAWS and RFC 6191's
     /// newer-timestamp rule could apply.
     pub fn timestamps(&self) -> bool {

@@ -29,7 +29,7 @@ impl fmt::Display for Endpoint {
 }
 
 /// A segment's sender and receiver.
-pub(crate) fn endpoints(seg: &twsleuth_decode::TcpSegment) -> (Endpoint, Endpoint) {
+pub fn endpoints(seg: &twsleuth_decode::TcpSegment) -> (Endpoint, Endpoint) {
     (
         Endpoint {
             ip: seg.src,

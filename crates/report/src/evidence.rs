@@ -11,8 +11,7 @@ use twsleuth_flows::{CollisionRecord, LinuxRule, Outcome, Role};
 
 use crate::analysis::reason_words;
 use crate::stream::CollisionDigest;
-use crate::tables::label;
-use crate::words::duration;
+use crate::words::{duration, human};
 use crate::{Evidence, LadderStep};
 
 /// Segments of the previous connection shown before the colliding SYN (its closing exchange).
@@ -38,8 +37,7 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
             .iter()
             .find(|c| c.outcome == outcome)
         {
-            let name = label(&outcome).replace('_', " ");
-            picked.push((format!("Example of {name}"), example));
+            picked.push((format!("Example of {}", human(&outcome)), example));
         }
     }
     // Each reason for a refusal has its own remedy: show one of each.

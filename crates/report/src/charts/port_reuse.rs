@@ -9,7 +9,7 @@ use super::frame::{DrawResult, Drawn, LegendEntry, Marker, render};
 use super::palette::{GREY, OUTCOMES, outcome_colour, outcome_index};
 use super::sample::{
     COLLISION_CELL, COLLISION_MARKS_MAX, ChartSample, HashSample, Mark, PLAIN_CELL,
-    PLAIN_MARKS_MAX, share_budget, thin, thinned_count,
+    PLAIN_MARKS_MAX, sampled_legend, share_budget, thin, thinned_count,
 };
 use super::text::{display_text, file_safe};
 use super::{Chart, ChartSource};
@@ -209,14 +209,9 @@ pub(super) fn port_reuse(
                     .collect::<Vec<_>>()
                     .join(", "),
             };
-            let sampled = if k > 1 {
-                format!(", 1 in {k}")
-            } else {
-                String::new()
-            };
             legend.push(LegendEntry::new(
                 Marker::Dot(colour, 3),
-                format!("{label} ({}{sampled})", marks.count),
+                sampled_legend(&label, marks.count, k),
             ));
         }
         if outside > 0 {

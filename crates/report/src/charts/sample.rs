@@ -161,6 +161,16 @@ impl HashSample {
     }
 }
 
+/// A thinned series' legend: its label, the marks it counts, and the sampling when [`thin`]
+/// kept 1 in `k` (`k` > 1).
+pub(super) fn sampled_legend(label: &str, count: u64, k: u64) -> String {
+    if k > 1 {
+        format!("{label} ({count}, 1 in {k})")
+    } else {
+        format!("{label} ({count})")
+    }
+}
+
 /// How many marks remain once those on the same `cell`-pixel square are merged.
 pub(super) fn thinned_count(chart: &Plot<'_>, sample: &HashSample, cell: i32) -> usize {
     thin(chart, sample, cell, usize::MAX).1.len()

@@ -7,7 +7,7 @@ use super::Chart;
 use super::axes::{Span, axes, cartesian, tick};
 use super::frame::{Drawn, LegendEntry, Marker, render};
 use super::palette::{BLUE, GREY, VERMILLION};
-use super::sample::{COLLISION_CELL, COLLISION_MARKS_MAX, HashSample, Mark, thin};
+use super::sample::{COLLISION_CELL, COLLISION_MARKS_MAX, HashSample, Mark, sampled_legend, thin};
 
 /// The colliding SYNs' TSval and the `ts_recent` of the TIME_WAIT each met, over time, from
 /// a deterministic sample of the collisions (exact counts).
@@ -116,14 +116,9 @@ pub(super) fn syn_timestamps(sample: &TimestampSample, start: &str) -> Chart {
                     .iter()
                     .map(|m| Circle::new((m.x, m.y), 2, colour.filled())),
             )?;
-            let sampled = if k > 1 {
-                format!(", 1 in {k}")
-            } else {
-                String::new()
-            };
             legend.push(LegendEntry::new(
                 Marker::Dot(colour, 3),
-                format!("{label} ({}{sampled})", marks.count),
+                sampled_legend(label, marks.count, k),
             ));
         }
         Ok(Drawn::new(legend))
