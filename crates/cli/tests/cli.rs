@@ -471,11 +471,7 @@ fn analyze_agrees_with_the_kernel_in_every_lab_scenario() {
             }
             // Attempt by attempt: each collision is an attempt the kernel saw collide, with
             // the same outcome, and the TIME_WAIT age agrees within 50 ms.
-            let ours: Vec<Value> = std::fs::read_to_string(&collisions_path)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
+            let ours = jsonl(&collisions_path);
             let outcomes = expected["collisions_by_outcome"].as_object().unwrap();
             let kernel: Vec<&Value> = attempts
                 .as_array()
@@ -555,10 +551,8 @@ fn tshark_reused_ports_are_all_explained() {
         let tmp = tempfile::tempdir().unwrap();
         let conns = tmp.path().join("conns.jsonl");
         analyze_json(&[&path], &["--connections", conns.to_str().unwrap()]);
-        let reused: Vec<(u64, u64)> = std::fs::read_to_string(&conns)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        let reused: Vec<(u64, u64)> = jsonl(&conns)
+            .into_iter()
             .filter(|c| !c["prev_uid"].is_null())
             .map(|c| {
                 (
@@ -848,6 +842,45 @@ fn collisions_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
     lines
         .map(|line| header.iter().cloned().zip(csv_cells(line)).collect())
         .collect()
+}
+
+/// The ladders of a report's evidence (its ```text blocks in report.md), one per collision
+/// shown.
+fn report_ladders(dir: &Path) -> Vec<String> {
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    markdown
+        .split("```text\n")
+        .skip(1)
+        .map(|block| block[..block.find("```").unwrap()].to_string())
+        .collect()
+}
+
+/// The records of a JSONL export (`--connections`, `--collisions`).
+fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Each connection's start, source port, packets each way and SYN retransmissions, sorted:
+/// what one capture point counts, to compare with another analysis of it.
+fn packet_counts(connections: &[Value]) -> Vec<(i64, u64, u64, u64, u64)> {
+    let mut rows: Vec<_> = connections
+        .iter()
+        .map(|c| {
+            (
+                c["ts_ns"].as_i64().unwrap(),
+                c["orig_p"].as_u64().unwrap(),
+                c["orig_pkts"].as_u64().unwrap(),
+                c["resp_pkts"].as_u64().unwrap(),
+                c["syn_retransmits"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
 }
 
 /// One CSV line's cells: quoted cells may hold commas (a Wireshark filter's frame set) and
@@ -1788,24 +1821,16 @@ fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     };
     assert_eq!(collisions(&watched)["total"], 10);
     assert_eq!(collisions(&watched), collisions(&direct));
-    // The ladders were read from the kept capture: the worst collision's rows are there.
-    let markdown = std::fs::read_to_string(watched.join("report.md")).unwrap();
-    let direct_markdown = std::fs::read_to_string(direct.join("report.md")).unwrap();
-    // The ```text blocks of the evidence: the watched report's ladders are the file's.
-    let ladders = |text: &str| -> Vec<String> {
-        text.split("```text\n")
-            .skip(1)
-            .map(|block| block[..block.find("```").unwrap()].to_string())
-            .collect()
-    };
-    assert!(ladders(&markdown).len() >= 2, "{markdown}");
+    // The ladders were read from the kept capture: they are the file's.
+    let ladders = report_ladders(&watched);
+    assert!(ladders.len() >= 2, "{ladders:?}");
     assert!(
-        ladders(&markdown)
+        ladders
             .iter()
             .all(|ladder| ladder.contains("SYN on a tuple the server holds")),
-        "{markdown}"
+        "{ladders:?}"
     );
-    assert_eq!(ladders(&markdown), ladders(&direct_markdown));
+    assert_eq!(ladders, report_ladders(&direct));
 
     // A directory holding someone else's file is refused before watching starts.
     let foreign = dir.path().join("foreign");
@@ -1997,14 +2022,7 @@ fn both_legs_of_a_bridge_are_two_views_of_one_connection() {
         ];
         args.extend_from_slice(extra);
         let (a, _) = analyze_json(&[path], &args);
-        let read = |p: &Path| -> Vec<Value> {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
-        };
-        (a, read(&conns), read(&cols))
+        (a, jsonl(&conns), jsonl(&cols))
     };
     let (alone, alone_conns, alone_cols) = export(&alone_path, "alone", &[]);
     let (a, conns, cols) = export(&bridge, "bridge", &[]);
@@ -2024,23 +2042,7 @@ fn both_legs_of_a_bridge_are_two_views_of_one_connection() {
     );
     // Per connection: the VLAN 10 view's packets and retransmissions, those of the capture
     // alone; the VLAN 20 view is evidence with the same counts.
-    let per_connection = |records: &[Value]| -> Vec<(i64, u64, u64, u64, u64)> {
-        let mut rows: Vec<_> = records
-            .iter()
-            .map(|c| {
-                (
-                    c["ts_ns"].as_i64().unwrap(),
-                    c["orig_p"].as_u64().unwrap(),
-                    c["orig_pkts"].as_u64().unwrap(),
-                    c["resp_pkts"].as_u64().unwrap(),
-                    c["syn_retransmits"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        rows.sort_unstable();
-        rows
-    };
-    assert_eq!(per_connection(&conns), per_connection(&alone_conns));
+    assert_eq!(packet_counts(&conns), packet_counts(&alone_conns));
     for c in &conns {
         assert_eq!(c["view"]["vantage"]["outer_vlan"], 10, "{c}");
         let others = c["other_views"].as_array().unwrap();
@@ -2134,33 +2136,11 @@ fn a_balancers_and_a_servers_capture_are_joined_with_their_clock_offset() {
     assert!((offset_s - 2.5).abs() < 50e-6, "offset {offset_s} s");
     assert!(clock["spread_ns"].as_i64().unwrap() < 50_000, "{clock}");
     assert!(clock["drift_ppm"].as_f64().unwrap().abs() < 10.0, "{clock}");
-    let read = |p: &Path| -> Vec<Value> {
-        std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let (conns, cols) = (read(&conns_path), read(&cols_path));
+    let (conns, cols) = (jsonl(&conns_path), jsonl(&cols_path));
     // Per connection, the balancer's packets, as in its capture alone.
     let alone_path = tmp.path().join("alone.jsonl");
     analyze_json(&[&lb], &["--connections", alone_path.to_str().unwrap()]);
-    let counts = |records: &[Value]| -> Vec<(i64, u64, u64, u64)> {
-        let mut rows: Vec<_> = records
-            .iter()
-            .map(|c| {
-                (
-                    c["ts_ns"].as_i64().unwrap(),
-                    c["orig_pkts"].as_u64().unwrap(),
-                    c["resp_pkts"].as_u64().unwrap(),
-                    c["syn_retransmits"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        rows.sort_unstable();
-        rows
-    };
-    assert_eq!(counts(&conns), counts(&read(&alone_path)));
+    assert_eq!(packet_counts(&conns), packet_counts(&jsonl(&alone_path)));
     for c in &cols {
         assert_eq!(c["first_syn_frame"]["file_index"], 0, "{c}");
         let server = &c["other_views"][0];
@@ -3066,16 +3046,7 @@ fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
         direct.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    // The ```text blocks of the evidence: one ladder per collision shown.
-    let ladders = |report: &Path| -> Vec<String> {
-        let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
-        markdown
-            .split("```text\n")
-            .skip(1)
-            .map(|block| block[..block.find("```").unwrap()].to_string())
-            .collect()
-    };
-    let expected = ladders(&direct);
+    let expected = report_ladders(&direct);
     assert!(expected.len() >= 2, "first and worst collision at least");
     // Twice into the same directory: the kept capture is the report's own, not a foreign file.
     for _ in 0..2 {
@@ -3098,7 +3069,7 @@ fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
         assert!(!piped.join("capture.receiving").exists());
         let manifest = std::fs::read_to_string(piped.join(".twsleuth-report")).unwrap();
         assert!(manifest.lines().any(|l| l == "capture.pcap"), "{manifest}");
-        let shown = ladders(&piped);
+        let shown = report_ladders(&piped);
         assert_eq!(shown, expected);
         for ladder in &shown {
             // A header, the previous connection's closing packets and the new handshake.
