@@ -287,10 +287,21 @@ pub fn frame(columns: &[NamedColumn<'_>]) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes a frame as Parquet (polars' default zstd compression: half the size of Snappy on
-/// these tables, and read by pandas/pyarrow, polars and DuckDB alike).
+/// zstd's level for the Parquet files: level 1 writes the bench capture's 970 k records ~8%
+/// faster than the default 3, in files 8% larger (45 MB against 42; the CSV is 300 MB).
+const PARQUET_ZSTD_LEVEL: i32 = 1;
+
+/// A Parquet writer as every export uses it: zstd (half the size of Snappy on these tables,
+/// and read by pandas/pyarrow, polars and DuckDB alike) at [`PARQUET_ZSTD_LEVEL`].
+pub fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
+    let level = polars::polars_utils::compression::ZstdLevel::try_new(PARQUET_ZSTD_LEVEL)
+        .expect("a level zstd has");
+    ParquetWriter::new(out).with_compression(ParquetCompression::Zstd(Some(level)))
+}
+
+/// Writes a frame as Parquet.
 pub fn write_parquet(frame: &mut DataFrame, out: &mut dyn Write) -> PolarsResult<()> {
-    ParquetWriter::new(out).finish(frame).map(|_| ())
+    parquet_writer(out).finish(frame).map(|_| ())
 }
 
 /// Rows formatted by one task.

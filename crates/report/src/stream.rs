@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use polars::io::parquet::write::BatchedWriter;
-use polars::prelude::{DataFrame, ParquetWriter, PolarsError};
+use polars::prelude::{DataFrame, PolarsError};
 use twsleuth_flows::{
     ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, SECOND_NS, Summary,
     TimeWaitPolicy,
@@ -21,7 +21,8 @@ use twsleuth_flows::{
 use crate::analysis::CAPACITY_SOURCES;
 use crate::charts::{ChartSample, TimestampSample};
 use crate::export::{
-    NamedColumn, collisions_columns, connections_columns, frame, write_csv_header, write_csv_rows,
+    NamedColumn, collisions_columns, connections_columns, frame, parquet_writer, write_csv_header,
+    write_csv_rows,
 };
 use crate::files::Pending;
 use crate::tables::{
@@ -306,20 +307,56 @@ pub fn export_records<C, K, S>(
 ) -> io::Result<(RecordDigest, Vec<PathBuf>)>
 where
     C: Iterator<Item = io::Result<ConnectionRecord>>,
-    K: Iterator<Item = io::Result<CollisionRecord>>,
+    K: Iterator<Item = io::Result<CollisionRecord>> + Send,
     S: Iterator<Item = io::Result<Successor>>,
 {
     if let Some(dir) = data_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let mut written = Vec::new();
-
     let mut connections = streams.connections.peekable();
     let capture_start_ns = match connections.peek() {
         Some(Ok(c)) => c.ts_ns,
         _ => 0,
     };
-    // Collisions first: few next to connections, and the evidence is chosen from them.
+    // The two tables are exported side by side: each chunk's work (merging the runs, building
+    // rows, Parquet, CSV) is mostly serial, and the collisions are as many as the connections
+    // on a balancer cycling its ports.
+    std::thread::scope(|scope| {
+        let collisions = scope.spawn(move || {
+            export_collisions(
+                data_dir,
+                streams.collisions,
+                capture_start_ns,
+                chunk_records,
+            )
+        });
+        let connections = export_connections(
+            data_dir,
+            connections,
+            streams.successors,
+            (summary, policy),
+            timeline_sources,
+            (capture_start_ns, chunk_records),
+        );
+        let (collisions, timestamps, collision_files) = collisions
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let (mut digest, mut written) = connections?;
+        digest.collisions = collisions;
+        digest.timestamps = timestamps;
+        written.extend(collision_files);
+        Ok((digest, written))
+    })
+}
+
+/// Writes `data/collisions.*` (when there is a directory) and gathers what the report takes
+/// from the collisions.
+fn export_collisions(
+    data_dir: Option<&Path>,
+    records: impl Iterator<Item = io::Result<CollisionRecord>>,
+    capture_start_ns: i64,
+    chunk_records: usize,
+) -> io::Result<(CollisionDigest, TimestampSample, Vec<PathBuf>)> {
     let mut collisions = CollisionDigest::default();
     let mut timestamps = TimestampSample::default();
     let mut export = TableExport::create(
@@ -328,7 +365,7 @@ where
         &collisions_columns(&collisions_table(&[])),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
-    let mut records = streams.collisions.peekable();
+    let mut records = records.peekable();
     while records.peek().is_some() {
         chunk.clear();
         for record in records.by_ref().take(chunk_records.max(1)) {
@@ -345,8 +382,19 @@ where
         }
         export.write(&collisions_columns(&collisions_table(&chunk)))?;
     }
-    written.extend(export.commit()?);
+    Ok((collisions, timestamps, export.commit()?))
+}
 
+/// Writes `data/connections.*` (when there is a directory) and gathers the rest of the
+/// [`RecordDigest`] from the connections, joined with their successors.
+fn export_connections(
+    data_dir: Option<&Path>,
+    mut connections: std::iter::Peekable<impl Iterator<Item = io::Result<ConnectionRecord>>>,
+    successors: impl Iterator<Item = io::Result<Successor>>,
+    (summary, policy): (&Summary, &TimeWaitPolicy),
+    timeline_sources: (&[IpAddr], bool),
+    (capture_start_ns, chunk_records): (i64, usize),
+) -> io::Result<(RecordDigest, Vec<PathBuf>)> {
     let chart_sources: Vec<String> = summary
         .sources
         .iter()
@@ -371,11 +419,11 @@ where
         server_closed_first: 0,
         low_confidence: 0,
         tuples: Vec::new(),
-        collisions,
-        timestamps,
+        collisions: CollisionDigest::default(),
+        timestamps: TimestampSample::default(),
     };
     let mut timeline = TimelineBuilder::new(timeline_sources.0, timeline_sources.1);
-    let mut join = SuccessorJoin::new(streams.successors);
+    let mut join = SuccessorJoin::new(successors);
     let mut export = TableExport::create(
         data_dir,
         "connections",
@@ -414,7 +462,7 @@ where
         digest.charts.add(&table);
         export.write(&connections_columns(&table))?;
     }
-    written.splice(0..0, export.commit()?);
+    let written = export.commit()?;
     digest.timeline = timeline.finish();
     digest.rate = rate.finish();
     let closed_first = closers.into_iter().zip(source_rates);
@@ -470,7 +518,7 @@ impl TableExport {
         let (pending, writer) = Pending::create(&parquet_path)?;
         let schema = frame(columns).map_err(polars_error)?.schema().clone();
         let file = writer.into_inner().map_err(|e| e.into_error())?;
-        let batched = ParquetWriter::new(file)
+        let batched = parquet_writer(file)
             .batched(&schema)
             .map_err(polars_error)?;
         let csv_path = data_dir.join(format!("{name}.csv"));
