@@ -1,6 +1,6 @@
-//! Standard input kept as a file in the report's directory: a report's ladders read the
-//! capture again for the packets of the collisions it shows, its Wireshark filters name
-//! frames of it, and its manifest lists it (`watch --report`, and `report` of standard input).
+//! Standard input kept as a file in the report's directory: the report's frame numbers and
+//! Wireshark filters name frames of it, and its manifest lists it (`watch --report`, and
+//! `report` of standard input). The report itself is made in the one pass that keeps it.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};

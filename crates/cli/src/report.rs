@@ -1,6 +1,6 @@
-//! `twsleuth report`: analyse, read the inputs again for the packets of the collisions the
-//! report shows (the report crate picks them and says what each packet means), hash the
-//! inputs, and have the report crate write the document, charts and data.
+//! `twsleuth report`: analyse the inputs in one pass, hashing them and keeping the packets of
+//! the collisions the report may show (the report crate picks them and says what each packet
+//! means), and have the report crate write the document, charts and data.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,18 +9,16 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use twsleuth_decode::{Decoder, F5NameId, F5Summary, FrameRef};
-use twsleuth_reader::MergedCaptures;
-use twsleuth_report::evidence::Ladders;
+use twsleuth_decode::{F5NameId, F5Summary, FrameRef};
+use twsleuth_report::evidence::evidence;
 use twsleuth_report::limits::Status;
-use twsleuth_report::stream::{CHUNK_RECORDS, CollisionDigest, RecordStreams, export_records};
+use twsleuth_report::stream::{CHUNK_RECORDS, RecordStreams, export_records};
 use twsleuth_report::{Evidence, F5Facts, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, capture_point_sentences, tracker_config};
 use crate::cli::{InputArgs, ReportArgs};
 use crate::kept::keep_standard_input;
-use crate::points::CapturePoints;
-use crate::scan::{Hashing, Sinks, open_set};
+use crate::scan::{Hashing, Sinks};
 
 /// Runs `twsleuth report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
@@ -71,10 +69,13 @@ pub fn run_keeping(
     also_ours: &[PathBuf],
     out: &mut impl Write,
 ) -> anyhow::Result<Status> {
-    let config = tracker_config(&args.tracker);
+    let mut config = tracker_config(&args.tracker);
+    // The packets of the collisions the report shows are kept as the inputs are read: they
+    // are read once.
+    config.ladders = true;
     // Records wait on the temporary disk, in order, until the exports take them one chunk at
     // a time: memory does not grow with the capture.
-    let sinks = Sinks::new(true, true, true);
+    let sinks = Sinks::new(true, true, true).with_ladders();
     let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256, sinks)?;
     if analysis.tracked.facts.interrupted {
         anyhow::bail!(
@@ -112,7 +113,8 @@ pub fn run_keeping(
         CHUNK_RECORDS,
     )
     .with_context(cannot_write)?;
-    let mut evidence = evidence(&analysis.merged, &records.collisions, &analysis.points)?;
+    let ladders = analysis.records.ladders.take().unwrap_or_default();
+    let mut evidence = evidence(&records.collisions, &ladders, &analysis.points.of_input);
     name_f5_rst_causes(&mut evidence, &analysis.tracked.f5);
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
     let input = ReportInput {
@@ -211,29 +213,4 @@ fn name_f5_rst_causes(evidence: &mut [Evidence], f5: &F5Summary) {
             step.note = format!("{}; F5 RST cause: {cause}", step.note);
         }
     }
-}
-
-/// Reads the inputs again for the ladders of the collisions to show ([`Ladders`]).
-fn evidence(
-    read: &MergedCaptures,
-    collisions: &CollisionDigest,
-    points: &CapturePoints,
-) -> anyhow::Result<Vec<Evidence>> {
-    let mut ladders = Ladders::new(collisions);
-    if ladders.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The set is not expanded again: a compressed archive's members are where its first
-    // reading put them. Standard input is never among them: `run` kept it as a file.
-    let mut merged = open_set(read.set(), Hashing::Off)?;
-    let mut decoder = Decoder::default();
-    while let Some(frame) = merged.next_frame() {
-        if let Ok(seg) = decoder.decode(&frame) {
-            ladders.offer(&seg);
-            if ladders.complete() {
-                break;
-            }
-        }
-    }
-    Ok(ladders.into_evidence(&points.of_input))
 }

@@ -15,6 +15,7 @@ use twsleuth_flows::{
 };
 use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
+use twsleuth_report::evidence::LadderKeeper;
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
 use twsleuth_report::spill::{DEFAULT_BUFFER_BYTES, SortedSpill};
@@ -74,8 +75,8 @@ pub fn open_inputs(args: &InputArgs, hashing: Hashing) -> anyhow::Result<MergedC
     Ok(merged)
 }
 
-/// Opens the captures of a set that was expanded before (to read some frames again).
-pub fn open_set(set: &CaptureSet, hashing: Hashing) -> anyhow::Result<MergedCaptures> {
+/// Opens the captures of an expanded set.
+fn open_set(set: &CaptureSet, hashing: Hashing) -> anyhow::Result<MergedCaptures> {
     MergedCaptures::from_set(set, hashing == Hashing::Sha256).context("cannot read the capture")
 }
 
@@ -126,6 +127,9 @@ pub struct Sinks {
     /// Collisions with a reset of each F5 RST cause on their tuple between their SYN and its
     /// SYN-ACK (a RST answering the SYN, or the SYN's sender's answer to a rejection).
     pub f5_rst_causes: BTreeMap<F5NameId, u64>,
+    /// The packets of the collisions a report may show (the tracker keeps them with
+    /// `TrackerConfig::ladders`).
+    pub ladders: Option<LadderKeeper>,
     /// Sees each batch first (the live view of `watch`).
     pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
@@ -149,8 +153,17 @@ impl Sinks {
             leg_pairs: None,
             f5_resets: HashMap::new(),
             f5_rst_causes: BTreeMap::new(),
+            ladders: None,
             observer: None,
             error: None,
+        }
+    }
+
+    /// The same sinks, keeping the ladders of the collisions a report may show.
+    pub fn with_ladders(self) -> Sinks {
+        Sinks {
+            ladders: Some(LadderKeeper::default()),
+            ..self
         }
     }
 
@@ -201,8 +214,11 @@ impl Sinks {
         }
         let Finished {
             connections,
-            collisions,
+            mut collisions,
         } = batch;
+        if let Some(ladders) = &mut self.ladders {
+            collisions.iter_mut().for_each(|c| ladders.offer(c));
+        }
         if let Some(spill) = &mut self.connections {
             if let Err(error) = spill.extend(connections) {
                 self.error.get_or_insert(error);

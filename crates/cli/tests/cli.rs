@@ -3023,6 +3023,58 @@ fn reports_fit_a_desktop_and_a_phone_in_a_headless_browser() {
 /// (`capture.pcap`, listed in the manifest) and the report is of the kept capture: its ladders
 /// are, packet for packet, those a report of the file itself shows (before, a piped report
 /// printed empty ladders).
+/// A capture of the server's side only: nothing shows the client's ACK that completes a
+/// handshake, so a ladder runs to its length. It shows the collision's own connection, not the
+/// tuple's next ones (5 s later), and calls an ACK the old connection's only when it carries
+/// the old connection's numbers.
+#[test]
+fn a_one_sided_ladder_shows_its_own_connection_and_only_what_its_numbers_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("lab/accepted/one-sided-server.pcap");
+    let out = twsleuth(&[
+        "report",
+        "--quiet",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // (The columns read come before any quoted text.)
+    let rows = |file: &str| -> Vec<std::collections::HashMap<String, String>> {
+        let csv = std::fs::read_to_string(dir.path().join("data").join(file)).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+        lines
+            .map(|line| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(line.split(',').map(String::from))
+                    .collect()
+            })
+            .collect()
+    };
+    let first = &rows("collisions.csv")[0];
+    let first_syn: u64 = first["first_syn_frame"].parse().unwrap();
+    let connection = rows("connections.csv")
+        .into_iter()
+        .find(|c| c["uid"] == first["uid"])
+        .unwrap();
+    let last_frame: u64 = connection["last_frame"].parse().unwrap();
+    let ladder = &report_ladders(dir.path())[0];
+    let frames: Vec<u64> = ladder
+        .lines()
+        .skip(1)
+        .filter_map(|row| row.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    let (before, after): (Vec<u64>, Vec<u64>) = frames.iter().partition(|&&f| f < first_syn);
+    assert_eq!(before.len(), 4, "the previous connection's close: {ladder}");
+    assert_eq!(after.first(), Some(&first_syn), "{ladder}");
+    assert_eq!(after.last(), Some(&last_frame), "{ladder}");
+    // An accepted SYN meets no TIME_WAIT answer: no ACK carries the old numbers.
+    assert!(!ladder.contains("old connection's numbers"), "{ladder}");
+}
+
 #[test]
 fn report_of_standard_input_keeps_it_and_shows_the_ladders() {
     let input = fixture("lab/rejected/server.pcap");

@@ -138,6 +138,11 @@ pub struct TrackerConfig {
     /// offset and the sweeps' period ([`ShardedTracker`](crate::ShardedTracker)).
     #[serde(skip)]
     pub view_join_wait_ns: i64,
+    /// Keep, with every tuple, its latest few segments, and with every collision the packets
+    /// of its ladder ([`crate::CollisionLadder`]): what a report shows of the collisions it
+    /// picks, without reading its inputs again. Off, the tracker keeps no packet.
+    #[serde(skip)]
+    pub ladders: bool,
 }
 
 impl Default for TrackerConfig {
@@ -150,6 +155,7 @@ impl Default for TrackerConfig {
             split_by: SplitBy::default(),
             capture_points: Vec::new(),
             view_join_wait_ns: DEFAULT_VIEW_JOIN_WAIT_NS,
+            ladders: false,
         }
     }
 }

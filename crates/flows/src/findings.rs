@@ -12,7 +12,7 @@ use crate::config::TrackerConfig;
 use crate::join::ViewJoiner;
 use crate::records::{CollisionRecord, ConnectionRecord};
 use crate::tracker::{
-    EvictionClass, FlowTracker, Occupancy, SEGMENT_GROWTH_BYTES, TrackerCounters,
+    EvictionClass, FlowTracker, Occupancy, TrackerCounters, segment_growth_bytes,
 };
 use crate::tuple::{TupleKey, endpoints};
 
@@ -63,7 +63,7 @@ const MAX_STRETCH_SEGMENTS: usize = 1 << 16;
 /// The shortest: shorter stretches would leave the threads waiting on each other.
 const MIN_STRETCH_SEGMENTS: usize = 1 << 12;
 /// The share of `max_memory` one stretch may add before the budget is checked again: between
-/// two checks a SYN flood adds an open tuple per segment ([`SEGMENT_GROWTH_BYTES`], some
+/// two checks a SYN flood adds an open tuple per segment ([`segment_growth_bytes`], some
 /// 1.9 KB), so 65,536 segments could add 120 MiB, half of a 256 MiB budget (the flood
 /// benchmark's peak RSS was 486 MiB at `--max-memory 256MiB`).
 const STRETCH_SHARE_OF_BUDGET: usize = 8;
@@ -88,6 +88,8 @@ pub struct ShardedTracker {
     joiner: Option<ViewJoiner>,
     /// How long a record waits for its other views ([`TrackerConfig::view_join_wait_ns`]).
     join_wait_ns: i64,
+    /// [`TrackerConfig::ladders`]: what a tuple takes.
+    ladders: bool,
 }
 
 impl ShardedTracker {
@@ -104,6 +106,7 @@ impl ShardedTracker {
             joiner: (config.capture_points.iter().any(|&point| point > 0))
                 .then(ViewJoiner::default),
             join_wait_ns: config.view_join_wait_ns,
+            ladders: config.ladders,
         }
     }
 
@@ -123,7 +126,7 @@ impl ShardedTracker {
     /// depends only on the configuration, as findings independent of the number of threads
     /// need.
     pub fn stretch_segments(config: &TrackerConfig) -> usize {
-        (config.max_memory / STRETCH_SHARE_OF_BUDGET / SEGMENT_GROWTH_BYTES)
+        (config.max_memory / STRETCH_SHARE_OF_BUDGET / segment_growth_bytes(config))
             .clamp(MIN_STRETCH_SEGMENTS, MAX_STRETCH_SEGMENTS)
     }
 
@@ -230,9 +233,9 @@ impl ShardedTracker {
             );
         let mut cut = None;
         for class in EvictionClass::ALL {
-            let bytes = counts[class as usize] * class.bytes();
+            let bytes = counts[class as usize] * class.bytes(self.ladders);
             if bytes >= need {
-                cut = Some((class, need.div_ceil(class.bytes())));
+                cut = Some((class, need.div_ceil(class.bytes(self.ladders))));
                 break;
             }
             need -= bytes;
@@ -429,20 +432,24 @@ mod tests {
     #[test]
     fn what_a_stretch_can_add_fits_in_its_share_of_the_budget() {
         for max_memory in [1 << 20, 64 << 20, 256 << 20, 1 << 30, 16 << 30] {
-            let config = TrackerConfig {
-                max_memory,
-                ..TrackerConfig::default()
-            };
-            let segments = ShardedTracker::stretch_segments(&config);
-            assert!(
-                (MIN_STRETCH_SEGMENTS..=MAX_STRETCH_SEGMENTS).contains(&segments),
-                "{segments} segments at {max_memory} bytes"
-            );
-            if segments > MIN_STRETCH_SEGMENTS {
+            for ladders in [false, true] {
+                let config = TrackerConfig {
+                    max_memory,
+                    ladders,
+                    ..TrackerConfig::default()
+                };
+                let segments = ShardedTracker::stretch_segments(&config);
+                let growth = segment_growth_bytes(&config);
                 assert!(
-                    segments * SEGMENT_GROWTH_BYTES <= max_memory / STRETCH_SHARE_OF_BUDGET,
-                    "{segments} segments of {SEGMENT_GROWTH_BYTES} bytes at {max_memory} bytes"
+                    (MIN_STRETCH_SEGMENTS..=MAX_STRETCH_SEGMENTS).contains(&segments),
+                    "{segments} segments at {max_memory} bytes"
                 );
+                if segments > MIN_STRETCH_SEGMENTS {
+                    assert!(
+                        segments * growth <= max_memory / STRETCH_SHARE_OF_BUDGET,
+                        "{segments} segments of {growth} bytes at {max_memory} bytes"
+                    );
+                }
             }
         }
         // The default 256 MiB cannot take stretches of 65,536 new tuples.

@@ -5,6 +5,7 @@
 use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 
 use crate::config::TimeWaitPolicy;
+use crate::ladder::RecentSegments;
 use crate::records::{
     ActiveCloser, CloseKind, ConnectionRecord, Doubt, FirstReply, History, Role, ZeekState,
 };
@@ -170,6 +171,8 @@ pub(crate) struct Incarnation {
     pub previous: Option<(u64, i64)>,
     /// Where its segments were seen.
     pub view: View,
+    /// The tuple's latest segments (with [`crate::TrackerConfig::ladders`]; else empty).
+    pub recent: RecentSegments,
 }
 
 impl Incarnation {
@@ -209,6 +212,7 @@ impl Incarnation {
             doubts,
             previous: None,
             view,
+            recent: RecentSegments::default(),
         }
     }
 

@@ -123,6 +123,12 @@ fn join_collision(held: &mut CollisionRecord, mut other: CollisionRecord) {
         std::mem::swap(held, &mut other);
         held.other_views.append(&mut other.other_views);
     }
+    // The ladder shows the packets of every view, in input order.
+    match (&mut held.ladder, other.ladder.take()) {
+        (Some(ladder), Some(more)) => ladder.join(*more),
+        (ladder @ None, more) => *ladder = more,
+        (Some(_), None) => {}
+    }
     held.other_views.push(other.as_other_view());
     held.other_views.sort_unstable_by_key(|v| (v.view, v.uid));
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use twsleuth_decode::FrameRef;
 
+use crate::ladder::CollisionLadder;
 use crate::tuple::{Endpoint, View};
 
 /// Which side of a connection: the originator sent the SYN (Zeek's `orig`), the responder
@@ -563,6 +564,10 @@ pub struct CollisionRecord {
     /// The same collision as other views saw it (the SYN leaving the balancer, then reaching
     /// the server), in [`View`] order: evidence, counted once.
     pub other_views: Vec<CollisionView>,
+    /// Its packets, for the report's ladder, when the tracker kept them
+    /// ([`crate::TrackerConfig::ladders`]); not exported.
+    #[serde(skip)]
+    pub ladder: Option<Box<CollisionLadder>>,
 }
 
 /// A collision as another view saw it.

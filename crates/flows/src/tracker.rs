@@ -18,6 +18,7 @@ use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 use crate::config::{ServerOs, TrackerConfig};
 use crate::findings::IndexedSegment;
 use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
+use crate::ladder::{CollisionLadder, LadderSegment, RecentSegments};
 use crate::records::{
     Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, LinuxRule, Outcome,
     Prediction, Reason, Role,
@@ -134,10 +135,20 @@ pub(crate) struct ClosedIncarnation {
     last_tsval: [u32; 2],
     /// The frame that shows how it closed (the visible side's ACK of the later FIN).
     close_frame: FrameRef,
-    /// The latest bare ACK in which a holder repeated its ACK of the peer's FIN after the
-    /// close: what a TIME_WAIT answers to a SYN it rejects. Rare, hence boxed.
-    time_wait_answer: Option<Box<(i64, FrameRef)>>,
+    /// What few tuples have, boxed to keep every tuple small.
+    extra: Option<Box<ClosedExtra>>,
     flags: u8,
+}
+
+/// What a closed incarnation rarely has.
+#[derive(Clone, Debug, Default)]
+struct ClosedExtra {
+    /// The latest bare ACK in which a holder repeated its ACK of the peer's FIN after the
+    /// close: what a TIME_WAIT answers to a SYN it rejects.
+    time_wait_answer: Option<(i64, FrameRef)>,
+    /// The tuple's latest segments, with [`TrackerConfig::ladders`]: the ladder of a
+    /// collision on it starts with them.
+    recent: RecentSegments,
 }
 
 impl ClosedIncarnation {
@@ -148,7 +159,10 @@ impl ClosedIncarnation {
     /// One direction was not captured: the close and its TIME_WAIT are inferred.
     const INFERRED: u8 = 4;
 
-    fn new(incarnation: &Incarnation, holders: &[Option<TimeWaitHolder>; 2]) -> ClosedIncarnation {
+    fn new(
+        incarnation: &mut Incarnation,
+        holders: &[Option<TimeWaitHolder>; 2],
+    ) -> ClosedIncarnation {
         let start = |holder: &Option<TimeWaitHolder>| match holder {
             Some(h) if h.killed_ns.is_none() => h.start_ns,
             _ => NO_TIME_WAIT,
@@ -174,7 +188,14 @@ impl ClosedIncarnation {
             ],
             last_tsval: [orig.last_tsval.unwrap_or(0), resp.last_tsval.unwrap_or(0)],
             close_frame: incarnation.close_evidence(),
-            time_wait_answer: incarnation.time_wait_answer.map(Box::new),
+            extra: (incarnation.time_wait_answer.is_some() || !incarnation.recent.is_empty()).then(
+                || {
+                    Box::new(ClosedExtra {
+                        time_wait_answer: incarnation.time_wait_answer,
+                        recent: std::mem::take(&mut incarnation.recent),
+                    })
+                },
+            ),
             flags,
         }
     }
@@ -266,9 +287,9 @@ impl SynView {
     fn inferred(answer: &TcpSegment, closed: &ClosedIncarnation) -> SynView {
         let (src, dst) = endpoints(answer);
         let rejected_by = closed
-            .time_wait_answer
-            .as_deref()
-            .copied()
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.time_wait_answer)
             .filter(|&(ts, _)| ts <= answer.ts_ns && answer.ts_ns - ts <= RETRY_AFTER_REJECTION_NS);
         SynView {
             ts_ns: rejected_by.map_or(answer.ts_ns, |(ts, _)| ts),
@@ -303,6 +324,8 @@ struct PendingCollision {
     syn_seq: SeqNumber,
     syn_tsval: Option<u32>,
     unseen_syn: Option<UnseenSyn>,
+    /// Its packets so far, with [`TrackerConfig::ladders`].
+    ladder: Option<Box<CollisionLadder>>,
 }
 
 /// The incarnation a tuple is following, with the collision its SYN made, if any. Boxed: most
@@ -368,12 +391,13 @@ impl EvictionClass {
     ];
 
     /// Estimated bytes that evicting one tuple of this class frees.
-    pub fn bytes(self) -> usize {
+    /// `ladders`: as [`TrackerConfig::ladders`].
+    pub fn bytes(self, ladders: bool) -> usize {
         match self {
             EvictionClass::FailingAttempt | EvictionClass::Open | EvictionClass::OpenCollided => {
-                TUPLE_BYTES + OPEN_BYTES
+                tuple_bytes(ladders) + OPEN_BYTES
             }
-            EvictionClass::NoTimeWait | EvictionClass::TimeWait => TUPLE_BYTES,
+            EvictionClass::NoTimeWait | EvictionClass::TimeWait => tuple_bytes(ladders),
         }
     }
 }
@@ -388,11 +412,24 @@ const TUPLE_BYTES: usize = (size_of::<(TupleKey, TupleState)>() + 1) * 8 / 7;
 const _: () = assert!(TUPLE_BYTES <= 160, "a tuple grew past 160 bytes");
 /// An open incarnation's heap block, with the allocator's header.
 const OPEN_BYTES: usize = size_of::<Current>() + 16;
+/// What [`TrackerConfig::ladders`] adds to a tuple: its latest segments, and the box that
+/// holds them once it is closed.
+const LADDER_BYTES: usize = size_of::<ClosedExtra>() + 16 + RecentSegments::BYTES;
+
+/// A tuple in the table, with its latest segments when `ladders` ([`TrackerConfig::ladders`]).
+fn tuple_bytes(ladders: bool) -> usize {
+    TUPLE_BYTES + if ladders { LADDER_BYTES } else { 0 }
+}
+
 /// What one segment can add to memory before the budget is next checked: a new open tuple,
 /// the record of the tuple it displaced, and its place in the two stretches of segments (the
 /// one followed, the one read meanwhile).
-pub(crate) const SEGMENT_GROWTH_BYTES: usize =
-    TUPLE_BYTES + OPEN_BYTES + size_of::<ConnectionRecord>() + 2 * size_of::<IndexedSegment>();
+pub(crate) fn segment_growth_bytes(config: &TrackerConfig) -> usize {
+    tuple_bytes(config.ladders)
+        + OPEN_BYTES
+        + size_of::<ConnectionRecord>()
+        + 2 * size_of::<IndexedSegment>()
+}
 
 /// Follows the TCP connections of a set of tuples. Pure logic: segments in, records out; time
 /// comes only from segment timestamps.
@@ -458,9 +495,9 @@ impl FlowTracker {
         (self.first_view, self.several_views)
     }
 
-    /// The memory the shard's tuples are estimated to take ([`TUPLE_BYTES`], [`OPEN_BYTES`]).
+    /// The memory the shard's tuples are estimated to take ([`tuple_bytes`], [`OPEN_BYTES`]).
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.tuples.len() * TUPLE_BYTES + self.open * OPEN_BYTES
+        self.tuples.len() * tuple_bytes(self.config.ladders) + self.open * OPEN_BYTES
     }
 
     /// Asks the CPU to load the table entry of `seg`'s tuple. A connection's first segment, its
@@ -506,6 +543,9 @@ impl FlowTracker {
                 }
                 let mut incarnation = Incarnation::start(seg, index, view);
                 incarnation.update(seg, index);
+                if config.ladders {
+                    incarnation.recent.push(LadderSegment::of(seg, index));
+                }
                 vacant.insert(TupleState::Open(Box::new((incarnation, None))));
                 self.open += 1;
                 return;
@@ -525,6 +565,9 @@ impl FlowTracker {
         if let TupleState::Open(current) = state {
             if current.0.is_duplicate(seg) {
                 out.counters.duplicate_segments += 1;
+                if config.ladders {
+                    keep_for_ladders(current, LadderSegment::of(seg, index));
+                }
                 return;
             }
         }
@@ -542,6 +585,9 @@ impl FlowTracker {
                 };
                 if continues {
                     current.0.update(seg, index);
+                    if config.ladders {
+                        keep_for_ladders(current, LadderSegment::of(seg, index));
+                    }
                     return;
                 }
                 // A new incarnation: the current one ends here.
@@ -554,6 +600,10 @@ impl FlowTracker {
                     flags.is_syn_ack() || is_reset_of_unseen_syn(closed, seg, src, dst, config);
                 if !flags.is_syn_only() && !answers_unseen_syn {
                     late_segment(closed, seg, src, dst, config, &mut out.counters);
+                    if config.ladders {
+                        let extra = closed.extra.get_or_insert_default();
+                        extra.recent.push(LadderSegment::of(seg, index));
+                    }
                     return;
                 }
                 Some(std::mem::replace(closed, placeholder_closed()))
@@ -563,7 +613,11 @@ impl FlowTracker {
 
         let mut incarnation = Incarnation::start(seg, index, view);
         let mut pending = None;
+        let mut before = Vec::new();
         if let Some(closed) = previous {
+            if let Some(extra) = &closed.extra {
+                before = extra.recent.to_vec();
+            }
             incarnation.previous =
                 Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
             out.counters.reused_tuples += 1;
@@ -586,7 +640,14 @@ impl FlowTracker {
             }
         }
         incarnation.update(seg, index);
-        *state = TupleState::Open(Box::new((incarnation, pending)));
+        let mut current = Box::new((incarnation, pending));
+        if config.ladders {
+            if let Some(collision) = &mut current.1 {
+                collision.ladder = Some(Box::new(CollisionLadder::start(before, current.0.orig)));
+            }
+            keep_for_ladders(&mut current, LadderSegment::of(seg, index));
+        }
+        *state = TupleState::Open(current);
         self.open += 1;
     }
 
@@ -830,7 +891,7 @@ fn placeholder_closed() -> ClosedIncarnation {
         snd_nxt: [SeqNumber(0); 2],
         last_tsval: [0; 2],
         close_frame: FrameRef::default(),
-        time_wait_answer: None,
+        extra: None,
         flags: 0,
     }
 }
@@ -876,7 +937,7 @@ fn late_segment(
             && SeqNumber(seg.ack) == holder.rcv_nxt
             && in_window(&holder)
         {
-            closed.time_wait_answer = Some(Box::new((seg.ts_ns, seg.frame)));
+            closed.extra.get_or_insert_default().time_wait_answer = Some((seg.ts_ns, seg.frame));
         }
     }
 }
@@ -970,6 +1031,7 @@ fn check_time_wait(closed: &ClosedIncarnation, syn: &SynView, config: &TrackerCo
                 syn_seq: syn.seq,
                 syn_tsval: syn.tsval,
                 unseen_syn: syn.unseen,
+                ladder: None,
             });
         }
     }
@@ -1022,10 +1084,11 @@ fn finish(
     let holders = incarnation.time_wait_holders(&config.time_wait);
     let mut record = incarnation.record(forced, &holders);
     let collision_free = pending.is_none();
-    if let Some(collision) = pending {
+    if let Some(mut collision) = pending {
         match collision_record(incarnation, &collision, forced == Some(CloseKind::Evicted)) {
-            Some(c) => {
+            Some(mut c) => {
                 record.collision = Some(c.outcome);
+                c.ladder = collision.ladder.take();
                 out.collisions.push(c);
             }
             None => out.counters.edge_cases_dismissed += 1,
@@ -1036,6 +1099,15 @@ fn finish(
     }
     out.connections.push(record);
     ClosedIncarnation::new(incarnation, &holders)
+}
+
+/// Keeps `seg` with the tuple's latest segments and, while its ladder takes more, with the
+/// collision its incarnation's SYN made (with [`TrackerConfig::ladders`]).
+fn keep_for_ladders((incarnation, pending): &mut Current, seg: LadderSegment) {
+    incarnation.recent.push(seg);
+    if let Some(ladder) = pending.as_mut().and_then(|c| c.ladder.as_mut()) {
+        ladder.push(seg);
+    }
 }
 
 /// What the SYN's answers show, as read from the segments the capture holds.
@@ -1229,5 +1301,6 @@ fn collision_record(
             .is_some_and(|rst| rst.seq == holder.rcv_nxt),
         view: incarnation.view,
         other_views: Vec::new(),
+        ladder: None,
     })
 }

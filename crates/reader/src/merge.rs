@@ -207,8 +207,7 @@ impl MergedCaptures {
         &self.readers
     }
 
-    /// The set the inputs came from (empty when built by [`MergedCaptures::new`]): it can be
-    /// opened again, e.g. to read some frames a second time.
+    /// The set the inputs came from (empty when built by [`MergedCaptures::new`]).
     pub fn set(&self) -> &CaptureSet {
         &self.set
     }

@@ -1,23 +1,19 @@
 //! The evidence: which collisions the report shows packet by packet (the first, the worst, one
 //! of each other outcome and of each reason for a refusal), which packets make each one's
 //! ladder (the previous connection's closing exchange, then the new handshake), and what each
-//! packet means for the collision. The caller only reads the packets: [`Ladders::offer`]
-//! takes every decoded segment of the inputs, in capture order.
+//! packet means for the collision. The tracker keeps every collision's packets
+//! ([`CollisionLadder`], with `TrackerConfig::ladders`); [`LadderKeeper`] keeps those of the
+//! collisions the report may pick as the records stream past, so the inputs are read once.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use twsleuth_decode::{TcpFlags, TcpSegment};
-use twsleuth_flows::{CollisionRecord, LinuxRule, Outcome, Role};
+use twsleuth_decode::TcpFlags;
+use twsleuth_flows::{CollisionLadder, CollisionRecord, LadderSegment, LinuxRule, Outcome, Role};
 
 use crate::analysis::reason_words;
-use crate::stream::CollisionDigest;
+use crate::stream::{CollisionDigest, severity};
 use crate::words::{duration, human};
 use crate::{Evidence, LadderStep};
-
-/// Segments of the previous connection shown before the colliding SYN (its closing exchange).
-const LADDER_TAIL: usize = 4;
-/// Segments of the new connection shown at most.
-const LADDER_HEAD: usize = 12;
 
 /// The collisions to show: the first, the worst, and one of each other outcome.
 fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
@@ -54,130 +50,132 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
     picked
 }
 
-/// The ladders of the collisions to show, filled as the inputs are read again.
-pub struct Ladders<'a> {
-    pending: Vec<PendingLadder<'a>>,
+/// A kept ladder and what decides whether it stays.
+struct Kept {
+    uid: u64,
+    severity: (bool, i64, std::cmp::Reverse<i64>),
+    ladder: CollisionLadder,
 }
 
-/// One collision's ladder while its packets come.
-struct PendingLadder<'a> {
-    label: String,
-    collision: &'a CollisionRecord,
-    /// The tuple's latest segments before the colliding SYN.
-    tail: VecDeque<TcpSegment>,
-    /// From the colliding SYN on.
-    head: Vec<TcpSegment>,
-    started: bool,
-    done: bool,
+impl Kept {
+    fn of(c: &CollisionRecord, ladder: &CollisionLadder) -> Kept {
+        Kept {
+            uid: c.uid,
+            severity: severity(c),
+            ladder: ladder.clone(),
+        }
+    }
 }
 
-impl<'a> Ladders<'a> {
-    /// The ladders of the collisions [`CollisionDigest`] holds that the report shows.
-    pub fn new(collisions: &'a CollisionDigest) -> Ladders<'a> {
-        Ladders {
-            pending: pick(collisions)
-                .into_iter()
-                .map(|(label, collision)| PendingLadder {
-                    label,
-                    collision,
-                    tail: VecDeque::with_capacity(LADDER_TAIL + 1),
-                    head: Vec::new(),
-                    started: false,
-                    done: false,
-                })
-                .collect(),
-        }
-    }
+/// The ladders of the collisions [`pick`] may choose, kept as the records come in any order:
+/// the lowest `uid` (the first), of each outcome and of each reason, and the most severe (of
+/// equals the highest `uid`), the same rules [`CollisionDigest`] applies in `uid` order. A
+/// dozen ladders, however many collisions.
+#[derive(Default)]
+pub struct LadderKeeper {
+    first: Option<Kept>,
+    worst: Option<Kept>,
+    of_outcome: BTreeMap<Outcome, Kept>,
+    of_reason: BTreeMap<twsleuth_flows::Reason, Kept>,
+}
 
-    /// No collision to show.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Every ladder has all its packets: the rest of the inputs need not be read.
-    pub fn complete(&self) -> bool {
-        self.pending.iter().all(|p| p.done)
-    }
-
-    /// Takes the next segment of the inputs (in capture order).
-    pub fn offer(&mut self, seg: &TcpSegment) {
-        for p in self.pending.iter_mut().filter(|p| !p.done) {
-            let c = p.collision;
-            let forward = seg.src == c.orig_h
-                && seg.src_port == c.orig_p
-                && seg.dst == c.resp_h
-                && seg.dst_port == c.resp_p;
-            let backward = seg.dst == c.orig_h
-                && seg.dst_port == c.orig_p
-                && seg.src == c.resp_h
-                && seg.src_port == c.resp_p;
-            if !forward && !backward {
-                continue;
-            }
-            if !p.started && seg.frame == c.first_syn_frame {
-                p.started = true;
-            }
-            if p.started {
-                p.head.push(*seg);
-                let handshake_done = forward
-                    && seg.flags == TcpFlags::ACK
-                    && p.head.iter().any(|s| s.flags.is_syn_ack());
-                p.done = handshake_done || p.head.len() >= LADDER_HEAD;
-            } else {
-                p.tail.push_back(*seg);
-                if p.tail.len() > LADDER_TAIL {
-                    p.tail.pop_front();
-                }
-            }
-        }
-    }
-
-    /// The evidence, each packet with what it means; `point_of_input[i]` is the capture point
-    /// of input `i` (0 for all when the inputs were not put together as capture points).
-    pub fn into_evidence(self, point_of_input: &[u8]) -> Vec<Evidence> {
-        let point = |s: &TcpSegment| {
-            point_of_input
-                .get(usize::from(s.frame.file_index))
-                .copied()
-                .unwrap_or(0)
+impl LadderKeeper {
+    /// Takes the packets of collision `c` (leaving the record without them), keeping them if
+    /// the report may show it.
+    pub fn offer(&mut self, c: &mut CollisionRecord) {
+        let Some(ladder) = c.ladder.take() else {
+            return;
         };
-        self.pending
-            .into_iter()
-            .map(|p| {
-                let c = p.collision;
-                let mut steps: Vec<LadderStep> =
-                    p.tail.iter().map(|s| step(s, c, Note::Previous)).collect();
-                // SYNs counted per capture point: the same SYN captured at the balancer and at
-                // the server is one SYN seen twice, not a retransmission.
-                let first_point = p
-                    .head
-                    .iter()
-                    .find(|s| s.frame == c.first_syn_frame)
-                    .map_or(0, point);
-                let mut syns_at: BTreeMap<u8, u32> = BTreeMap::new();
-                for s in &p.head {
-                    let note = if s.flags.is_syn_only() {
-                        let at = point(s);
-                        let syns = syns_at.entry(at).or_default();
-                        *syns += 1;
-                        match (*syns, at == first_point) {
-                            (1, true) => Note::FirstSyn,
-                            (1, false) => Note::SynElsewhere,
-                            _ => Note::SynAgain,
-                        }
-                    } else {
-                        Note::New
-                    };
-                    steps.push(step(s, c, note));
-                }
-                Evidence {
-                    label: p.label,
-                    collision: c.clone(),
-                    steps,
-                }
-            })
-            .collect()
+        let lower = |kept: &Option<Kept>| kept.as_ref().is_none_or(|k| c.uid < k.uid);
+        if lower(&self.first) {
+            self.first = Some(Kept::of(c, &ladder));
+        }
+        if self
+            .worst
+            .as_ref()
+            .is_none_or(|k| (severity(c), c.uid) >= (k.severity, k.uid))
+        {
+            self.worst = Some(Kept::of(c, &ladder));
+        }
+        if self
+            .of_outcome
+            .get(&c.outcome)
+            .is_none_or(|k| c.uid < k.uid)
+        {
+            self.of_outcome.insert(c.outcome, Kept::of(c, &ladder));
+        }
+        if let Some(reason) = c.reason {
+            if self.of_reason.get(&reason).is_none_or(|k| c.uid < k.uid) {
+                self.of_reason.insert(reason, Kept::of(c, &ladder));
+            }
+        }
     }
+
+    /// The packets kept of collision `uid`.
+    fn ladder(&self, uid: u64) -> Option<&CollisionLadder> {
+        [&self.first, &self.worst]
+            .into_iter()
+            .flatten()
+            .chain(self.of_outcome.values())
+            .chain(self.of_reason.values())
+            .find(|k| k.uid == uid)
+            .map(|k| &k.ladder)
+    }
+}
+
+/// The evidence: the collisions [`pick`] chooses, each with its ladder from `kept`, each
+/// packet with what it means; `point_of_input[i]` is the capture point of input `i` (0 for
+/// all when the inputs were not put together as capture points). A collision whose packets
+/// were not kept (the tracker did not keep ladders) has no steps.
+pub fn evidence(
+    collisions: &CollisionDigest,
+    kept: &LadderKeeper,
+    point_of_input: &[u8],
+) -> Vec<Evidence> {
+    let point = |s: &LadderSegment| {
+        point_of_input
+            .get(usize::from(s.frame.file_index))
+            .copied()
+            .unwrap_or(0)
+    };
+    pick(collisions)
+        .into_iter()
+        .map(|(label, c)| {
+            let (tail, head) = kept
+                .ladder(c.uid)
+                .map(|ladder| ladder.rows(c.first_syn_frame))
+                .unwrap_or_default();
+            let mut steps: Vec<LadderStep> =
+                tail.iter().map(|s| step(s, c, Note::Previous)).collect();
+            // SYNs counted per capture point: the same SYN captured at the balancer and at
+            // the server is one SYN seen twice, not a retransmission.
+            let first_point = head
+                .iter()
+                .find(|s| s.frame == c.first_syn_frame)
+                .map_or(0, point);
+            let mut syns_at: BTreeMap<u8, u32> = BTreeMap::new();
+            for s in &head {
+                let note = if s.flags.is_syn_only() {
+                    let at = point(s);
+                    let syns = syns_at.entry(at).or_default();
+                    *syns += 1;
+                    match (*syns, at == first_point) {
+                        (1, true) => Note::FirstSyn,
+                        (1, false) => Note::SynElsewhere,
+                        _ => Note::SynAgain,
+                    }
+                } else {
+                    Note::New
+                };
+                steps.push(step(s, c, note));
+            }
+            Evidence {
+                label,
+                collision: c.clone(),
+                steps,
+            }
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -192,8 +190,8 @@ enum Note {
 
 /// A ladder row: the segment and what it means for collision `c` (with several inputs, the
 /// ladder names each row's input).
-fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
-    let from = if s.src == c.orig_h && s.src_port == c.orig_p {
+fn step(s: &LadderSegment, c: &CollisionRecord, note: Note) -> LadderStep {
+    let from = if s.src == c.orig() {
         Role::Orig
     } else {
         Role::Resp
@@ -218,8 +216,15 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
         }
         (_, Role::Resp) if flags.is_syn_ack() => "SYN-ACK".into(),
         (_, Role::Resp) if flags.contains(TcpFlags::RST) => "reset by the server".into(),
-        (_, Role::Resp) if flags == TcpFlags::ACK && s.payload_len == 0 => {
-            match s.options.timestamps {
+        // What a TIME_WAIT answers to a SYN it does not accept (`tcp_timewait_state_process`
+        // → `TCP_TW_ACK`): its own snd_nxt and rcv_nxt, not the new connection's.
+        (_, Role::Resp)
+            if flags == TcpFlags::ACK
+                && s.payload_len == 0
+                && s.seq == c.old_snd_nxt
+                && s.ack == c.old_rcv_nxt =>
+        {
+            match s.timestamps {
                 Some(ts) if Some(ts.echo_reply) == c.old_ts_recent => {
                     "bare ACK with the old connection's numbers (TSecr = its ts_recent)".into()
                 }
@@ -246,9 +251,8 @@ fn step(s: &TcpSegment, c: &CollisionRecord, note: Note) -> LadderStep {
         seq: s.seq,
         ack: s.ack,
         payload_len: s.payload_len,
-        tsval: s.options.timestamps.map(|ts| ts.value),
+        tsval: s.timestamps.map(|ts| ts.value),
         tsecr: s
-            .options
             .timestamps
             .filter(|_| flags.contains(TcpFlags::ACK))
             .map(|ts| ts.echo_reply),

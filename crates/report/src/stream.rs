@@ -65,6 +65,16 @@ pub struct CollisionDigest {
     pub syn_frames: BTreeMap<(Outcome, u16), (Vec<u64>, u64)>,
 }
 
+/// How bad a collision is, for the worst one: never connected first, then the highest cost,
+/// then the earliest.
+pub(crate) fn severity(c: &CollisionRecord) -> (bool, i64, std::cmp::Reverse<i64>) {
+    (
+        matches!(c.outcome, Outcome::Failed | Outcome::Reset),
+        c.cost_ns.unwrap_or(0),
+        std::cmp::Reverse(c.ts_ns),
+    )
+}
+
 /// First-SYN frames kept per outcome and input for the report's filters: a longer list is no
 /// filter anyone pastes; `collisions.csv` has every collision's own.
 pub const FILTER_FRAMES_MAX: usize = 500;
@@ -76,13 +86,6 @@ impl CollisionDigest {
             self.first = Some(c.clone());
         }
         self.last = Some(c.clone());
-        let severity = |c: &CollisionRecord| {
-            (
-                matches!(c.outcome, Outcome::Failed | Outcome::Reset),
-                c.cost_ns.unwrap_or(0),
-                std::cmp::Reverse(c.ts_ns),
-            )
-        };
         // `>=`: of equally severe collisions, the last in `uid` order (as `max_by_key`).
         if self
             .worst

@@ -1,0 +1,82 @@
+//! The ladders the report shows come from the packets the tracker kept in its one pass, the
+//! same whatever order the records leave the tracker in.
+
+use twsleuth_decode::decode;
+use twsleuth_flows::{CollisionRecord, Findings, Summary, TrackerConfig};
+use twsleuth_reader::CaptureReader;
+use twsleuth_report::evidence::{LadderKeeper, evidence};
+use twsleuth_report::stream::RecordDigest;
+
+fn findings(relative: &str, ladders: bool) -> (Findings, TrackerConfig) {
+    let path = format!("{}/../../fixtures/{relative}", env!("CARGO_MANIFEST_DIR"));
+    let mut reader = CaptureReader::open(&path, 0).unwrap();
+    let mut segments = Vec::new();
+    while reader.advance() {
+        if let Ok(segment) = decode(&reader.current().unwrap()) {
+            segments.push(segment);
+        }
+    }
+    let config = TrackerConfig {
+        ladders,
+        ..TrackerConfig::default()
+    };
+    (Findings::of_segments(&config, &segments), config)
+}
+
+fn kept(records: impl IntoIterator<Item = CollisionRecord>) -> LadderKeeper {
+    let mut keeper = LadderKeeper::default();
+    for mut record in records {
+        keeper.offer(&mut record);
+        assert!(record.ladder.is_none(), "the keeper takes the packets");
+    }
+    keeper
+}
+
+#[test]
+fn ladders_are_the_same_whatever_order_the_records_come_in() {
+    for fixture in ["synthetic/lb-cycle.pcap.gz", "lab/rejected/server.pcap"] {
+        let (findings, config) = findings(fixture, true);
+        let summary = Summary::new(&findings, 4);
+        let digest = RecordDigest::of(&findings, &summary, &config.time_wait).collisions;
+        let records = findings.collisions.clone();
+        let shown = |keeper: &LadderKeeper| format!("{:?}", evidence(&digest, keeper, &[]));
+        let in_order = shown(&kept(records.clone()));
+        assert_eq!(in_order, shown(&kept(records.iter().rev().cloned())));
+        // Every seventh first, then the rest: another order entirely.
+        let (sevenths, rest): (Vec<_>, Vec<_>) = records
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 7 == 0);
+        let shuffled = sevenths.into_iter().chain(rest).map(|(_, c)| c);
+        assert_eq!(in_order, shown(&kept(shuffled)));
+
+        let shown = evidence(&digest, &kept(records), &[]);
+        assert!(shown.len() >= 2, "{fixture}: {} shown", shown.len());
+        for e in &shown {
+            let syn = e.collision.first_syn_frame.number;
+            let at = e.steps.iter().position(|s| s.frame == syn);
+            let at = at.unwrap_or_else(|| panic!("{fixture}, {}: no first SYN", e.label));
+            assert!(
+                e.steps[..at]
+                    .iter()
+                    .all(|s| s.note.starts_with("previous connection")),
+                "{fixture}, {}: {:?}",
+                e.label,
+                e.steps
+            );
+            assert!(at > 0, "{fixture}, {}: no previous connection", e.label);
+        }
+    }
+}
+
+#[test]
+fn without_kept_packets_a_collision_is_shown_without_steps() {
+    let (findings, config) = findings("lab/rejected/server.pcap", false);
+    assert!(findings.collisions.iter().all(|c| c.ladder.is_none()));
+    let summary = Summary::new(&findings, 4);
+    let digest = RecordDigest::of(&findings, &summary, &config.time_wait).collisions;
+    let shown = evidence(&digest, &kept(findings.collisions.clone()), &[]);
+    assert!(!shown.is_empty());
+    assert!(shown.iter().all(|e| e.steps.is_empty()));
+}
