@@ -62,7 +62,7 @@ impl Read for Tee {
 }
 
 /// Copies standard input into `dir` to its end and names the copy by its format
-/// (`capture.pcap`, `.pcapng`, `.gz`, `.zst`): the input `report` then reads, twice.
+/// (`capture.pcap`, `.pcapng`, `.gz`, `.zst`): the input `report` then reads.
 pub fn keep_standard_input(dir: &Path) -> anyhow::Result<PathBuf> {
     let (receiving, mut copy) = KeptInput::create(dir)?;
     let received = io::copy(&mut twsleuth_reader::pumped_stdin(), &mut copy)

@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use twsleuth_decode::{F5NameId, F5Summary, FrameRef};
+use twsleuth_flows::TrackerConfig;
 use twsleuth_report::evidence::evidence;
 use twsleuth_report::limits::Status;
 use twsleuth_report::stream::{CHUNK_RECORDS, RecordStreams, export_records};
 use twsleuth_report::{Evidence, F5Facts, ReportInput};
 
 use crate::analyze::{Analysis, AnalysisJson, capture_point_sentences, tracker_config};
-use crate::cli::{InputArgs, ReportArgs};
+use crate::cli::{InputArgs, ReportArgs, TrackerArgs};
 use crate::kept::keep_standard_input;
 use crate::scan::{Hashing, Sinks};
 
@@ -27,8 +28,8 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     if !args.input.inputs.iter().any(|input| input == "-") {
         return run_keeping(args, &[], out);
     }
-    // Standard input cannot be read twice: it is kept in the report's directory first, and
-    // the report (its ladders, its frame references) is of the kept capture.
+    // Standard input is kept in the report's directory first, and the report is of the kept
+    // capture: its frame numbers and Wireshark filters point into a file that exists.
     std::fs::create_dir_all(&args.output).with_context(|| {
         format!(
             "cannot create the report directory {}",
@@ -62,6 +63,22 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     run_keeping(&args, &[kept], out)
 }
 
+/// The configuration of an analysis for a report: as `analyze`'s, keeping the packets of the
+/// collisions the report shows as the inputs are read (they are read once).
+pub fn report_config(args: &TrackerArgs) -> TrackerConfig {
+    TrackerConfig {
+        ladders: true,
+        ..tracker_config(args)
+    }
+}
+
+/// The sinks of an analysis for a report: records wait on the temporary disk, in order, until
+/// the exports take them one chunk at a time (memory does not grow with the capture), and the
+/// ladders of the collisions the report may show.
+pub fn report_sinks() -> Sinks {
+    Sinks::new(true, true, true).with_ladders()
+}
+
 /// The report of `args`, whose directory was already checked; `also_ours` are files in it
 /// that belong to the report (see [`twsleuth_report::write_report`]).
 pub fn run_keeping(
@@ -69,14 +86,14 @@ pub fn run_keeping(
     also_ours: &[PathBuf],
     out: &mut impl Write,
 ) -> anyhow::Result<Status> {
-    let mut config = tracker_config(&args.tracker);
-    // The packets of the collisions the report shows are kept as the inputs are read: they
-    // are read once.
-    config.ladders = true;
-    // Records wait on the temporary disk, in order, until the exports take them one chunk at
-    // a time: memory does not grow with the capture.
-    let sinks = Sinks::new(true, true, true).with_ladders();
-    let mut analysis = Analysis::run(&args.input, &args.tracker, &config, Hashing::Sha256, sinks)?;
+    let config = report_config(&args.tracker);
+    let mut analysis = Analysis::run(
+        &args.input,
+        &args.tracker,
+        &config,
+        Hashing::Sha256,
+        report_sinks(),
+    )?;
     if analysis.tracked.facts.interrupted {
         anyhow::bail!(
             "interrupted after {} frames: no report written (a report covers whole captures; `twsleuth analyze` prints partial results)",
@@ -89,7 +106,19 @@ pub fn run_keeping(
             input.sha256 = sha256_of(&input.name);
         }
     }
-    let cannot_write = || format!("cannot write the report into {}", args.output.display());
+    write(analysis, &config, &args.output, also_ours, out)
+}
+
+/// Writes the report of `analysis` (made with [`report_config`] and [`report_sinks`]) into
+/// `output`, and says so on `out`.
+pub fn write(
+    mut analysis: Analysis,
+    config: &TrackerConfig,
+    output: &Path,
+    also_ours: &[PathBuf],
+    out: &mut impl Write,
+) -> anyhow::Result<Status> {
+    let cannot_write = || format!("cannot write the report into {}", output.display());
     let kept = &mut analysis.records;
     let (Some(connections), Some(collisions), Some(successors)) = (
         kept.connections.take(),
@@ -103,7 +132,7 @@ pub fn run_keeping(
         collisions: collisions.into_sorted()?,
         successors: successors.into_sorted()?,
     };
-    let data_dir = args.output.join("data");
+    let data_dir = output.join("data");
     let (records, exported) = export_records(
         Some(&data_dir),
         streams,
@@ -116,7 +145,7 @@ pub fn run_keeping(
     let ladders = analysis.records.ladders.take().unwrap_or_default();
     let mut evidence = evidence(&records.collisions, &ladders, &analysis.points.of_input);
     name_f5_rst_causes(&mut evidence, &analysis.tracked.f5);
-    let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, &config))?;
+    let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, config))?;
     let input = ReportInput {
         records: &records,
         counters: &analysis.tracked.counters,
@@ -147,9 +176,8 @@ pub fn run_keeping(
             .collect(),
         tool_version: env!("CARGO_PKG_VERSION"),
     };
-    let written =
-        twsleuth_report::write_report(&args.output, &input, &summary_json, exported, also_ours)
-            .with_context(cannot_write)?;
+    let written = twsleuth_report::write_report(output, &input, &summary_json, exported, also_ours)
+        .with_context(cannot_write)?;
     writeln!(
         out,
         "{}",
@@ -163,7 +191,7 @@ pub fn run_keeping(
     writeln!(
         out,
         "Report written to {} ({} files):",
-        args.output.display(),
+        output.display(),
         written.len()
     )?;
     for path in written {
@@ -174,7 +202,7 @@ pub fn run_keeping(
 
 /// SHA-256 of a file, hex; `None` for standard input (it cannot be read twice) or a file that
 /// cannot be read.
-fn sha256_of(path: &str) -> Option<String> {
+pub fn sha256_of(path: &str) -> Option<String> {
     if path == "-" {
         return None;
     }

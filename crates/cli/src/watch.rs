@@ -21,8 +21,9 @@ use twsleuth_report::time::format_utc_ms;
 use twsleuth_report::words::{count, duration, human};
 
 use crate::analyze::{Analysis, tracker_config, write_text};
-use crate::cli::{InputArgs, ReportArgs, WatchArgs};
+use crate::cli::{InputArgs, WatchArgs};
 use crate::kept::{KeptInput, Tee};
+use crate::report::{report_config, report_sinks, sha256_of};
 use crate::scan::{Hashing, Sinks, open_inputs, track_live};
 
 /// Sources shown in the terminal view.
@@ -36,7 +37,12 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 /// Runs `twsleuth watch`.
 pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
-    let config = tracker_config(&args.tracker);
+    // With a report to write, the watching is its analysis: what a report keeps is kept as
+    // the capture arrives, and nothing is read twice.
+    let config = match &args.report {
+        Some(_) => report_config(&args.tracker),
+        None => tracker_config(&args.tracker),
+    };
     // The report's directory is made (or refused) before watching starts, not after an hour.
     if let Some(dir) = &args.report {
         twsleuth_report::files::check_output_dir(dir, args.force)?;
@@ -63,11 +69,18 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
                 inputs: vec![args.input.clone()],
                 quiet: true,
             },
-            Hashing::Off,
+            if args.report.is_some() {
+                Hashing::Sha256
+            } else {
+                Hashing::Off
+            },
         )?
     };
     let live = Arc::new(Mutex::new(Live::default()));
-    let mut sinks = Sinks::new(false, false, false);
+    let mut sinks = match &args.report {
+        Some(_) => report_sinks(),
+        None => Sinks::new(false, false, false),
+    };
     let observed = Arc::clone(&live);
     sinks.observer = Some(Box::new(move |batch: &Finished| {
         if let Ok(mut live) = observed.lock() {
@@ -90,7 +103,7 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
     if terminal {
         println!();
     }
-    let analysis = Analysis::assemble(merged, tracked, sinks, &config);
+    let mut analysis = Analysis::assemble(merged, tracked, sinks, &config);
     write_text(out, &analysis)?;
     let Some(dir) = &args.report else {
         return Ok(analysis.status());
@@ -102,32 +115,24 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> anyhow::Result<Status> {
         .first()
         .map(|r| (r.format(), r.compression()));
     // Dropping the reader flushes the copy of standard input it was writing.
-    drop(analysis);
-    let (input, also_ours) = match kept {
-        Some(kept) => {
-            let path = kept.finish(opened)?;
-            (path.to_string_lossy().into_owned(), vec![path])
+    analysis.merged = MergedCaptures::new(Vec::new());
+    let mut also_ours = Vec::new();
+    if let Some(kept) = kept {
+        let path = kept.finish(opened)?;
+        // The report names the kept file, where its frame numbers and filters point.
+        if let Some(input) = analysis.inputs.first_mut() {
+            input.name = path.to_string_lossy().into_owned();
+            input.sha256 = sha256_of(&input.name);
         }
-        None => (args.input.clone(), Vec::new()),
-    };
+        also_ours.push(path);
+    } else if args.follow {
+        // Followed as it grew, hashed as it is now.
+        if let Some(input) = analysis.inputs.first_mut() {
+            input.sha256 = sha256_of(&input.name);
+        }
+    }
     writeln!(out)?;
-    // Ctrl-C ended the watching; the report reads what was watched to its end (a second
-    // Ctrl-C still stops it).
-    twsleuth_reader::resume();
-    crate::report::run_keeping(
-        &ReportArgs {
-            input: InputArgs {
-                inputs: vec![input],
-                quiet: true,
-            },
-            tracker: args.tracker.clone(),
-            output: dir.clone(),
-            // Checked before watching began; the only file added since is the kept capture.
-            force: true,
-        },
-        &also_ours,
-        out,
-    )
+    crate::report::write(analysis, &config, dir, &also_ours, out)
 }
 
 /// A file still being written: at its end, wait for more until interrupted (Ctrl-C).

@@ -1760,8 +1760,9 @@ fn tcp_twsleuth_cannot_reach_is_never_an_all_clear() {
 }
 
 /// `watch --report DIR` on a pipe keeps the bytes it received in DIR/capture.pcap and writes
-/// the report of them: the same collisions as `report` on the file, with the packet ladders
-/// that only a second reading of the capture can give.
+/// the report of them from its one reading: the same collisions as `report` on the file, and
+/// the same packet ladders, kept while watching; the report names the kept file and its
+/// SHA-256.
 #[test]
 fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     use std::io::Write as _;
@@ -1821,7 +1822,17 @@ fn watch_with_report_keeps_the_piped_capture_and_reports_on_it() {
     };
     assert_eq!(collisions(&watched)["total"], 10);
     assert_eq!(collisions(&watched), collisions(&direct));
-    // The ladders were read from the kept capture: they are the file's.
+    let input = |report: &std::path::Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(report.join("data/summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["inputs"][0].clone()
+    };
+    assert_eq!(
+        input(&watched)["input"].as_str(),
+        watched.join("capture.pcap").to_str()
+    );
+    assert_eq!(input(&watched)["sha256"], input(&direct)["sha256"]);
+    assert_eq!(input(&watched)["frames"], input(&direct)["frames"]);
+    // The ladders kept while watching are the file's.
     let ladders = report_ladders(&watched);
     assert!(ladders.len() >= 2, "{ladders:?}");
     assert!(
