@@ -4,6 +4,8 @@
 //! connection's first ones. Kept in the one pass over the inputs, so that a report of a pipe
 //! needs no second one; a few segments per tuple, so memory follows the live state.
 
+use std::collections::VecDeque;
+
 use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment, TcpTimestamps};
 
 use crate::tuple::{Endpoint, endpoints};
@@ -55,7 +57,7 @@ impl LadderSegment {
 
 /// A tuple's latest [`LADDER_TAIL`] segments, oldest first.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RecentSegments(Vec<LadderSegment>);
+pub(crate) struct RecentSegments(VecDeque<LadderSegment>);
 
 impl RecentSegments {
     /// Heap bytes one holds when full, with the allocator's header.
@@ -63,17 +65,17 @@ impl RecentSegments {
 
     pub(crate) fn push(&mut self, segment: LadderSegment) {
         if self.0.len() == LADDER_TAIL {
-            self.0.remove(0);
+            self.0.pop_front();
         }
-        self.0.push(segment);
+        self.0.push_back(segment);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub(crate) fn to_vec(&self) -> Vec<LadderSegment> {
-        self.0.clone()
+    pub(crate) fn into_vec(self) -> Vec<LadderSegment> {
+        self.0.into()
     }
 }
 
@@ -198,7 +200,7 @@ mod tests {
         for index in 0..7 {
             recent.push(segment(index, 0, CLIENT, TcpFlags::ACK));
         }
-        assert_eq!(frames(&recent.to_vec()), [4, 5, 6, 7]);
+        assert_eq!(frames(&recent.into_vec()), [4, 5, 6, 7]);
     }
 
     #[test]

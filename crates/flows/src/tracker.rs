@@ -615,9 +615,6 @@ impl FlowTracker {
         let mut pending = None;
         let mut before = Vec::new();
         if let Some(closed) = previous {
-            if let Some(extra) = &closed.extra {
-                before = extra.recent.to_vec();
-            }
             incarnation.previous =
                 Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
             out.counters.reused_tuples += 1;
@@ -637,6 +634,9 @@ impl FlowTracker {
                     }
                     Check::Clear => {}
                 }
+            }
+            if let Some(extra) = closed.extra {
+                before = extra.recent.into_vec();
             }
         }
         incarnation.update(seg, index);
