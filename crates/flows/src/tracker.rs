@@ -135,12 +135,13 @@ pub(crate) struct ClosedIncarnation {
     last_tsval: [u32; 2],
     /// The frame that shows how it closed (the visible side's ACK of the later FIN).
     close_frame: FrameRef,
-    /// What few tuples have, boxed to keep every tuple small.
+    /// What only some tuples have (every one, with [`TrackerConfig::ladders`]): boxed, so
+    /// that the others stay small.
     extra: Option<Box<ClosedExtra>>,
     flags: u8,
 }
 
-/// What a closed incarnation rarely has.
+/// What a closed incarnation keeps only sometimes.
 #[derive(Clone, Debug, Default)]
 struct ClosedExtra {
     /// The latest bare ACK in which a holder repeated its ACK of the peer's FIN after the
