@@ -173,7 +173,16 @@ impl ShardedTracker {
 
     /// The records the shards made since last asked.
     fn drain(shards: &mut [FlowTracker]) -> Finished {
-        let mut finished = Finished::default();
+        // Room for them all at once: grown by appending, the vectors were copied again at
+        // each doubling (with the page faults of each new block, 3-4% of `analyze`'s CPU).
+        let (connections, collisions) = shards.iter_mut().fold((0, 0), |(n, m), shard| {
+            let out = shard.outbox();
+            (n + out.connections.len(), m + out.collisions.len())
+        });
+        let mut finished = Finished {
+            connections: Vec::with_capacity(connections),
+            collisions: Vec::with_capacity(collisions),
+        };
         for shard in shards {
             let out = shard.outbox();
             finished.connections.append(&mut out.connections);
