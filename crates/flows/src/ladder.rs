@@ -100,7 +100,7 @@ impl CollisionLadder {
     pub(crate) fn start(before: Vec<LadderSegment>, orig: Endpoint) -> CollisionLadder {
         CollisionLadder {
             before,
-            after: Vec::new(),
+            after: Vec::with_capacity(LADDER_HEAD),
             orig: Some(orig),
             done: false,
         }

@@ -54,17 +54,7 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
 struct Kept {
     uid: u64,
     severity: (bool, i64, std::cmp::Reverse<i64>),
-    ladder: CollisionLadder,
-}
-
-impl Kept {
-    fn of(c: &CollisionRecord, ladder: &CollisionLadder) -> Kept {
-        Kept {
-            uid: c.uid,
-            severity: severity(c),
-            ladder: ladder.clone(),
-        }
-    }
+    ladder: Box<CollisionLadder>,
 }
 
 /// The ladders of the collisions [`pick`] may choose, kept as the records come in any order:
@@ -86,28 +76,39 @@ impl LadderKeeper {
         let Some(ladder) = c.ladder.take() else {
             return;
         };
-        let lower = |kept: &Option<Kept>| kept.as_ref().is_none_or(|k| c.uid < k.uid);
-        if lower(&self.first) {
-            self.first = Some(Kept::of(c, &ladder));
+        let severity = severity(c);
+        let first = self.first.as_ref().is_none_or(|k| c.uid < k.uid);
+        let worst = (self.worst.as_ref()).is_none_or(|k| (severity, c.uid) >= (k.severity, k.uid));
+        let of_outcome = (self.of_outcome.get(&c.outcome)).is_none_or(|k| c.uid < k.uid);
+        let reason = c
+            .reason
+            .filter(|reason| (self.of_reason.get(reason)).is_none_or(|k| c.uid < k.uid));
+        // Most collisions are none of these: their packets go without a copy.
+        let mut roles = usize::from(first) + usize::from(worst) + usize::from(of_outcome);
+        roles += usize::from(reason.is_some());
+        let mut ladder = Some(ladder);
+        let mut kept = || Kept {
+            uid: c.uid,
+            severity,
+            ladder: {
+                roles -= 1;
+                match roles {
+                    0 => ladder.take().expect("one ladder per role"),
+                    _ => ladder.clone().expect("one ladder per role"),
+                }
+            },
+        };
+        if first {
+            self.first = Some(kept());
         }
-        if self
-            .worst
-            .as_ref()
-            .is_none_or(|k| (severity(c), c.uid) >= (k.severity, k.uid))
-        {
-            self.worst = Some(Kept::of(c, &ladder));
+        if worst {
+            self.worst = Some(kept());
         }
-        if self
-            .of_outcome
-            .get(&c.outcome)
-            .is_none_or(|k| c.uid < k.uid)
-        {
-            self.of_outcome.insert(c.outcome, Kept::of(c, &ladder));
+        if of_outcome {
+            self.of_outcome.insert(c.outcome, kept());
         }
-        if let Some(reason) = c.reason {
-            if self.of_reason.get(&reason).is_none_or(|k| c.uid < k.uid) {
-                self.of_reason.insert(reason, Kept::of(c, &ladder));
-            }
+        if let Some(reason) = reason {
+            self.of_reason.insert(reason, kept());
         }
     }
 
@@ -119,7 +120,7 @@ impl LadderKeeper {
             .chain(self.of_outcome.values())
             .chain(self.of_reason.values())
             .find(|k| k.uid == uid)
-            .map(|k| &k.ladder)
+            .map(|k| k.ladder.as_ref())
     }
 }
 
