@@ -1,5 +1,6 @@
 //! The whole pipeline on arbitrary capture bytes: reader → decode → sharded tracker (2 shards,
-//! stretches of a few segments) → findings → summary, report tables and verdict.
+//! stretches of a few segments, keeping ladders) → findings → summary, report tables, evidence
+//! and verdict.
 #![no_main]
 
 use std::io::Cursor;
@@ -13,6 +14,7 @@ use twsleuth_flows::{
 use twsleuth_fuzz::check_findings;
 use twsleuth_reader::CaptureReader;
 use twsleuth_report::analysis::verdict;
+use twsleuth_report::evidence::{LadderKeeper, evidence};
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, Completeness};
 use twsleuth_report::stream::RecordDigest;
@@ -28,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = TrackerConfig {
         max_memory: 1 << 20,
+        ladders: true,
         ..TrackerConfig::default()
     };
     let mut tracker = ShardedTracker::new(&config, 2);
@@ -88,6 +91,22 @@ fuzz_target!(|data: &[u8]| {
         digest.timeline.collisions.iter().sum::<u64>(),
         tables.timeline.collisions.iter().sum::<u64>()
     );
+    // Every collision shown has its first SYN among its packets, whatever order the keeper
+    // took the records in.
+    let mut keeper = LadderKeeper::default();
+    findings.collisions.iter().rev().cloned().for_each(|mut c| keeper.offer(&mut c));
+    for shown in evidence(&digest.collisions, &keeper, &[]) {
+        let syn = shown.collision.first_syn_frame;
+        assert!(
+            shown
+                .steps
+                .iter()
+                .any(|s| (s.file_index, s.frame) == (syn.file_index, syn.number)),
+            "{}: no first SYN in {:?}",
+            shown.label,
+            shown.steps
+        );
+    }
     let facts = CaptureFacts {
         accounting,
         ..CaptureFacts::default()

@@ -119,6 +119,7 @@ fn config(input: &Input) -> TrackerConfig {
         idle_timeout_ns,
         // A few tuples to a few hundred: evictions happen.
         max_memory: (1 + usize::from(input.max_memory % 16)) * 8192,
+        ladders: input.timing & 0x40 != 0,
         ..TrackerConfig::default()
     }
 }
