@@ -57,7 +57,7 @@ struct Kept {
     ladder: Box<CollisionLadder>,
 }
 
-/// The ladders of the collisions [`pick`] may choose, kept as the records come in any order:
+/// The ladders of the collisions the report may show, kept as the records come in any order:
 /// the lowest `uid` (the first), of each outcome and of each reason, and the most severe (of
 /// equals the highest `uid`), the same rules [`CollisionDigest`] applies in `uid` order. A
 /// dozen ladders, however many collisions.
@@ -124,7 +124,7 @@ impl LadderKeeper {
     }
 }
 
-/// The evidence: the collisions [`pick`] chooses, each with its ladder from `kept`, each
+/// The evidence: the collisions the report shows, each with its ladder from `kept`, each
 /// packet with what it means; `point_of_input[i]` is the capture point of input `i` (0 for
 /// all when the inputs were not put together as capture points). A collision whose packets
 /// were not kept (the tracker did not keep ladders) has no steps.

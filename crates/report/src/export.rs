@@ -291,7 +291,7 @@ pub fn frame(columns: &[NamedColumn<'_>]) -> PolarsResult<DataFrame> {
 const PARQUET_ZSTD_LEVEL: i32 = 1;
 
 /// A Parquet writer as every export uses it: zstd (half the size of Snappy on these tables,
-/// and read by pandas/pyarrow, polars and DuckDB alike) at [`PARQUET_ZSTD_LEVEL`].
+/// and read by pandas/pyarrow, polars and DuckDB alike) at level 1.
 pub fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
     let level = polars::polars_utils::compression::ZstdLevel::try_new(PARQUET_ZSTD_LEVEL)
         .expect("a level zstd has");
