@@ -1,26 +1,18 @@
 //! The ladders the report shows come from the packets the tracker kept in its one pass, the
 //! same whatever order the records leave the tracker in.
 
-use twsleuth_decode::decode;
+mod common;
+
 use twsleuth_flows::{CollisionRecord, Findings, Summary, TrackerConfig};
-use twsleuth_reader::CaptureReader;
 use twsleuth_report::evidence::{LadderKeeper, evidence};
 use twsleuth_report::stream::RecordDigest;
 
 fn findings(relative: &str, ladders: bool) -> (Findings, TrackerConfig) {
-    let path = format!("{}/../../fixtures/{relative}", env!("CARGO_MANIFEST_DIR"));
-    let mut reader = CaptureReader::open(&path, 0).unwrap();
-    let mut segments = Vec::new();
-    while reader.advance() {
-        if let Ok(segment) = decode(&reader.current().unwrap()) {
-            segments.push(segment);
-        }
-    }
     let config = TrackerConfig {
         ladders,
         ..TrackerConfig::default()
     };
-    (Findings::of_segments(&config, &segments), config)
+    (common::findings_of(relative, &config), config)
 }
 
 fn kept(records: impl IntoIterator<Item = CollisionRecord>) -> LadderKeeper {

@@ -1,26 +1,18 @@
 //! The Parquet and CSV exports round-trip through polars with the tables' values.
 
+mod common;
+
 use std::io::Cursor;
 
 use polars::prelude::*;
-use twsleuth_decode::decode;
 use twsleuth_flows::{Findings, TimeWaitPolicy, TrackerConfig};
-use twsleuth_reader::CaptureReader;
 use twsleuth_report::export::{
     collisions_columns, connections_columns, frame, timeline_columns, write_csv, write_parquet,
 };
 use twsleuth_report::tables::Tables;
 
 fn findings(relative: &str) -> Findings {
-    let path = format!("{}/../../fixtures/{relative}", env!("CARGO_MANIFEST_DIR"));
-    let mut reader = CaptureReader::open(&path, 0).unwrap();
-    let mut segments = Vec::new();
-    while reader.advance() {
-        if let Ok(segment) = decode(&reader.current().unwrap()) {
-            segments.push(segment);
-        }
-    }
-    Findings::of_segments(&TrackerConfig::default(), &segments)
+    common::findings_of(relative, &TrackerConfig::default())
 }
 
 #[test]
