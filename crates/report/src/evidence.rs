@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 
 use twsleuth_decode::TcpFlags;
-use twsleuth_flows::{CollisionLadder, CollisionRecord, LadderSegment, LinuxRule, Outcome, Role};
+use twsleuth_flows::{
+    CollisionLadder, CollisionRecord, LadderSegment, LinuxRule, Outcome, Reason, Role,
+};
 
 use crate::analysis::reason_words;
-use crate::stream::{CollisionDigest, severity};
+use crate::stream::{CollisionDigest, Severity, severity};
 use crate::words::{duration, human};
 use crate::{Evidence, LadderStep};
 
@@ -53,7 +55,7 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
 /// A kept ladder and what decides whether it stays.
 struct Kept {
     uid: u64,
-    severity: (bool, i64, std::cmp::Reverse<i64>),
+    severity: Severity,
     ladder: Box<CollisionLadder>,
 }
 
@@ -66,7 +68,7 @@ pub struct LadderKeeper {
     first: Option<Kept>,
     worst: Option<Kept>,
     of_outcome: BTreeMap<Outcome, Kept>,
-    of_reason: BTreeMap<twsleuth_flows::Reason, Kept>,
+    of_reason: BTreeMap<Reason, Kept>,
 }
 
 impl LadderKeeper {

@@ -65,9 +65,12 @@ pub struct CollisionDigest {
     pub syn_frames: BTreeMap<(Outcome, u16), (Vec<u64>, u64)>,
 }
 
-/// How bad a collision is, for the worst one: never connected first, then the highest cost,
-/// then the earliest.
-pub(crate) fn severity(c: &CollisionRecord) -> (bool, i64, std::cmp::Reverse<i64>) {
+/// How bad a collision is, for the worst one, greatest worst.
+pub(crate) type Severity = (bool, i64, std::cmp::Reverse<i64>);
+
+/// A collision's [`Severity`]: never connected first, then the highest cost, then the
+/// earliest.
+pub(crate) fn severity(c: &CollisionRecord) -> Severity {
     (
         matches!(c.outcome, Outcome::Failed | Outcome::Reset),
         c.cost_ns.unwrap_or(0),
