@@ -14,7 +14,7 @@ use twsleuth_flows::{
 use twsleuth_fuzz::check_findings;
 use twsleuth_reader::CaptureReader;
 use twsleuth_report::analysis::verdict;
-use twsleuth_report::evidence::{LadderKeeper, evidence};
+use twsleuth_report::evidence::{ShownCollisions, evidence};
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, Completeness};
 use twsleuth_report::stream::RecordDigest;
@@ -91,11 +91,16 @@ fuzz_target!(|data: &[u8]| {
         digest.timeline.collisions.iter().sum::<u64>(),
         tables.timeline.collisions.iter().sum::<u64>()
     );
-    // Every collision shown has its first SYN among its packets, whatever order the keeper
-    // took the records in.
-    let mut keeper = LadderKeeper::default();
-    findings.collisions.iter().rev().cloned().for_each(|mut c| keeper.offer(&mut c));
-    for shown in evidence(&digest.collisions, &keeper, &[]) {
+    // The collisions shown are the same taken in reverse order as in uid order (the digest's),
+    // and every one has its first SYN among its packets.
+    let mut kept = ShownCollisions::default();
+    findings.collisions.iter().rev().cloned().for_each(|mut c| kept.offer(&mut c));
+    let shown_in_reverse = evidence(&kept, &[]);
+    assert_eq!(
+        format!("{shown_in_reverse:?}"),
+        format!("{:?}", evidence(&digest.collisions.shown, &[]))
+    );
+    for shown in shown_in_reverse {
         let syn = shown.collision.first_syn_frame;
         assert!(
             shown

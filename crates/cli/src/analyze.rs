@@ -12,7 +12,7 @@ use twsleuth_flows::{
 use twsleuth_reader::MergedCaptures;
 use twsleuth_report::InputFile;
 use twsleuth_report::analysis::{closers_sentence, reasons_breakdown, verdict};
-use twsleuth_report::evidence::LadderKeeper;
+use twsleuth_report::evidence::ShownCollisions;
 use twsleuth_report::exhaustion::PortExhaustion;
 use twsleuth_report::limits::{Completeness, Limit, Status};
 use twsleuth_report::spill::SortedSpill;
@@ -159,8 +159,8 @@ pub struct Kept {
     /// Pairs of a proxy's legs, to be read in order (all pairs made: those of the services
     /// that count as a proxy's legs are [`twsleuth_flows::LegSummary::counts`]).
     pub leg_pairs: Option<SortedSpill<LegPair>>,
-    /// The packets of the collisions a report may show.
-    pub ladders: Option<LadderKeeper>,
+    /// The collisions a report shows, with their packets.
+    pub shown: Option<ShownCollisions>,
 }
 
 impl Analysis {
@@ -235,7 +235,7 @@ impl Analysis {
                 collisions: sinks.collisions,
                 successors: sinks.successors,
                 leg_pairs,
-                ladders: sinks.ladders,
+                shown: sinks.shown,
             },
             points: CapturePoints::default(),
             timeline_sources,

@@ -224,7 +224,7 @@ pub struct ReportArgs {
     /// Directory to write the report into (created if missing): report.md, report.html,
     /// charts/*.svg, data/*.parquet|csv and data/summary.json. Standard input (`-`) is kept
     /// there first, as capture.pcap (.pcapng, .gz, .zst: as it came), and the report is of
-    /// that file: its ladders read it again, its frame references point into it.
+    /// that file: its frame references and filters point into it.
     #[arg(long, short, value_name = "DIR")]
     pub output: std::path::PathBuf,
 
@@ -253,9 +253,9 @@ pub struct WatchArgs {
     pub every: i64,
 
     /// When watching ends (Ctrl-C or the end of the input), also write `twsleuth report`'s
-    /// report of what was watched into DIR. Standard input is kept as it arrives in
-    /// DIR/capture.pcap (or .pcapng, .gz, .zst: the bytes as received), so that the report's
-    /// packet ladders can read it again; with --follow the report reads FILE as it stands then.
+    /// report of what was watched into DIR, made from the watching (nothing is read twice).
+    /// Standard input is kept as it arrives in DIR/capture.pcap (or .pcapng, .gz, .zst: the
+    /// bytes as received), where the report's frame references and filters point.
     #[arg(long, value_name = "DIR")]
     pub report: Option<std::path::PathBuf>,
 

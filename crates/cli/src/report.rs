@@ -74,9 +74,9 @@ pub fn report_config(args: &TrackerArgs) -> TrackerConfig {
 
 /// The sinks of an analysis for a report: records wait on the temporary disk, in order, until
 /// the exports take them one chunk at a time (memory does not grow with the capture), and the
-/// ladders of the collisions the report may show.
+/// collisions the report shows are kept with their packets.
 pub fn report_sinks() -> Sinks {
-    Sinks::new(true, true, true).with_ladders()
+    Sinks::new(true, true, true).with_shown_collisions()
 }
 
 /// The report of `args`, whose directory was already checked; `also_ours` are files in it
@@ -142,8 +142,10 @@ pub fn write(
         CHUNK_RECORDS,
     )
     .with_context(cannot_write)?;
-    let ladders = analysis.records.ladders.take().unwrap_or_default();
-    let mut evidence = evidence(&records.collisions, &ladders, &analysis.points.of_input);
+    // The collisions shown as the records left the tracker, with their packets: the same the
+    // digest names, whose records came off disk without them.
+    let shown = analysis.records.shown.take().unwrap_or_default();
+    let mut evidence = evidence(&shown, &analysis.points.of_input);
     name_f5_rst_causes(&mut evidence, &analysis.tracked.f5);
     let summary_json = serde_json::to_value(AnalysisJson::new(&analysis, config))?;
     let input = ReportInput {

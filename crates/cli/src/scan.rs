@@ -15,7 +15,7 @@ use twsleuth_flows::{
 };
 use twsleuth_reader::{CaptureReader, CaptureSet, Frame, MergedCaptures, ReadErrorKind};
 use twsleuth_report::InputFile;
-use twsleuth_report::evidence::LadderKeeper;
+use twsleuth_report::evidence::ShownCollisions;
 use twsleuth_report::exhaustion::ExhaustionDetector;
 use twsleuth_report::limits::{CaptureFacts, TIME_GAP_NS, TimeGap};
 use twsleuth_report::spill::{DEFAULT_BUFFER_BYTES, SortedSpill};
@@ -127,9 +127,9 @@ pub struct Sinks {
     /// Collisions with a reset of each F5 RST cause on their tuple between their SYN and its
     /// SYN-ACK (a RST answering the SYN, or the SYN's sender's answer to a rejection).
     pub f5_rst_causes: BTreeMap<F5NameId, u64>,
-    /// The packets of the collisions a report may show (the tracker keeps them with
+    /// The collisions a report shows, with their packets (the tracker keeps them with
     /// `TrackerConfig::ladders`).
-    pub ladders: Option<LadderKeeper>,
+    pub shown: Option<ShownCollisions>,
     /// Sees each batch first (the live view of `watch`).
     pub observer: Option<Observer>,
     /// The first error of a spill (a full disk).
@@ -153,16 +153,16 @@ impl Sinks {
             leg_pairs: None,
             f5_resets: HashMap::new(),
             f5_rst_causes: BTreeMap::new(),
-            ladders: None,
+            shown: None,
             observer: None,
             error: None,
         }
     }
 
-    /// The same sinks, keeping the ladders of the collisions a report may show.
-    pub fn with_ladders(self) -> Sinks {
+    /// The same sinks, keeping the collisions a report shows with their packets.
+    pub fn with_shown_collisions(self) -> Sinks {
         Sinks {
-            ladders: Some(LadderKeeper::default()),
+            shown: Some(ShownCollisions::default()),
             ..self
         }
     }
@@ -216,8 +216,8 @@ impl Sinks {
             connections,
             mut collisions,
         } = batch;
-        if let Some(ladders) = &mut self.ladders {
-            collisions.iter_mut().for_each(|c| ladders.offer(c));
+        if let Some(shown) = &mut self.shown {
+            collisions.iter_mut().for_each(|c| shown.offer(c));
         }
         if let Some(spill) = &mut self.connections {
             if let Err(error) = spill.extend(connections) {

@@ -419,7 +419,7 @@ const MAX_EPISODES_SHOWN: usize = 10;
 pub fn timeline_events(input: &ReportInput<'_>, capacity: &[Capacity]) -> Vec<(i64, String)> {
     let mut events: Vec<(i64, String)> = Vec::new();
     let collisions = &input.records.collisions;
-    if let Some(first) = &collisions.first {
+    if let Some(first) = collisions.shown.first() {
         events.push((
             first.ts_ns,
             format!(
@@ -466,10 +466,8 @@ pub fn timeline_events(input: &ReportInput<'_>, capacity: &[Capacity]) -> Vec<(i
     }
     // The first collision of each outcome the first collision did not have: when refusals
     // (or the first accepted one) began.
-    for c in collisions
-        .first_of_outcome
-        .iter()
-        .filter(|c| collisions.first.as_ref().is_some_and(|f| f.uid != c.uid))
+    for c in (collisions.shown.first_of_outcome())
+        .filter(|c| collisions.shown.first().is_some_and(|f| f.uid != c.uid))
     {
         events.push((
             c.ts_ns,

@@ -2,44 +2,36 @@
 //! of each other outcome and of each reason for a refusal), which packets make each one's
 //! ladder (the previous connection's closing exchange, then the new handshake), and what each
 //! packet means for the collision. The tracker keeps every collision's packets
-//! ([`CollisionLadder`], with `TrackerConfig::ladders`); [`LadderKeeper`] keeps those of the
-//! collisions the report may pick as the records stream past, so the inputs are read once.
+//! ([`twsleuth_flows::CollisionLadder`], with `TrackerConfig::ladders`); [`ShownCollisions`]
+//! keeps those of the collisions the report shows as the records stream past, so the inputs
+//! are read once.
 
 use std::collections::BTreeMap;
 
 use twsleuth_decode::TcpFlags;
-use twsleuth_flows::{
-    CollisionLadder, CollisionRecord, LadderSegment, LinuxRule, Outcome, Reason, Role,
-};
+use twsleuth_flows::{CollisionRecord, LadderSegment, LinuxRule, Outcome, Reason, Role};
 
 use crate::analysis::reason_words;
-use crate::stream::{CollisionDigest, Severity, severity};
 use crate::words::{duration, human};
 use crate::{Evidence, LadderStep};
 
 /// The collisions to show: the first, the worst, and one of each other outcome.
-fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
-    let Some(first) = &collisions.first else {
+fn pick(shown: &ShownCollisions) -> Vec<(String, &CollisionRecord)> {
+    let Some(first) = shown.first() else {
         return Vec::new();
     };
     let mut picked = vec![("First collision".to_string(), first)];
-    if let Some(worst) = collisions.worst.as_ref().filter(|w| w.uid != first.uid) {
+    if let Some(worst) = shown.worst().filter(|w| w.uid != first.uid) {
         picked.push(("Worst collision".to_string(), worst));
     }
-    for outcome in Outcome::ALL {
-        if picked.iter().any(|(_, c)| c.outcome == outcome) {
+    for example in shown.first_of_outcome() {
+        if picked.iter().any(|(_, c)| c.outcome == example.outcome) {
             continue;
         }
-        if let Some(example) = collisions
-            .first_of_outcome
-            .iter()
-            .find(|c| c.outcome == outcome)
-        {
-            picked.push((format!("Example of {}", human(&outcome)), example));
-        }
+        picked.push((format!("Example of {}", human(&example.outcome)), example));
     }
     // Each reason for a refusal has its own remedy: show one of each.
-    for example in &collisions.first_of_reason {
+    for example in shown.first_of_reason() {
         let Some(reason) = example.reason else {
             continue;
         };
@@ -52,100 +44,101 @@ fn pick(collisions: &CollisionDigest) -> Vec<(String, &CollisionRecord)> {
     picked
 }
 
-/// A kept ladder and what decides whether it stays.
-struct Kept {
-    uid: u64,
-    severity: Severity,
-    ladder: Box<CollisionLadder>,
+/// How bad a collision is, for the worst one: never connected first, then the highest cost,
+/// then the earliest.
+fn severity(c: &CollisionRecord) -> (bool, i64, std::cmp::Reverse<i64>) {
+    (
+        matches!(c.outcome, Outcome::Failed | Outcome::Reset),
+        c.cost_ns.unwrap_or(0),
+        std::cmp::Reverse(c.ts_ns),
+    )
 }
 
-/// The ladders of the collisions the report may show, kept as the records come in any order:
-/// the lowest `uid` (the first), of each outcome and of each reason, and the most severe (of
-/// equals the highest `uid`), the same rules [`CollisionDigest`] applies in `uid` order. A
-/// dozen ladders, however many collisions.
-#[derive(Default)]
-pub struct LadderKeeper {
-    first: Option<Kept>,
-    worst: Option<Kept>,
-    of_outcome: BTreeMap<Outcome, Kept>,
-    of_reason: BTreeMap<Reason, Kept>,
+/// The collisions a report names and shows: the first (lowest `uid`), the worst (never
+/// connected first, then the highest cost, then the earliest; of equals the highest `uid`),
+/// the first of each outcome and of each reason for a refusal. The same whatever order the records come in: the tracker's, as the sinks
+/// take them with their packets ([`CollisionRecord::ladder`]), or `uid` order off disk. A
+/// dozen records, however many collisions.
+#[derive(Debug, Default)]
+pub struct ShownCollisions {
+    first: Option<CollisionRecord>,
+    worst: Option<CollisionRecord>,
+    of_outcome: BTreeMap<Outcome, CollisionRecord>,
+    of_reason: BTreeMap<Reason, CollisionRecord>,
 }
 
-impl LadderKeeper {
-    /// Takes the packets of collision `c` (leaving the record without them), keeping them if
-    /// the report may show it.
+impl ShownCollisions {
+    /// Takes collision `c`, keeping it with its packets if it is one to show; the record is
+    /// left without its packets either way.
     pub fn offer(&mut self, c: &mut CollisionRecord) {
-        let Some(ladder) = c.ladder.take() else {
+        let ladder = c.ladder.take();
+        let lower = |kept: Option<&CollisionRecord>| kept.is_none_or(|k| c.uid < k.uid);
+        let first = lower(self.first.as_ref());
+        let worst =
+            (self.worst.as_ref()).is_none_or(|k| (severity(c), c.uid) >= (severity(k), k.uid));
+        let of_outcome = lower(self.of_outcome.get(&c.outcome));
+        let reason = c.reason.filter(|reason| lower(self.of_reason.get(reason)));
+        if !(first || worst || of_outcome || reason.is_some()) {
             return;
-        };
-        let severity = severity(c);
-        let first = self.first.as_ref().is_none_or(|k| c.uid < k.uid);
-        let worst = (self.worst.as_ref()).is_none_or(|k| (severity, c.uid) >= (k.severity, k.uid));
-        let of_outcome = (self.of_outcome.get(&c.outcome)).is_none_or(|k| c.uid < k.uid);
-        let reason = c
-            .reason
-            .filter(|reason| (self.of_reason.get(reason)).is_none_or(|k| c.uid < k.uid));
-        // Most collisions are none of these: their packets go without a copy.
-        let mut roles = usize::from(first) + usize::from(worst) + usize::from(of_outcome);
-        roles += usize::from(reason.is_some());
-        let mut ladder = Some(ladder);
-        let mut kept = || Kept {
-            uid: c.uid,
-            severity,
-            ladder: {
-                roles -= 1;
-                match roles {
-                    0 => ladder.take().expect("one ladder per role"),
-                    _ => ladder.clone().expect("one ladder per role"),
-                }
-            },
+        }
+        let kept = CollisionRecord {
+            ladder,
+            ..c.clone()
         };
         if first {
-            self.first = Some(kept());
+            self.first = Some(kept.clone());
         }
         if worst {
-            self.worst = Some(kept());
+            self.worst = Some(kept.clone());
         }
         if of_outcome {
-            self.of_outcome.insert(c.outcome, kept());
+            self.of_outcome.insert(c.outcome, kept.clone());
         }
         if let Some(reason) = reason {
-            self.of_reason.insert(reason, kept());
+            self.of_reason.insert(reason, kept);
         }
     }
 
-    /// The packets kept of collision `uid`.
-    fn ladder(&self, uid: u64) -> Option<&CollisionLadder> {
-        [&self.first, &self.worst]
-            .into_iter()
-            .flatten()
-            .chain(self.of_outcome.values())
-            .chain(self.of_reason.values())
-            .find(|k| k.uid == uid)
-            .map(|k| k.ladder.as_ref())
+    /// The first collision.
+    pub fn first(&self) -> Option<&CollisionRecord> {
+        self.first.as_ref()
+    }
+
+    /// The worst collision.
+    pub fn worst(&self) -> Option<&CollisionRecord> {
+        self.worst.as_ref()
+    }
+
+    /// The first of each outcome, in [`Outcome::ALL`] order.
+    pub fn first_of_outcome(&self) -> impl Iterator<Item = &CollisionRecord> {
+        Outcome::ALL
+            .iter()
+            .filter_map(|outcome| self.of_outcome.get(outcome))
+    }
+
+    /// The first refused for each reason, in reason order.
+    pub fn first_of_reason(&self) -> impl Iterator<Item = &CollisionRecord> {
+        self.of_reason.values()
     }
 }
 
-/// The evidence: the collisions the report shows, each with its ladder from `kept`, each
+/// The evidence: the collisions of `shown` the report shows, each with its ladder, each
 /// packet with what it means; `point_of_input[i]` is the capture point of input `i` (0 for
 /// all when the inputs were not put together as capture points). A collision whose packets
 /// were not kept (the tracker did not keep ladders) has no steps.
-pub fn evidence(
-    collisions: &CollisionDigest,
-    kept: &LadderKeeper,
-    point_of_input: &[u8],
-) -> Vec<Evidence> {
+pub fn evidence(shown: &ShownCollisions, point_of_input: &[u8]) -> Vec<Evidence> {
     let point = |s: &LadderSegment| {
         point_of_input
             .get(usize::from(s.frame.file_index))
             .copied()
             .unwrap_or(0)
     };
-    pick(collisions)
+    pick(shown)
         .into_iter()
         .map(|(label, c)| {
-            let (tail, head) = kept
-                .ladder(c.uid)
+            let (tail, head) = c
+                .ladder
+                .as_ref()
                 .map(|ladder| ladder.rows(c.first_syn_frame))
                 .unwrap_or_default();
             let mut steps: Vec<LadderStep> =
@@ -174,7 +167,10 @@ pub fn evidence(
             }
             Evidence {
                 label,
-                collision: c.clone(),
+                collision: CollisionRecord {
+                    ladder: None,
+                    ..c.clone()
+                },
                 steps,
             }
         })

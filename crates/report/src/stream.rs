@@ -20,6 +20,7 @@ use twsleuth_flows::{
 
 use crate::analysis::CAPACITY_SOURCES;
 use crate::charts::{ChartSample, TimestampSample};
+use crate::evidence::ShownCollisions;
 use crate::export::{
     NamedColumn, collisions_columns, connections_columns, frame, parquet_writer, write_csv_header,
     write_csv_rows,
@@ -50,32 +51,13 @@ pub struct RecordStreams<C, K, S> {
 pub struct CollisionDigest {
     /// Collisions.
     pub count: u64,
-    /// The first (lowest `uid`).
-    pub first: Option<CollisionRecord>,
     /// The last.
     pub last: Option<CollisionRecord>,
-    /// The worst: never connected first, then the highest cost, then the earliest.
-    pub worst: Option<CollisionRecord>,
-    /// The first of each outcome, in [`Outcome::ALL`] order.
-    pub first_of_outcome: Vec<CollisionRecord>,
-    /// The first refused for each reason, in reason order.
-    pub first_of_reason: Vec<CollisionRecord>,
+    /// The first, the worst, and the first of each outcome and reason.
+    pub shown: ShownCollisions,
     /// Per outcome and input of the first SYN: the first SYNs' frame numbers (the first
     /// [`FILTER_FRAMES_MAX`]) and how many there are, for a filter that selects them all.
     pub syn_frames: BTreeMap<(Outcome, u16), (Vec<u64>, u64)>,
-}
-
-/// How bad a collision is, for the worst one, greatest worst.
-pub(crate) type Severity = (bool, i64, std::cmp::Reverse<i64>);
-
-/// A collision's [`Severity`]: never connected first, then the highest cost, then the
-/// earliest.
-pub(crate) fn severity(c: &CollisionRecord) -> Severity {
-    (
-        matches!(c.outcome, Outcome::Failed | Outcome::Reset),
-        c.cost_ns.unwrap_or(0),
-        std::cmp::Reverse(c.ts_ns),
-    )
 }
 
 /// First-SYN frames kept per outcome and input for the report's filters: a longer list is no
@@ -83,29 +65,10 @@ pub(crate) fn severity(c: &CollisionRecord) -> Severity {
 pub const FILTER_FRAMES_MAX: usize = 500;
 
 impl CollisionDigest {
-    fn add(&mut self, c: &CollisionRecord) {
+    fn add(&mut self, c: &mut CollisionRecord) {
         self.count += 1;
-        if self.first.is_none() {
-            self.first = Some(c.clone());
-        }
+        self.shown.offer(c);
         self.last = Some(c.clone());
-        // `>=`: of equally severe collisions, the last in `uid` order (as `max_by_key`).
-        if self
-            .worst
-            .as_ref()
-            .is_none_or(|worst| severity(c) >= severity(worst))
-        {
-            self.worst = Some(c.clone());
-        }
-        if !self.first_of_outcome.iter().any(|e| e.outcome == c.outcome) {
-            self.first_of_outcome.push(c.clone());
-            self.first_of_outcome.sort_by_key(|e| {
-                Outcome::ALL
-                    .iter()
-                    .position(|o| *o == e.outcome)
-                    .unwrap_or(usize::MAX)
-            });
-        }
         let (frames, count) = self
             .syn_frames
             .entry((c.outcome, c.first_syn_frame.file_index))
@@ -113,16 +76,6 @@ impl CollisionDigest {
         *count += 1;
         if frames.len() < FILTER_FRAMES_MAX {
             frames.push(c.first_syn_frame.number);
-        }
-        if let Some(reason) = c.reason {
-            if !self
-                .first_of_reason
-                .iter()
-                .any(|e| e.reason == Some(reason))
-            {
-                self.first_of_reason.push(c.clone());
-                self.first_of_reason.sort_by_key(|e| e.reason);
-            }
         }
     }
 }
@@ -376,8 +329,8 @@ fn export_collisions(
     while records.peek().is_some() {
         chunk.clear();
         for record in records.by_ref().take(chunk_records.max(1)) {
-            let record = record?;
-            collisions.add(&record);
+            let mut record = record?;
+            collisions.add(&mut record);
             timestamps.add(
                 record.uid,
                 record.ts_ns.saturating_sub(capture_start_ns) as f64 / 1e9,
