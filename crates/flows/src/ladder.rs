@@ -85,9 +85,9 @@ impl RecentSegments {
 /// the rows from the whole ([`CollisionLadder::rows`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CollisionLadder {
-    /// The tuple's segments before the first SYN (each view's latest), by index.
+    /// The tuple's segments before the first SYN (each view's latest).
     pub before: Vec<LadderSegment>,
-    /// From the first SYN on, by index.
+    /// From the first SYN on (each view's).
     pub after: Vec<LadderSegment>,
     /// The new connection's originator.
     orig: Option<Endpoint>,
@@ -122,14 +122,11 @@ impl CollisionLadder {
             && self.after.iter().any(|s| s.flags.is_syn_ack())
     }
 
-    /// Puts another view's packets of the same connection with these.
+    /// Puts another view's packets of the same connection with these ([`CollisionLadder::rows`]
+    /// puts them in input order).
     pub fn join(&mut self, other: CollisionLadder) {
         self.before.extend(other.before);
         self.after.extend(other.after);
-        for list in [&mut self.before, &mut self.after] {
-            list.sort_unstable_by_key(|s| s.index);
-            list.dedup_by_key(|s| s.index);
-        }
     }
 
     /// The rows to show for a collision whose first SYN is `first_syn`: the latest
