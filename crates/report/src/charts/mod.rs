@@ -358,7 +358,7 @@ mod tests {
 
 #[cfg(test)]
 mod fixture_tests {
-    use crate::charts::test_support::{fixture_charts, has_text};
+    use crate::charts::test_support::{fixture_charts, has_text, texts};
 
     #[test]
     fn synthetic_balancer_charts_show_its_outcomes_and_port_cycle() {
@@ -369,16 +369,15 @@ mod fixture_tests {
             .iter()
             .find(|c| c.file_name == "port-reuse-10.0.0.1.svg")
             .expect("a port-reuse chart for the SNAT address");
-        let doc = roxmltree::Document::parse(&port_reuse.svg).expect("XML");
-        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        let labels = texts(port_reuse);
         for label in [
             "accepted (783)",
             "rejected_recovered (310)",
             "unanswered (7)",
         ] {
-            assert!(texts.iter().any(|t| t.contains(label)), "no {label:?}");
+            assert!(labels.iter().any(|t| t.contains(label)), "no {label:?}");
         }
-        assert!(texts.iter().any(|t| t.contains("200 source ports used")));
+        assert!(labels.iter().any(|t| t.contains("200 source ports used")));
         // Every one of the 200 ports went to both servers: with ports 1024–65535 a Linux
         // connect() uses one parity, (65,535 − 1,024 + 1) ÷ 2 = 32,256 ports, each toward
         // both servers.
@@ -397,17 +396,16 @@ mod fixture_tests {
             .iter()
             .find(|c| c.file_name == "rates.svg")
             .expect("a rates chart");
-        let doc = roxmltree::Document::parse(&rates.svg).expect("XML");
-        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        let labels = texts(rates);
         assert!(
-            texts
+            labels
                 .iter()
                 .any(|t| t.contains("1100 collisions, 317 refused")),
-            "{texts:?}"
+            "{labels:?}"
         );
         assert!(
-            texts.iter().any(|t| t.contains("refused SYNs/s")),
-            "{texts:?}"
+            labels.iter().any(|t| t.contains("refused SYNs/s")),
+            "{labels:?}"
         );
         for c in &charts {
             roxmltree::Document::parse(&c.svg).expect("XML");
