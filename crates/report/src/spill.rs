@@ -5,10 +5,11 @@
 //!
 //! All runs share one file, so a spill holds one file descriptor however long the capture: a
 //! file per run took 138 for the connections of 10 M, and a report of 50 M connections would
-//! have run out of descriptors (1,024 by default). Memory: the buffer, plus a record and a
-//! read buffer per run in the merge, the read buffers shrinking as runs grow in number so that
-//! together they stay within [`MERGE_READ_BYTES`] (the runs of 10 M connections' buffers took
-//! 19 MiB at 64 KiB each).
+//! have run out of descriptors (1,024 by default). Memory: the buffer while records come; in
+//! the merge, a record and a read buffer per run, the read buffers shrinking as runs grow in
+//! number so that together they stay within [`MERGE_READ_BYTES`] (the runs of 10 M
+//! connections' buffers took 19 MiB at 64 KiB each), and the buffer only when no run was
+//! written.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -114,6 +115,12 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
 
     /// Every record, in order: the runs merged with what the buffer holds.
     pub fn into_sorted(mut self) -> io::Result<Sorted<T>> {
+        // Once a run is written the buffer's pages have all been touched, and the merge would
+        // hold them to its end (16 MiB each for the connections and the collisions, through
+        // the whole export of a report): what it holds goes to disk as the last run instead.
+        if !self.runs.is_empty() && !self.buffer.is_empty() {
+            self.write_run()?;
+        }
         sort_by_key_moving_once(&mut self.buffer, self.key);
         let read_bytes = run_read_bytes(self.runs.len());
         let file = self.file.map(Arc::new);
@@ -133,7 +140,9 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
                 })
             })
             .collect();
-        sources.push(Source::Buffer(self.buffer.into_iter()));
+        if self.runs.is_empty() {
+            sources.push(Source::Buffer(self.buffer.into_iter()));
+        }
         let mut sorted = Sorted {
             key: self.key,
             heads: Vec::with_capacity(sources.len()),
