@@ -24,7 +24,7 @@ use twsleuth_flows::sort_by_key_moving_once;
 /// The buffer's default size: a run of this many bytes of records is written at a time.
 pub const DEFAULT_BUFFER_BYTES: usize = 16 << 20;
 /// The read buffers of all the runs in the merge together, at most (unless each would be
-/// under [`MIN_RUN_READ_BYTES`]).
+/// under a page, 4 KiB).
 pub const MERGE_READ_BYTES: usize = 4 << 20;
 /// A run's read buffer in the merge, at most: what each had when each run was a file of its
 /// own.
