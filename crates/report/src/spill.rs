@@ -43,8 +43,6 @@ pub struct SortedSpill<T> {
     buffer_records: usize,
     /// The runs' file, once there is a run.
     file: Option<File>,
-    /// Where the next run starts in it.
-    end: u64,
     runs: Vec<Run>,
 }
 
@@ -63,7 +61,6 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
             buffer: Vec::new(),
             buffer_records: (buffer_bytes / size_of::<T>().max(1)).max(1),
             file: None,
-            end: 0,
             runs: Vec::new(),
         }
     }
@@ -96,6 +93,9 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
             Some(file) => file,
             None => self.file.insert(tempfile::tempfile()?),
         };
+        // At the end of the file, wherever a run that failed half-written (a full disk) left
+        // it: the runs before stay readable.
+        let start = file.seek(SeekFrom::End(0))?;
         let mut writer = BufWriter::new(file);
         let mut bytes = 0;
         for record in self.buffer.drain(..) {
@@ -103,11 +103,9 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
                 .map_err(io::Error::other)? as u64;
         }
         writer.flush()?;
-        let start = self.end;
-        self.end += bytes;
         self.runs.push(Run {
             start,
-            end: self.end,
+            end: start + bytes,
             records,
         });
         Ok(())
@@ -303,6 +301,34 @@ mod tests {
         assert_eq!(run_read_bytes(1), MAX_RUN_READ_BYTES);
         assert!(600 * run_read_bytes(600) <= MERGE_READ_BYTES);
         assert_eq!(run_read_bytes(100_000), MIN_RUN_READ_BYTES);
+    }
+
+    /// A record whose serialisation fails at one key, as a write to a full disk would.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Picky(u64, String);
+
+    const POISON: u64 = 800;
+
+    impl Serialize for Picky {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0 == POISON {
+                return Err(serde::ser::Error::custom("cannot write"));
+            }
+            (self.0, &self.1).serialize(s)
+        }
+    }
+
+    #[test]
+    fn a_run_that_failed_half_written_leaves_the_others_readable() {
+        let picky = |keys: std::ops::Range<u64>| keys.map(|k| Picky(k, "x".repeat(100)));
+        let mut spill = SortedSpill::new(|p: &Picky| p.0, 500 * size_of::<Picky>());
+        spill.extend(picky(0..500)).unwrap();
+        // Fails at its 301st record, once some 30 KB of the run are in the file.
+        assert!(spill.extend(picky(500..1000)).is_err());
+        spill.extend(picky(1000..1500)).unwrap();
+        assert_eq!(spill.runs(), 2);
+        let keys: Vec<u64> = spill.into_sorted().unwrap().map(|p| p.unwrap().0).collect();
+        assert_eq!(keys, (0..500).chain(1000..1500).collect::<Vec<_>>());
     }
 
     #[test]
