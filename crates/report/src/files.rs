@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 /// wrote there.
 pub const MANIFEST: &str = ".twsleuth-report";
 
+/// The write buffer of an output file: the exports' CSV runs to hundreds of megabytes, and
+/// std's 8 KiB made a `write` call for each 8 KiB of it.
+const WRITE_BUFFER_BYTES: usize = 256 << 10;
+
 /// A file being written under a temporary name; [`Pending::commit`] gives it its name, and
 /// dropping it uncommitted removes what was written.
 pub struct Pending {
@@ -46,7 +50,7 @@ impl Pending {
                 path: path.to_path_buf(),
                 committed: false,
             },
-            BufWriter::new(file),
+            BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
         ))
     }
 
