@@ -23,6 +23,8 @@ use twsleuth_flows::sort_by_key_moving_once;
 
 /// The buffer's default size: a run of this many bytes of records is written at a time.
 pub const DEFAULT_BUFFER_BYTES: usize = 16 << 20;
+/// A run's write buffer: a run is megabytes, written in calls of this size.
+const RUN_WRITE_BYTES: usize = 256 << 10;
 /// The read buffers of all the runs in the merge together, at most (unless each would be
 /// under a page, 4 KiB).
 pub const MERGE_READ_BYTES: usize = 4 << 20;
@@ -96,7 +98,7 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
         // At the end of the file, wherever a run that failed half-written (a full disk) left
         // it: the runs before stay readable.
         let start = file.seek(SeekFrom::End(0))?;
-        let mut writer = BufWriter::new(file);
+        let mut writer = BufWriter::with_capacity(RUN_WRITE_BYTES, file);
         let mut bytes = 0;
         for record in self.buffer.drain(..) {
             bytes += bincode::serde::encode_into_std_write(&record, &mut writer, bincode_config())
