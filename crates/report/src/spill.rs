@@ -6,10 +6,12 @@
 //! All runs share one file, so a spill holds one file descriptor however long the capture. A
 //! file per run took 385 for the records of 10 M connections (runs of 16 MiB: 176 of
 //! connections, 171 of collisions; 38 of successors, of 4 MiB), and a report of some 27 M
-//! connections would have run out of descriptors at the default limit of 1,024. Memory: the buffer while
-//! records come; in the merge, a record and a read buffer per run, the read buffers shrinking
-//! as runs grow in number so that together they stay within [`MERGE_READ_BYTES`] (at 64 KiB
-//! each, the 385 runs' took 24 MiB), and the buffer only when no run was written.
+//! connections would have run out of descriptors at the default limit of 1,024.
+//!
+//! Memory: the buffer while records come. In the merge, a record and a read buffer per run,
+//! the read buffers shrinking as runs grow in number so that together they stay within
+//! [`MERGE_READ_BYTES`] (at 64 KiB each, the 385 runs' took 24 MiB); the buffer itself only
+//! when no run was written (otherwise it is written as the last run).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -118,31 +120,33 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
         // Once a run is written the buffer's pages have all been touched, and the merge would
         // hold them to its end (16 MiB each for the connections and the collisions, through
         // the whole export of a report): what it holds goes to disk as the last run instead.
-        if !self.runs.is_empty() && !self.buffer.is_empty() {
+        if self.file.is_some() && !self.buffer.is_empty() {
             self.write_run()?;
         }
-        sort_by_key_moving_once(&mut self.buffer, self.key);
-        let read_bytes = run_read_bytes(self.runs.len());
-        let file = self.file.map(Arc::new);
-        let mut sources: Vec<Source<T>> = file
-            .iter()
-            .flat_map(|file| {
-                self.runs.iter().map(|run| Source::Run {
-                    reader: BufReader::with_capacity(
-                        read_bytes,
-                        RunReader {
-                            file: Arc::clone(file),
-                            position: run.start,
-                            end: run.end,
-                        },
-                    ),
-                    left: run.records,
-                })
-            })
-            .collect();
-        if self.runs.is_empty() {
-            sources.push(Source::Buffer(self.buffer.into_iter()));
-        }
+        let sources = match self.file {
+            None => {
+                sort_by_key_moving_once(&mut self.buffer, self.key);
+                vec![Source::Buffer(self.buffer.into_iter())]
+            }
+            Some(file) => {
+                let file = Arc::new(file);
+                let read_bytes = run_read_bytes(self.runs.len());
+                self.runs
+                    .iter()
+                    .map(|run| Source::Run {
+                        reader: BufReader::with_capacity(
+                            read_bytes,
+                            RunReader {
+                                file: Arc::clone(&file),
+                                position: run.start,
+                                end: run.end,
+                            },
+                        ),
+                        left: run.records,
+                    })
+                    .collect()
+            }
+        };
         let mut sorted = Sorted {
             key: self.key,
             heads: Vec::with_capacity(sources.len()),
