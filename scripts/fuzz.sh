@@ -66,7 +66,7 @@ for t in "${targets[@]}"; do
 done
 
 mkdir -p fuzz/logs
-echo "Building the fuzz targets (the first build compiles polars: ~10 min on 2 cores)..." >&2
+echo "Building the fuzz targets (the first build takes a few minutes on 2 cores)..." >&2
 if ! cargo +nightly fuzz build >fuzz/logs/build.log 2>&1; then
   tail -n 40 fuzz/logs/build.log >&2
   exit 1

@@ -1,5 +1,6 @@
 //! JSON Lines exports, written atomically.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;

@@ -1,11 +1,21 @@
-//! The tables as Parquet (polars) and CSV, for pandas, polars and DuckDB. Each table's
+//! The tables as Parquet and CSV, for pandas, polars and DuckDB. Each table's
 //! columns are listed once, as [`NamedColumn`]s, and both formats are written from that list.
 //! Times are ns since the epoch: integers in CSV, `Datetime[ns, UTC]` in Parquet; flags are
 //! booleans in both.
 
 use std::io::{self, Write};
 
-use polars::prelude::*;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, LogicalType, Repetition, Type as Physical, ZstdLevel};
+use parquet::data_type::{
+    BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type,
+};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
+use parquet::schema::types::Type;
 
 use crate::tables::{CollisionsTable, ConnectionsTable, DOUBTS, Text, TimelineTable};
 
@@ -65,38 +75,6 @@ impl ColumnRef<'_> {
     /// True when the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The column as polars holds it.
-    fn to_polars(self, name: &str) -> Column {
-        let name: PlSmallStr = name.into();
-        // Wrapped as they are (a cast would drop the time zone without polars' `timezones`
-        // feature, which validates zone names this export never needs).
-        let utc = |series: Series| {
-            series
-                .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
-                .into_column()
-        };
-        match self {
-            ColumnRef::Timestamp(v) => utc(Series::new(name, v)),
-            ColumnRef::OptionalTimestamp(v) => utc(Series::new(name, v)),
-            ColumnRef::U64(v) => Column::new(name, v),
-            ColumnRef::I64(v) => Column::new(name, v),
-            ColumnRef::U32(v) => Column::new(name, v),
-            ColumnRef::F64(v) => Column::new(name, v),
-            ColumnRef::Bool(v) => Column::new(name, v),
-            ColumnRef::OptionalU64(v) => Column::new(name, v),
-            ColumnRef::OptionalI64(v) => Column::new(name, v),
-            ColumnRef::OptionalF64(v) => Column::new(name, v),
-            ColumnRef::OptionalBool(v) => Column::new(name, v),
-            ColumnRef::Text(v) => Column::new(name, v.iter().map(|t| &**t).collect::<Vec<_>>()),
-            ColumnRef::OptionalText(v) => Column::new(
-                name,
-                v.iter()
-                    .map(Option::as_deref)
-                    .collect::<Vec<Option<&str>>>(),
-            ),
-        }
     }
 
     /// Appends the CSV text of one cell: numbers as polars writes them (itoa, zmij's
@@ -274,33 +252,231 @@ pub fn timeline_columns(t: &TimelineTable) -> Vec<NamedColumn<'_>> {
     ]
 }
 
-/// The columns as a polars DataFrame (what the Parquet export writes).
-pub fn frame(columns: &[NamedColumn<'_>]) -> PolarsResult<DataFrame> {
-    let height = columns.first().map_or(0, |(_, column)| column.len());
-    DataFrame::new(
-        height,
-        columns
-            .iter()
-            .map(|(name, column)| column.to_polars(name))
-            .collect(),
-    )
-}
-
-/// zstd's level for the Parquet files: level 1 writes the bench capture's 970 k records ~8%
-/// faster than the default 3, in files 8% larger (45 MB against 42; the CSV is 300 MB).
+/// zstd's level for the Parquet files: level 1 wrote the bench capture's 970 k records ~8%
+/// faster than the default 3, in files 8% larger.
 const PARQUET_ZSTD_LEVEL: i32 = 1;
 
-/// A Parquet writer as every export uses it: zstd (half the size of Snappy on these tables,
-/// and read by pandas/pyarrow, polars and DuckDB alike) at level 1.
-pub fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
-    let level = polars::polars_utils::compression::ZstdLevel::try_new(PARQUET_ZSTD_LEVEL)
-        .expect("a level zstd has");
-    ParquetWriter::new(out).with_compression(ParquetCompression::Zstd(Some(level)))
+/// A Parquet file written a row group at a time, one row group per [`ParquetTable::write`].
+///
+/// Written with arrow-rs's low-level writer, which keeps per row group only what the footer
+/// needs (each column chunk's offsets and statistics, ~0.5 KB). polars' writer also kept every
+/// page's header until the footer, ~125 KB per 32,768-row group of these tables: 60 MiB at
+/// 10 M connections, the only part of `report`'s memory that grew with the capture.
+///
+/// - Times are `TIMESTAMP(NANOS, isAdjustedToUTC)` (pandas `datetime64[ns, UTC]`, polars
+///   `Datetime(ns, UTC)`, DuckDB `TIMESTAMP WITH TIME ZONE`); unsigned integers carry the
+///   `INTEGER(bits, unsigned)` annotation; text is `STRING`; a cell that can be null makes its
+///   column `OPTIONAL` (Parquet format, LogicalTypes.md).
+/// - zstd level 1 (half the size of Snappy on these tables; read by pyarrow, polars and
+///   DuckDB alike).
+/// - Statistics per column chunk (min, max, nulls), which let readers skip row groups; none
+///   per page, whose column index would again grow with the row groups.
+/// - Dictionary encoding for text only: addresses and states repeat, numbers rarely do.
+pub struct ParquetTable<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
 }
 
-/// Writes a frame as Parquet.
-pub fn write_parquet(frame: &mut DataFrame, out: &mut dyn Write) -> PolarsResult<()> {
-    parquet_writer(out).finish(frame).map(|_| ())
+impl<W: Write + Send> ParquetTable<W> {
+    /// Starts a Parquet file in `out` for a table of `columns` (their names and types; their
+    /// rows are not written).
+    pub fn create(out: W, columns: &[NamedColumn<'_>]) -> io::Result<Self> {
+        let fields = columns
+            .iter()
+            .map(|(name, column)| column.parquet_field(name).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(parquet_error)?;
+        let schema = Type::group_type_builder("schema")
+            .with_fields(fields)
+            .build()
+            .map_err(parquet_error)?;
+        let level = ZstdLevel::try_new(PARQUET_ZSTD_LEVEL).map_err(parquet_error)?;
+        let mut properties = WriterProperties::builder()
+            .set_created_by(concat!("twsleuth ", env!("CARGO_PKG_VERSION")).into())
+            .set_compression(Compression::ZSTD(level))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_dictionary_enabled(false);
+        for (name, column) in columns {
+            if matches!(column, ColumnRef::Text(_) | ColumnRef::OptionalText(_)) {
+                properties = properties.set_column_dictionary_enabled((*name).into(), true);
+            }
+        }
+        let writer = SerializedFileWriter::new(out, Arc::new(schema), properties.build().into())
+            .map_err(parquet_error)?;
+        Ok(ParquetTable { writer })
+    }
+
+    /// Writes `columns` (the table's, in the same order) as one row group.
+    pub fn write(&mut self, columns: &[NamedColumn<'_>]) -> io::Result<()> {
+        let mut row_group = self.writer.next_row_group().map_err(parquet_error)?;
+        for (_, column) in columns {
+            let mut writer = row_group
+                .next_column()
+                .map_err(parquet_error)?
+                .ok_or_else(|| io::Error::other("more columns than the Parquet schema has"))?;
+            column.write_parquet(&mut writer).map_err(parquet_error)?;
+            writer.close().map_err(parquet_error)?;
+        }
+        row_group.close().map_err(parquet_error)?;
+        Ok(())
+    }
+
+    /// Writes the footer and gives back the output, flushed (a full disk fails here, not
+    /// silently).
+    pub fn finish(self) -> io::Result<W> {
+        self.writer.into_inner().map_err(parquet_error)
+    }
+}
+
+/// Writes `columns` as a Parquet file of one row group.
+pub fn write_parquet<W: Write + Send>(columns: &[NamedColumn<'_>], out: W) -> io::Result<W> {
+    let mut table = ParquetTable::create(out, columns)?;
+    table.write(columns)?;
+    table.finish()
+}
+
+fn parquet_error(e: ParquetError) -> io::Error {
+    match e {
+        ParquetError::External(e) => io::Error::other(e),
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+impl ColumnRef<'_> {
+    /// The column's Parquet field.
+    fn parquet_field(&self, name: &str) -> parquet::errors::Result<Type> {
+        use parquet::basic::TimeUnit::NANOS;
+        let (physical, logical, required) = match self {
+            ColumnRef::U64(_) => (Physical::INT64, Some(LogicalType::integer(64, false)), true),
+            ColumnRef::OptionalU64(_) => (
+                Physical::INT64,
+                Some(LogicalType::integer(64, false)),
+                false,
+            ),
+            ColumnRef::I64(_) => (Physical::INT64, None, true),
+            ColumnRef::OptionalI64(_) => (Physical::INT64, None, false),
+            ColumnRef::Timestamp(_) => (
+                Physical::INT64,
+                Some(LogicalType::timestamp(true, NANOS)),
+                true,
+            ),
+            ColumnRef::OptionalTimestamp(_) => (
+                Physical::INT64,
+                Some(LogicalType::timestamp(true, NANOS)),
+                false,
+            ),
+            ColumnRef::U32(_) => (Physical::INT32, Some(LogicalType::integer(32, false)), true),
+            ColumnRef::F64(_) => (Physical::DOUBLE, None, true),
+            ColumnRef::OptionalF64(_) => (Physical::DOUBLE, None, false),
+            ColumnRef::Bool(_) => (Physical::BOOLEAN, None, true),
+            ColumnRef::OptionalBool(_) => (Physical::BOOLEAN, None, false),
+            ColumnRef::Text(_) => (Physical::BYTE_ARRAY, Some(LogicalType::String), true),
+            ColumnRef::OptionalText(_) => (Physical::BYTE_ARRAY, Some(LogicalType::String), false),
+        };
+        Type::primitive_type_builder(name, physical)
+            .with_repetition(if required {
+                Repetition::REQUIRED
+            } else {
+                Repetition::OPTIONAL
+            })
+            .with_logical_type(logical)
+            .build()
+    }
+
+    /// Writes the column's cells into a column chunk. Unsigned integers are stored in the
+    /// signed type of their width, bit for bit, as the `INTEGER(bits, unsigned)` annotation
+    /// asks.
+    fn write_parquet(
+        &self,
+        writer: &mut SerializedColumnWriter<'_>,
+    ) -> parquet::errors::Result<()> {
+        match self {
+            ColumnRef::U64(v) => required::<Int64Type, _>(writer, v.iter().map(|&x| x as i64)),
+            ColumnRef::I64(v) | ColumnRef::Timestamp(v) => writer
+                .typed::<Int64Type>()
+                .write_batch(v, None, None)
+                .map(drop),
+            ColumnRef::U32(v) => required::<Int32Type, _>(writer, v.iter().map(|&x| x as i32)),
+            ColumnRef::F64(v) => writer
+                .typed::<DoubleType>()
+                .write_batch(v, None, None)
+                .map(drop),
+            ColumnRef::Bool(v) => writer
+                .typed::<BoolType>()
+                .write_batch(v, None, None)
+                .map(drop),
+            ColumnRef::Text(v) => {
+                let cells = byte_arrays(v.iter().map(|t| &**t));
+                writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&cells, None, None)
+                    .map(drop)
+            }
+            ColumnRef::OptionalU64(v) => optional::<Int64Type, _>(writer, v, |x| x as i64),
+            ColumnRef::OptionalI64(v) | ColumnRef::OptionalTimestamp(v) => {
+                optional::<Int64Type, _>(writer, v, |x| x)
+            }
+            ColumnRef::OptionalF64(v) => optional::<DoubleType, _>(writer, v, |x| x),
+            ColumnRef::OptionalBool(v) => optional::<BoolType, _>(writer, v, |x| x),
+            ColumnRef::OptionalText(v) => {
+                let levels = definition_levels(v);
+                let cells = byte_arrays(v.iter().flatten().map(|t| &**t));
+                writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&cells, Some(&levels), None)
+                    .map(drop)
+            }
+        }
+    }
+}
+
+/// Writes a required column's values.
+fn required<T: DataType, I: Iterator<Item = T::T>>(
+    writer: &mut SerializedColumnWriter<'_>,
+    values: I,
+) -> parquet::errors::Result<()> {
+    let values: Vec<T::T> = values.collect();
+    writer
+        .typed::<T>()
+        .write_batch(&values, None, None)
+        .map(drop)
+}
+
+/// Writes an optional column: the values present, and a definition level per row (1 for a
+/// value, 0 for null: Parquet format, "Nested Encoding").
+fn optional<T: DataType, X: Copy>(
+    writer: &mut SerializedColumnWriter<'_>,
+    cells: &[Option<X>],
+    value: impl Fn(X) -> T::T,
+) -> parquet::errors::Result<()> {
+    let levels = definition_levels(cells);
+    let values: Vec<T::T> = cells.iter().flatten().map(|&x| value(x)).collect();
+    writer
+        .typed::<T>()
+        .write_batch(&values, Some(&levels), None)
+        .map(drop)
+}
+
+fn definition_levels<X>(cells: &[Option<X>]) -> Vec<i16> {
+    cells.iter().map(|c| i16::from(c.is_some())).collect()
+}
+
+/// Text cells as Parquet byte arrays: slices of one buffer, not an allocation each.
+fn byte_arrays<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<ByteArray> {
+    let mut buffer = Vec::new();
+    let mut ends = Vec::new();
+    for text in texts {
+        buffer.extend_from_slice(text.as_bytes());
+        ends.push(buffer.len());
+    }
+    let buffer = Bytes::from(buffer);
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let cell = ByteArray::from(buffer.slice(start..end));
+            start = end;
+            cell
+        })
+        .collect()
 }
 
 /// Writes the columns as CSV with a header row, in the format polars writes (and reads back).

@@ -73,7 +73,7 @@ impl Drop for Pending {
 /// Writes `path` atomically with what `fill` writes.
 pub fn write_atomically(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
     let (pending, mut writer) = Pending::create(path)?;
     fill(&mut writer)?;

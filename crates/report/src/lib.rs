@@ -2,8 +2,8 @@
 //! tracker's findings (never from packets).
 //!
 //! - [`stream::export_records`]: connection and collision records streamed off disk in order,
-//!   a chunk at a time, into the exports ([`export`]: Parquet through polars, CSV in the same
-//!   format) and the [`stream::RecordDigest`] the rest is made from (a per-second timeline,
+//!   a chunk at a time, into the exports ([`export`]: Parquet through arrow-rs's low-level writer,
+//!   CSV in the same columns) and the [`stream::RecordDigest`] the rest is made from (a per-second timeline,
 //!   the charts' sample, the collisions to show), in memory that does not grow with the
 //!   capture.
 //! - [`analysis`] decides what the findings mean (the verdict `analyze` prints too, who holds

@@ -11,8 +11,6 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use polars::io::parquet::write::BatchedWriter;
-use polars::prelude::{DataFrame, PolarsError};
 use twsleuth_flows::{
     ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, SECOND_NS, Summary,
     TimeWaitPolicy,
@@ -22,7 +20,7 @@ use crate::analysis::CAPACITY_SOURCES;
 use crate::charts::{ChartSample, TimestampSample};
 use crate::evidence::ShownCollisions;
 use crate::export::{
-    NamedColumn, collisions_columns, connections_columns, frame, parquet_writer, write_csv_header,
+    NamedColumn, ParquetTable, collisions_columns, connections_columns, write_csv_header,
     write_csv_rows,
 };
 use crate::files::Pending;
@@ -454,13 +452,9 @@ struct TableExport(Option<Files>);
 
 struct Files {
     parquet_path: PathBuf,
-    parquet: (Pending, BatchedWriter<File>),
+    parquet: (Pending, ParquetTable<io::BufWriter<File>>),
     csv_path: PathBuf,
     csv: (Pending, io::BufWriter<File>),
-}
-
-fn polars_error(e: PolarsError) -> io::Error {
-    io::Error::other(e.to_string())
 }
 
 impl TableExport {
@@ -476,17 +470,13 @@ impl TableExport {
         };
         let parquet_path = data_dir.join(format!("{name}.parquet"));
         let (pending, writer) = Pending::create(&parquet_path)?;
-        let schema = frame(columns).map_err(polars_error)?.schema().clone();
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        let batched = parquet_writer(file)
-            .batched(&schema)
-            .map_err(polars_error)?;
+        let parquet = ParquetTable::create(writer, columns)?;
         let csv_path = data_dir.join(format!("{name}.csv"));
         let (csv_pending, mut csv) = Pending::create(&csv_path)?;
         write_csv_header(columns, &mut csv)?;
         Ok(TableExport(Some(Files {
             parquet_path,
-            parquet: (pending, batched),
+            parquet: (pending, parquet),
             csv_path,
             csv: (csv_pending, csv),
         })))
@@ -497,8 +487,7 @@ impl TableExport {
         let Some(files) = &mut self.0 else {
             return Ok(());
         };
-        let chunk: DataFrame = frame(columns).map_err(polars_error)?;
-        files.parquet.1.write_batch(&chunk).map_err(polars_error)?;
+        files.parquet.1.write(columns)?;
         write_csv_rows(columns, &mut files.csv.1)
     }
 
@@ -506,15 +495,14 @@ impl TableExport {
     fn commit(self) -> io::Result<Vec<PathBuf>> {
         let Some(Files {
             parquet_path,
-            parquet: (parquet_pending, batched),
+            parquet: (parquet_pending, parquet),
             csv_path,
             csv: (csv_pending, mut csv),
         }) = self.0
         else {
             return Ok(Vec::new());
         };
-        batched.finish().map_err(polars_error)?;
-        drop(batched);
+        parquet.finish()?.flush()?;
         parquet_pending.commit()?;
         csv.flush()?;
         drop(csv);

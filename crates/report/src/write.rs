@@ -1,6 +1,6 @@
 //! Writing a report directory: `report.md`, `report.html`, `charts/*.svg`, `data/*`.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ReportInput;
@@ -8,7 +8,7 @@ use crate::analysis::capacity;
 use crate::charts::{ChartContext, ChartSource, render_charts};
 use crate::content::document;
 use crate::document::{render_html, render_markdown};
-use crate::export::{frame, timeline_columns, write_csv, write_parquet};
+use crate::export::{timeline_columns, write_csv, write_parquet};
 use crate::files::{replace_earlier_outputs, write_atomically};
 
 /// Writes the rest of the report into `dir`, whose `data/connections.*` and
@@ -32,13 +32,9 @@ pub fn write_report(
     let mut written = exported;
 
     let timeline = &input.records.timeline;
-    let polars_error = |e: polars::prelude::PolarsError| io::Error::other(e.to_string());
     let columns = timeline_columns(timeline);
     let parquet = data_dir.join("timeline.parquet");
-    write_atomically(&parquet, |w| {
-        let mut frame = frame(&columns).map_err(polars_error)?;
-        write_parquet(&mut frame, w).map_err(polars_error)
-    })?;
+    write_atomically(&parquet, |w| write_parquet(&columns, w).map(drop))?;
     let csv = data_dir.join("timeline.csv");
     write_atomically(&csv, |w| write_csv(&columns, w))?;
     written.extend([parquet, csv]);
