@@ -259,9 +259,10 @@ const PARQUET_ZSTD_LEVEL: i32 = 1;
 /// A Parquet file written a row group at a time, one row group per [`ParquetTable::write`].
 ///
 /// Written with arrow-rs's low-level writer, which keeps per row group only what the footer
-/// needs (each column chunk's offsets and statistics, ~0.5 KB). polars' writer also kept every
-/// page's header until the footer, ~125 KB per 32,768-row group of these tables: 60 MiB at
-/// 10 M connections, the only part of `report`'s memory that grew with the capture.
+/// needs: each column chunk's offsets and statistics (the footer takes ~3 KB per row group of
+/// these tables). polars' writer also kept every page's header until the footer, ~125 KB per
+/// 32,768-row group: 60 MiB at 10 M connections, the only part of `report`'s memory that grew
+/// with the capture.
 ///
 /// - Times are `TIMESTAMP(NANOS, isAdjustedToUTC)` (pandas `datetime64[ns, UTC]`, polars
 ///   `Datetime(ns, UTC)`, DuckDB `TIMESTAMP WITH TIME ZONE`); unsigned integers carry the
@@ -334,9 +335,13 @@ pub fn write_parquet<W: Write + Send>(columns: &[NamedColumn<'_>], out: W) -> io
     table.finish()
 }
 
+/// The writer's error as an I/O error: a failed write (a full disk) as itself, with its kind.
 fn parquet_error(e: ParquetError) -> io::Error {
     match e {
-        ParquetError::External(e) => io::Error::other(e),
+        ParquetError::External(e) => match e.downcast::<io::Error>() {
+            Ok(e) => *e,
+            Err(e) => io::Error::other(e),
+        },
         e => io::Error::other(e.to_string()),
     }
 }
@@ -525,6 +530,49 @@ pub fn write_csv_rows(columns: &[NamedColumn<'_>], out: &mut dyn Write) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Takes `room` bytes, then fails as a full disk does.
+    struct FullDisk {
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_parquet_file_wherever_it_fills() {
+        let numbers: Vec<u64> = (0..10_000).map(|i| i * 7919).collect();
+        let names: Vec<Text> = (0..10_000).map(|i| Text::from(format!("10.0.{i}.1"))).collect();
+        let columns = [
+            ("n", ColumnRef::U64(&numbers)),
+            ("name", ColumnRef::Text(&names)),
+        ];
+        let whole = write_parquet(&columns, Vec::new()).unwrap().len();
+        // Full at the magic, within the row group, within the footer, at the last byte.
+        for room in [0, 3, whole / 2, whole - 40, whole - 1] {
+            // The error says why (its kind is lost only when the writer's last buffer
+            // fails to flush, which the parquet crate reports as text).
+            let error = write_parquet(&columns, FullDisk { room }).err();
+            let why = io::Error::from(io::ErrorKind::StorageFull).to_string();
+            assert!(
+                error.is_some_and(|e| e.to_string().contains(&why)),
+                "room for {room} of {whole} bytes"
+            );
+        }
+        assert!(write_parquet(&columns, FullDisk { room: whole }).is_ok());
+    }
 
     #[test]
     fn csv_quotes_only_what_needs_it() {
