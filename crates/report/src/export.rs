@@ -1,6 +1,6 @@
-//! The tables as Parquet and CSV, for pandas, polars and DuckDB. Each table's
-//! columns are listed once, as [`NamedColumn`]s, and both formats are written from that list.
-//! Times are ns since the epoch: integers in CSV, `Datetime[ns, UTC]` in Parquet; flags are
+//! The tables as Parquet and CSV, for pandas, polars and DuckDB. Each table's columns are
+//! listed once, as [`NamedColumn`]s, and both formats are written from that list. Times are ns
+//! since the epoch: integers in CSV, `TIMESTAMP(NANOS)` adjusted to UTC in Parquet; flags are
 //! booleans in both.
 
 use std::io::{self, Write};
@@ -554,7 +554,9 @@ mod tests {
     #[test]
     fn a_full_disk_fails_the_parquet_file_wherever_it_fills() {
         let numbers: Vec<u64> = (0..10_000).map(|i| i * 7919).collect();
-        let names: Vec<Text> = (0..10_000).map(|i| Text::from(format!("10.0.{i}.1"))).collect();
+        let names: Vec<Text> = (0..10_000)
+            .map(|i| Text::from(format!("10.0.{i}.1")))
+            .collect();
         let columns = [
             ("n", ColumnRef::U64(&numbers)),
             ("name", ColumnRef::Text(&names)),
