@@ -39,6 +39,11 @@ fn expected_field(column: &ColumnRef<'_>, row: usize) -> Field {
     }
 }
 
+/// The same float, bit for bit (-0.0 is not 0.0), where any NaN is the same as any other.
+fn same_float(read: f64, written: f64) -> bool {
+    read.to_bits() == written.to_bits() || read.is_nan() && written.is_nan()
+}
+
 /// Cell `row` of `column` as it should read back from its CSV text: null as nothing.
 fn csv_reads_back(column: &ColumnRef<'_>, row: usize, text: &str) -> bool {
     fn parsed<T: std::str::FromStr + PartialEq>(text: &str, expected: Option<T>) -> bool {
@@ -50,9 +55,7 @@ fn csv_reads_back(column: &ColumnRef<'_>, row: usize, text: &str) -> bool {
     fn float(text: &str, expected: Option<f64>) -> bool {
         match (expected, text.parse::<f64>()) {
             (None, _) => text.is_empty(),
-            (Some(value), Ok(read)) => {
-                read.to_bits() == value.to_bits() || read.is_nan() && value.is_nan()
-            }
+            (Some(value), Ok(read)) => same_float(read, value),
             (Some(_), Err(_)) => false,
         }
     }
@@ -93,9 +96,7 @@ fn assert_parquet_holds(rows: &[Vec<(String, Field)>], columns: &[NamedColumn<'_
             assert_eq!(name, expected_name, "{what}");
             let expected = expected_field(column, row);
             let same = match (field, &expected) {
-                (Field::Double(a), Field::Double(b)) => {
-                    a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()
-                }
+                (Field::Double(a), Field::Double(b)) => same_float(*a, *b),
                 _ => *field == expected,
             };
             assert!(
