@@ -376,8 +376,34 @@ impl Basis {
 }
 
 impl<'de> Deserialize<'de> for Basis {
+    /// Read into the inline frames, without a `Vec` on the way (a report reads back every
+    /// collision record from its spill).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Basis::of(Vec::<FrameRef>::deserialize(deserializer)?))
+        struct Frames;
+        impl<'de> serde::de::Visitor<'de> for Frames {
+            type Value = Basis;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of frame references")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Basis, A::Error> {
+                let mut frames = [FrameRef::default(); Basis::CAPACITY];
+                let mut len = 0;
+                while let Some(frame) = seq.next_element::<FrameRef>()? {
+                    // Beyond the capacity, the rest are read and left out, as `Basis::of` does.
+                    if let Some(slot) = frames.get_mut(len) {
+                        *slot = frame;
+                        len += 1;
+                    }
+                }
+                Ok(Basis::of(frames.into_iter().take(len)))
+            }
+        }
+        deserializer.deserialize_seq(Frames)
     }
 }
 

@@ -16,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -133,16 +133,17 @@ impl<T: Serialize + DeserializeOwned + Send> SortedSpill<T> {
                 let read_bytes = run_read_bytes(self.runs.len());
                 self.runs
                     .iter()
-                    .map(|run| Source::Run {
-                        reader: BufReader::with_capacity(
-                            read_bytes,
-                            RunReader {
+                    .map(|run| {
+                        Source::Run(RunSource {
+                            file: RunReader {
                                 file: Arc::clone(&file),
                                 position: run.start,
                                 end: run.end,
                             },
-                        ),
-                        left: run.records,
+                            buffer: vec![0; read_bytes],
+                            unread: 0..0,
+                            left: run.records,
+                        })
                     })
                     .collect()
             }
@@ -169,11 +170,60 @@ fn run_read_bytes(runs: usize) -> usize {
 
 /// Where the merge takes records from.
 enum Source<T> {
-    Run {
-        reader: BufReader<RunReader>,
-        left: u64,
-    },
+    Run(RunSource),
     Buffer(std::vec::IntoIter<T>),
+}
+
+/// One run of the spill's file, read a buffer at a time and decoded from the buffer: decoding
+/// straight from a `BufReader` made a call for every field (the merge's reading took 12% of
+/// `report`'s CPU on the bench capture, 6% this way).
+struct RunSource {
+    file: RunReader,
+    buffer: Vec<u8>,
+    /// The buffer's bytes not decoded yet.
+    unread: std::ops::Range<usize>,
+    /// Records not decoded yet.
+    left: u64,
+}
+
+impl RunSource {
+    fn next<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        loop {
+            let unread = &self.buffer[self.unread.clone()];
+            match bincode::serde::decode_from_slice(unread, bincode_config()) {
+                Ok((record, used)) => {
+                    self.unread.start += used;
+                    self.left -= 1;
+                    return Ok(Some(record));
+                }
+                // The record goes on past the buffer: read on and decode it again, whole.
+                Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => self.refill()?,
+                Err(error) => return Err(io::Error::other(error)),
+            }
+        }
+    }
+
+    /// Moves the bytes not decoded to the buffer's start and reads after them, doubling the
+    /// buffer when one record fills it.
+    fn refill(&mut self) -> io::Result<()> {
+        self.buffer.copy_within(self.unread.clone(), 0);
+        self.unread = 0..self.unread.len();
+        if self.unread.end == self.buffer.len() {
+            self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        let read = self.file.read(&mut self.buffer[self.unread.end..])?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("a run of the spill ends {} records short", self.left),
+            ));
+        }
+        self.unread.end += read;
+        Ok(())
+    }
 }
 
 /// Reads one run of the spill's file, the runs sharing it: each read seeks to where this
@@ -202,15 +252,7 @@ impl Read for RunReader {
 impl<T: DeserializeOwned> Source<T> {
     fn next(&mut self) -> io::Result<Option<T>> {
         match self {
-            Source::Run { reader, left } => {
-                if *left == 0 {
-                    return Ok(None);
-                }
-                *left -= 1;
-                bincode::serde::decode_from_std_read(reader, bincode_config())
-                    .map(Some)
-                    .map_err(io::Error::other)
-            }
+            Source::Run(run) => run.next(),
             Source::Buffer(records) => Ok(records.next()),
         }
     }
@@ -307,6 +349,27 @@ mod tests {
         assert_eq!(run_read_bytes(1), MAX_RUN_READ_BYTES);
         assert!(600 * run_read_bytes(600) <= MERGE_READ_BYTES);
         assert_eq!(run_read_bytes(100_000), MIN_RUN_READ_BYTES);
+    }
+
+    #[test]
+    fn records_longer_than_a_read_buffer_come_back_whole() {
+        // Enough runs that each reads through the smallest buffer, 4 KiB; records of up to
+        // 3 buffers, so that most cross a buffer's end and some are longer than it.
+        let runs = MERGE_READ_BYTES / MIN_RUN_READ_BYTES * 2;
+        let record = |key: u64| {
+            (
+                key,
+                "x".repeat((key as usize * 7919) % (3 * MIN_RUN_READ_BYTES)),
+            )
+        };
+        let mut spill = SortedSpill::new(|r: &(u64, String)| r.0, 3 * size_of::<(u64, String)>());
+        spill
+            .extend((0..3 * runs as u64).rev().map(record))
+            .unwrap();
+        assert_eq!(spill.runs(), runs);
+        assert_eq!(run_read_bytes(runs), MIN_RUN_READ_BYTES);
+        let sorted: Vec<(u64, String)> = spill.into_sorted().unwrap().map(Result::unwrap).collect();
+        assert_eq!(sorted, (0..3 * runs as u64).map(record).collect::<Vec<_>>());
     }
 
     /// A record whose serialisation fails at one key, as a write to a full disk would.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use twsleuth_flows::{
-    CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, SECOND_NS, TimeWaitPolicy,
+    Basis, CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, SECOND_NS,
+    TimeWaitPolicy,
 };
 
 /// A text cell. Columns hold hundreds of thousands of rows but few distinct values (enum
@@ -411,37 +412,75 @@ pub fn connections_table(
 
 /// The Wireshark display filter of collision `c`'s 4-tuple.
 pub fn tuple_filter(c: &CollisionRecord) -> String {
+    tuple_filter_of(c, &c.orig_h.to_string(), &c.resp_h.to_string())
+}
+
+/// [`tuple_filter`] with the addresses already written as text (a table writes each
+/// address once, not once per row).
+fn tuple_filter_of(c: &CollisionRecord, orig_h: &str, resp_h: &str) -> String {
     let field = if c.orig_h.is_ipv4() {
-        "ip.addr"
+        "ip.addr=="
     } else {
-        "ipv6.addr"
+        "ipv6.addr=="
     };
-    format!(
-        "{field}=={} && {field}=={} && tcp.port=={} && tcp.port=={}",
-        c.orig_h, c.resp_h, c.orig_p, c.resp_p
-    )
+    let mut port = itoa::Buffer::new();
+    let mut filter = String::with_capacity(128);
+    for part in [field, orig_h, " && ", field, resp_h, " && tcp.port=="] {
+        filter.push_str(part);
+    }
+    filter.push_str(port.format(c.orig_p));
+    filter.push_str(" && tcp.port==");
+    filter.push_str(port.format(c.resp_p));
+    filter
 }
 
 /// A Wireshark display filter for collision `c`: its 4-tuple and the frames it rests on in
 /// the input of its first SYN (frame numbers count within one file).
-pub fn collision_filter(c: &CollisionRecord) -> String {
+fn collision_filter(c: &CollisionRecord, orig_h: &str, resp_h: &str) -> String {
     let syn = c.first_syn_frame;
-    let mut frames: Vec<u64> = c
+    let mut frames = [0u64; Basis::CAPACITY + 1];
+    let mut len = 0;
+    for frame in c
         .basis
         .frames()
         .iter()
         .filter(|f| f.file_index == syn.file_index)
-        .map(|f| f.number)
-        .chain(std::iter::once(syn.number))
-        .collect();
+    {
+        frames[len] = frame.number;
+        len += 1;
+    }
+    frames[len] = syn.number;
+    let frames = &mut frames[..=len];
     frames.sort_unstable();
-    frames.dedup();
-    let frames: Vec<String> = frames.iter().map(u64::to_string).collect();
-    format!(
-        "{} && frame.number in {{{}}}",
-        tuple_filter(c),
-        frames.join(", ")
-    )
+    let mut filter = tuple_filter_of(c, orig_h, resp_h);
+    filter.push_str(" && frame.number in {");
+    let mut number = itoa::Buffer::new();
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 && frames[i - 1] == *frame {
+            continue;
+        }
+        if i > 0 {
+            filter.push_str(", ");
+        }
+        filter.push_str(number.format(*frame));
+    }
+    filter.push('}');
+    filter
+}
+
+/// The frames collision `c` rests on, as `file:frame` separated by spaces.
+fn basis_cell(c: &CollisionRecord) -> String {
+    let mut cell = String::new();
+    let mut number = itoa::Buffer::new();
+    for (i, frame) in c.basis.frames().iter().enumerate() {
+        if i > 0 {
+            cell.push(' ');
+        }
+        cell.push_str(number.format(frame.file_index));
+        cell.push(':');
+        cell.push_str(number.format(frame.number));
+    }
+    cell
 }
 
 /// The rows of `records`.
@@ -458,9 +497,15 @@ pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
     );
     for c in records {
         t.ts_ns.push(c.ts_ns);
-        t.orig_h.push(addresses.get(c.orig_h, ToString::to_string));
+        let (orig_h, resp_h) = (
+            addresses.get(c.orig_h, ToString::to_string),
+            addresses.get(c.resp_h, ToString::to_string),
+        );
+        t.wireshark_filter
+            .push(collision_filter(c, &orig_h, &resp_h).into());
+        t.orig_h.push(orig_h);
         t.orig_p.push(u32::from(c.orig_p));
-        t.resp_h.push(addresses.get(c.resp_h, ToString::to_string));
+        t.resp_h.push(resp_h);
         t.resp_p.push(u32::from(c.resp_p));
         t.holder.push(holders.get(c.holder_role, |role| {
             match role {
@@ -497,16 +542,7 @@ pub fn collisions_table(records: &[CollisionRecord]) -> CollisionsTable {
         t.server_isn.push(c.server_isn.map(u64::from));
         t.inferred.push(c.inferred);
         t.syn_ts_estimated.push(c.syn_ts_estimated);
-        t.basis.push(
-            c.basis
-                .frames()
-                .iter()
-                .map(|f| format!("{}:{}", f.file_index, f.number))
-                .collect::<Vec<_>>()
-                .join(" ")
-                .into(),
-        );
-        t.wireshark_filter.push(collision_filter(c).into());
+        t.basis.push(basis_cell(c).into());
     }
     t
 }
