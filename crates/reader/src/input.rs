@@ -6,9 +6,8 @@ use std::io::{self, Cursor, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::ReadErrorKind;
+use crate::hash::InputHasher;
 use crate::interrupt::PumpedReader;
 use crate::sniff::{SNIFF_BYTES, describe_unknown};
 
@@ -75,7 +74,7 @@ pub(crate) struct SourceShared {
 struct CountingReader<R> {
     inner: R,
     shared: Arc<SourceShared>,
-    hasher: Option<Sha256>,
+    hasher: Option<InputHasher>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -89,8 +88,11 @@ impl<R: Read> Read for CountingReader<R> {
                 hasher.update(&buf[..n]);
             }
         } else if !buf.is_empty() {
-            if let (Some(hasher), Ok(mut slot)) = (self.hasher.take(), self.shared.sha256.lock()) {
-                *slot = Some(hasher.finalize().into());
+            if let Some(hasher) = self.hasher.take() {
+                let digest = hasher.finish();
+                if let Ok(mut slot) = self.shared.sha256.lock() {
+                    *slot = Some(digest);
+                }
             }
         }
         Ok(n)
@@ -186,7 +188,7 @@ pub(crate) fn open_stream(
     let mut raw = CountingReader {
         inner: raw,
         shared: Arc::clone(&shared),
-        hasher: sha256.then(Sha256::new),
+        hasher: sha256.then(InputHasher::new),
     };
 
     let mut magic = Vec::with_capacity(4);

@@ -33,6 +33,7 @@
 mod capture;
 mod coverage;
 mod error;
+mod hash;
 mod input;
 mod interrupt;
 mod link;
