@@ -2,14 +2,18 @@
 //! `uid` order ([`crate::spill`]), a chunk at a time; each chunk becomes rows of the
 //! `connections` and `collisions` exports (a Parquet row group, CSV lines) and feeds what the
 //! rest of the report is made from ([`RecordDigest`]: the timeline, the charts' sample and
-//! histograms, the capacity model's tuples, the collisions to show). Memory: a chunk, the
-//! timeline, and fixed-size digests, whatever the number of records.
+//! histograms, the capacity model's tuples, the collisions to show). Memory: per table, the
+//! chunk being read and at most two chunks' rows (one encoded as Parquet while the CSV thread
+//! writes the other), the timeline, and fixed-size digests, whatever the number of records.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use twsleuth_flows::{
     ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, SECOND_NS, Summary,
@@ -282,6 +286,7 @@ where
     std::thread::scope(|scope| {
         let collisions = scope.spawn(move || {
             export_collisions(
+                scope,
                 data_dir,
                 streams.collisions,
                 capture_start_ns,
@@ -289,6 +294,7 @@ where
             )
         });
         let connections = export_connections(
+            scope,
             data_dir,
             connections,
             streams.successors,
@@ -309,7 +315,8 @@ where
 
 /// Writes `data/collisions.*` (when there is a directory) and gathers what the report takes
 /// from the collisions.
-fn export_collisions(
+fn export_collisions<'scope>(
+    scope: &'scope Scope<'scope, '_>,
     data_dir: Option<&Path>,
     records: impl Iterator<Item = io::Result<CollisionRecord>>,
     capture_start_ns: i64,
@@ -318,9 +325,10 @@ fn export_collisions(
     let mut collisions = CollisionDigest::default();
     let mut timestamps = TimestampSample::default();
     let mut export = TableExport::create(
+        scope,
         data_dir,
         "collisions",
-        &collisions_columns(&collisions_table(&[])),
+        (collisions_columns, &collisions_table(&[])),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
     let mut records = records.peekable();
@@ -338,14 +346,15 @@ fn export_collisions(
             );
             chunk.push(record);
         }
-        export.write(&collisions_columns(&collisions_table(&chunk)))?;
+        export.write(collisions_table(&chunk))?;
     }
     Ok((collisions, timestamps, export.commit()?))
 }
 
 /// Writes `data/connections.*` (when there is a directory) and gathers the rest of the
 /// [`RecordDigest`] from the connections, joined with their successors.
-fn export_connections(
+fn export_connections<'scope>(
+    scope: &'scope Scope<'scope, '_>,
     data_dir: Option<&Path>,
     mut connections: std::iter::Peekable<impl Iterator<Item = io::Result<ConnectionRecord>>>,
     successors: impl Iterator<Item = io::Result<Successor>>,
@@ -383,9 +392,10 @@ fn export_connections(
     let mut timeline = TimelineBuilder::new(timeline_sources.0, timeline_sources.1);
     let mut join = SuccessorJoin::new(successors);
     let mut export = TableExport::create(
+        scope,
         data_dir,
         "connections",
-        &connections_columns(&ConnectionsTable::default()),
+        (connections_columns, &ConnectionsTable::default()),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
     let mut ends = Vec::with_capacity(chunk_records);
@@ -418,7 +428,7 @@ fn export_connections(
         }
         let table = connections_table(&chunk, &ends);
         digest.charts.add(&table);
-        export.write(&connections_columns(&table))?;
+        export.write(table)?;
     }
     let written = export.commit()?;
     digest.timeline = timeline.finish();
@@ -448,47 +458,84 @@ fn export_connections(
 
 /// One table's Parquet and CSV files, written a chunk of rows at a time under temporary
 /// names, given their names by [`TableExport::commit`]; nothing when there is no directory.
-struct TableExport(Option<Files>);
+/// A chunk's CSV lines are written on a thread of their own while its Parquet row group is
+/// encoded on the caller's: the collisions' export is the longer of the two tables', and
+/// alone at its end it left the second core idle for about a tenth of `report`'s time on the
+/// bench capture.
+struct TableExport<'scope, T> {
+    files: Option<Files<'scope, T>>,
+    columns: ColumnsOf<T>,
+}
 
-struct Files {
+/// A table's columns, for both formats.
+type ColumnsOf<T> = for<'a> fn(&'a T) -> Vec<NamedColumn<'a>>;
+
+/// What the CSV thread gives back when the input is done: the file, to be flushed and named.
+type CsvFile = (Pending, io::BufWriter<File>);
+
+struct Files<'scope, T> {
     parquet_path: PathBuf,
     parquet: (Pending, ParquetTable<io::BufWriter<File>>),
     csv_path: PathBuf,
-    csv: (Pending, io::BufWriter<File>),
+    /// Chunks for the CSV thread: one waits while it writes another.
+    csv_chunks: SyncSender<Arc<T>>,
+    csv_thread: ScopedJoinHandle<'scope, io::Result<CsvFile>>,
 }
 
-impl TableExport {
-    /// Creates `data_dir/<name>.parquet` and `.csv` for a table of `columns` (no rows: they
-    /// give the schema and the header).
+impl<'scope, T: Send + Sync + 'scope> TableExport<'scope, T> {
+    /// Creates `data_dir/<name>.parquet` and `.csv` for a table of `columns` (of `empty`: its
+    /// columns give the schema and the header) and starts the CSV thread in `scope`.
     fn create(
+        scope: &'scope Scope<'scope, '_>,
         data_dir: Option<&Path>,
         name: &str,
-        columns: &[NamedColumn<'_>],
+        (columns, empty): (ColumnsOf<T>, &T),
     ) -> io::Result<Self> {
         let Some(data_dir) = data_dir else {
-            return Ok(TableExport(None));
+            return Ok(TableExport {
+                files: None,
+                columns,
+            });
         };
         let parquet_path = data_dir.join(format!("{name}.parquet"));
         let (pending, writer) = Pending::create(&parquet_path)?;
-        let parquet = ParquetTable::create(writer, columns)?;
+        let parquet = ParquetTable::create(writer, &columns(empty))?;
         let csv_path = data_dir.join(format!("{name}.csv"));
         let (csv_pending, mut csv) = Pending::create(&csv_path)?;
-        write_csv_header(columns, &mut csv)?;
-        Ok(TableExport(Some(Files {
-            parquet_path,
-            parquet: (pending, parquet),
-            csv_path,
-            csv: (csv_pending, csv),
-        })))
+        write_csv_header(&columns(empty), &mut csv)?;
+        let (csv_chunks, chunks) = mpsc::sync_channel::<Arc<T>>(1);
+        let csv_thread = std::thread::Builder::new()
+            .name(format!("twsleuth-{name}-csv"))
+            .spawn_scoped(scope, move || {
+                for chunk in chunks {
+                    write_csv_rows(&columns(&chunk), &mut csv)?;
+                }
+                Ok((csv_pending, csv))
+            })?;
+        Ok(TableExport {
+            files: Some(Files {
+                parquet_path,
+                parquet: (pending, parquet),
+                csv_path,
+                csv_chunks,
+                csv_thread,
+            }),
+            columns,
+        })
     }
 
     /// Appends rows: a Parquet row group, CSV lines.
-    fn write(&mut self, columns: &[NamedColumn<'_>]) -> io::Result<()> {
-        let Some(files) = &mut self.0 else {
+    fn write(&mut self, table: T) -> io::Result<()> {
+        let Some(files) = &mut self.files else {
             return Ok(());
         };
-        files.parquet.1.write(columns)?;
-        write_csv_rows(columns, &mut files.csv.1)
+        let table = Arc::new(table);
+        if files.csv_chunks.send(Arc::clone(&table)).is_err() {
+            // The CSV thread stopped at an error: that error is the one to report.
+            let Files { csv_thread, .. } = self.files.take().expect("files checked above");
+            return Err(csv_error(csv_thread.join()));
+        }
+        files.parquet.1.write(&(self.columns)(&table))
     }
 
     /// Finishes both files and gives them their names: Parquet, then CSV.
@@ -497,11 +544,16 @@ impl TableExport {
             parquet_path,
             parquet: (parquet_pending, parquet),
             csv_path,
-            csv: (csv_pending, mut csv),
-        }) = self.0
+            csv_chunks,
+            csv_thread,
+        }) = self.files
         else {
             return Ok(Vec::new());
         };
+        drop(csv_chunks);
+        let (csv_pending, mut csv) = csv_thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         parquet.finish()?.flush()?;
         parquet_pending.commit()?;
         csv.flush()?;
@@ -511,9 +563,58 @@ impl TableExport {
     }
 }
 
+/// The error a CSV thread that stopped early ended with.
+fn csv_error(ended: std::thread::Result<io::Result<CsvFile>>) -> io::Error {
+    match ended {
+        Ok(Err(error)) => error,
+        Ok(Ok(_)) => io::Error::other("the CSV writer stopped before its input ended"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::ColumnRef;
+
+    /// A table of one column.
+    struct Numbers(Vec<u64>);
+
+    fn numbers(table: &Numbers) -> Vec<NamedColumn<'_>> {
+        vec![("n", ColumnRef::U64(&table.0))]
+    }
+
+    /// The CSV lines are written on a thread of their own: when the disk fills under them, the
+    /// export stops at the next chunk with the write's error, and leaves no file behind.
+    #[test]
+    fn a_full_disk_under_the_csv_stops_the_export_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let temporary = format!(".numbers.csv.twsleuth-{}.tmp", std::process::id());
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(temporary)).unwrap();
+        let mut chunks_taken = 0;
+        let error = std::thread::scope(|scope| {
+            let mut export = TableExport::create(
+                scope,
+                Some(dir.path()),
+                "numbers",
+                (numbers, &Numbers(vec![])),
+            )?;
+            // 100,000 numbers make ~700 KB of CSV: more than the file's write buffer.
+            for chunk in 0..100u64 {
+                export.write(Numbers((chunk * 100_000..(chunk + 1) * 100_000).collect()))?;
+                chunks_taken += 1;
+            }
+            export.commit()
+        })
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull, "{error}");
+        assert!(
+            chunks_taken <= 2,
+            "{chunks_taken} chunks taken after the disk filled"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     fn rate_of(starts: impl IntoIterator<Item = i64>) -> Rate {
         let mut window = RateWindow::new();
