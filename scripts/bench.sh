@@ -11,7 +11,8 @@
 # tshark -Y tcp.analysis.reused_ports; then the ratios the issues set targets for. Last, a
 # hostile capture (gen_flood_capture.py: 1 M SYN flood + 20 k-port scan mixed into the HAProxy
 # lab capture): analyze's peak RSS against --max-memory 256MiB, its evictions,
-# and whether the lab's 700 collisions are all still found.
+# and whether the lab's 700 collisions are all still found. Then `watch` fed the bench capture
+# through a pipe at 10,000 and 100,000 packets/s: its CPU, and whether it kept up.
 # With SCALE_DIR set, last: analyze and report on every $SCALE_DIR/load-N.pcap (generated
 # captures of N connections, with load-N.truth.json), one run each: wall time and peak RSS,
 # report against analyze, and whether the collisions found equal the generator's count
@@ -116,6 +117,26 @@ print(f"SYN flood (1 M SYNs + scan): {float(sys.argv[2]):.2f} s, peak RSS {mib:.
       f"{t['failed_attempts']:,} failed attempts; "
       f"collisions found: {d['collisions']['total']} (the lab capture alone: 700)")
 PY
+
+# watch during a load test: the bench capture replayed through a pipe at 10,000 and 100,000
+# packets/s for WATCH_SECONDS (default 20) each, with watch's standard output on a terminal
+# (script(1) gives it one, so the view is redrawn in place as a user would see it). Its CPU
+# (user + system) over the replay's seconds is what watching costs (it errs high: watch also
+# waits while the replayer loads the capture); the frames it counted against those sent show
+# whether it kept up (a pipe never drops: a watch that fell behind would slow the replay, and
+# fewer frames would be sent in its seconds).
+echo
+watch_seconds=${WATCH_SECONDS:-20}
+for pps in 10000 100000; do
+  script -qec "python3 scripts/pace_capture.py --pps $pps --seconds $watch_seconds '$capture' \
+    | /usr/bin/time -o '$timing' -f '%U %S %e %M' '$bin' watch -" "$results" > /dev/null || true
+  read -r w_user w_sys _ w_kb < <(tail -1 "$timing")
+  # The terminal's transcript ends with analyze's summary.
+  w_frames=$(tr -d '\r' < "$results" | sed -n 's/^Frames: \([0-9]*\).*/\1/p' | tail -1)
+  awk -v pps="$pps" -v secs="$watch_seconds" -v u="$w_user" -v s="$w_sys" -v kb="$w_kb" -v f="${w_frames:-0}" 'BEGIN{
+    printf "watch at %7d packets/s: %5.1f%% of one core (target < 20%%), %d of %d frames sent counted, peak RSS %.0f MiB\n",
+      pps, 100*(u+s)/secs, f, pps*secs, kb/1024}'
+done
 
 if [[ -n "${SCALE_DIR:-}" ]]; then
   echo
