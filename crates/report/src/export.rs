@@ -119,12 +119,13 @@ fn csv_text(out: &mut Vec<u8>, text: &str) {
             .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
     {
         out.push(b'"');
-        for byte in text.bytes() {
-            if byte == b'"' {
-                out.push(b'"');
-            }
-            out.push(byte);
+        let mut rest = text.as_bytes();
+        while let Some(quote) = rest.iter().position(|&b| b == b'"') {
+            out.extend_from_slice(&rest[..=quote]);
+            out.push(b'"');
+            rest = &rest[quote + 1..];
         }
+        out.extend_from_slice(rest);
         out.push(b'"');
     } else {
         out.extend_from_slice(text.as_bytes());
@@ -585,10 +586,18 @@ mod tests {
 
     #[test]
     fn csv_quotes_only_what_needs_it() {
-        let cells: Vec<Text> = ["10.0.0.1", "a,b", "say \"hi\"", "two\nlines", "", "cr\r"]
-            .into_iter()
-            .map(Text::from)
-            .collect();
+        let cells: Vec<Text> = [
+            "10.0.0.1",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "",
+            "cr\r",
+            "\"\"",
+        ]
+        .into_iter()
+        .map(Text::from)
+        .collect();
         let missing = [None, Some(Text::from("x"))];
         let mut out = Vec::new();
         write_csv(
@@ -596,7 +605,7 @@ mod tests {
                 ("text", ColumnRef::Text(&cells)),
                 (
                     "float",
-                    ColumnRef::F64(&[60.0, 0.19, 1e-7, f64::NAN, -0.0, 2.5]),
+                    ColumnRef::F64(&[60.0, 0.19, 1e-7, f64::NAN, -0.0, 2.5, 3.0]),
                 ),
             ],
             &mut out,
@@ -604,7 +613,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "text,float\n10.0.0.1,60.0\n\"a,b\",0.19\n\"say \"\"hi\"\"\",1e-7\n\"two\nlines\",NaN\n\"\",-0.0\n\"cr\r\",2.5\n"
+            "text,float\n10.0.0.1,60.0\n\"a,b\",0.19\n\"say \"\"hi\"\"\",1e-7\n\"two\nlines\",NaN\n\"\",-0.0\n\"cr\r\",2.5\n\"\"\"\"\"\",3.0\n"
         );
         let mut out = Vec::new();
         write_csv(&[("maybe", ColumnRef::OptionalText(&missing))], &mut out).unwrap();
