@@ -9,10 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-/// Bytes handed to the hashing thread at a time.
-const CHUNK_BYTES: usize = 256 << 10;
+/// Bytes handed to the hashing thread at a time: what an input holds at most beside its read
+/// buffer, which is never smaller ([`crate::MIN_BUFFER_BYTES`]), so that hashing at most
+/// doubles what a set of captures read side by side (one per CPU core of a balancer,
+/// hundreds of them) holds in buffers.
+const CHUNK_BYTES: usize = crate::MIN_BUFFER_BYTES;
 /// Chunks waiting for the hashing thread, at most: past them the reading waits (2 MiB).
-const QUEUED_CHUNKS: usize = 8;
+const QUEUED_CHUNKS: usize = 32;
 
 /// What the hashing thread is asked to do.
 enum Job {
