@@ -3,15 +3,15 @@
 //! `connections` and `collisions` exports (a Parquet row group, CSV lines) and feeds what the
 //! rest of the report is made from ([`RecordDigest`]: the timeline, the charts' sample and
 //! histograms, the capacity model's tuples, the collisions to show). Memory: per table, the
-//! chunk being read and at most two chunks' rows (one encoded as Parquet while the CSV thread
-//! writes the other), the timeline, and fixed-size digests, whatever the number of records.
+//! chunk being read and at most two chunks' rows (one made and encoded as Parquet while the
+//! CSV thread writes the one before), the timeline, and fixed-size digests, whatever the
+//! number of records.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -458,10 +458,10 @@ fn export_connections<'scope>(
 
 /// One table's Parquet and CSV files, written a chunk of rows at a time under temporary
 /// names, given their names by [`TableExport::commit`]; nothing when there is no directory.
-/// A chunk's CSV lines are written on a thread of their own while its Parquet row group is
-/// encoded on the caller's: the collisions' export is the longer of the two tables', and
-/// alone at its end it left the second core idle for about a tenth of `report`'s time on the
-/// bench capture.
+/// A chunk's CSV lines are written on a thread of their own while the caller reads and encodes
+/// the next chunk's Parquet row group: the collisions' export is the longer of the two
+/// tables', and alone at its end it left the second core idle for about a tenth of `report`'s
+/// time on the bench capture.
 struct TableExport<'scope, T> {
     files: Option<Files<'scope, T>>,
     columns: ColumnsOf<T>,
@@ -477,12 +477,13 @@ struct Files<'scope, T> {
     parquet_path: PathBuf,
     parquet: (Pending, ParquetTable<io::BufWriter<File>>),
     csv_path: PathBuf,
-    /// Chunks for the CSV thread: one waits while it writes another.
-    csv_chunks: SyncSender<Arc<T>>,
+    /// Chunks for the CSV thread, handed over when it is done with the one before: a table
+    /// holds at most two chunks' rows, the one it writes and the one the caller makes.
+    csv_chunks: SyncSender<T>,
     csv_thread: ScopedJoinHandle<'scope, io::Result<CsvFile>>,
 }
 
-impl<'scope, T: Send + Sync + 'scope> TableExport<'scope, T> {
+impl<'scope, T: Send + 'scope> TableExport<'scope, T> {
     /// Creates `data_dir/<name>.parquet` and `.csv` for a table of `columns` (of `empty`: its
     /// columns give the schema and the header) and starts the CSV thread in `scope`.
     fn create(
@@ -503,7 +504,7 @@ impl<'scope, T: Send + Sync + 'scope> TableExport<'scope, T> {
         let csv_path = data_dir.join(format!("{name}.csv"));
         let (csv_pending, mut csv) = Pending::create(&csv_path)?;
         write_csv_header(&columns(empty), &mut csv)?;
-        let (csv_chunks, chunks) = mpsc::sync_channel::<Arc<T>>(1);
+        let (csv_chunks, chunks) = mpsc::sync_channel::<T>(0);
         let csv_thread = std::thread::Builder::new()
             .name(format!("twsleuth-{name}-csv"))
             .spawn_scoped(scope, move || {
@@ -524,18 +525,18 @@ impl<'scope, T: Send + Sync + 'scope> TableExport<'scope, T> {
         })
     }
 
-    /// Appends rows: a Parquet row group, CSV lines.
+    /// Appends rows: a Parquet row group, then CSV lines on the CSV thread.
     fn write(&mut self, table: T) -> io::Result<()> {
         let Some(files) = &mut self.files else {
             return Ok(());
         };
-        let table = Arc::new(table);
-        if files.csv_chunks.send(Arc::clone(&table)).is_err() {
+        files.parquet.1.write(&(self.columns)(&table))?;
+        if files.csv_chunks.send(table).is_err() {
             // The CSV thread stopped at an error: that error is the one to report.
             let Files { csv_thread, .. } = self.files.take().expect("files checked above");
             return Err(csv_error(csv_thread.join()));
         }
-        files.parquet.1.write(&(self.columns)(&table))
+        Ok(())
     }
 
     /// Finishes both files and gives them their names: Parquet, then CSV.
