@@ -5,7 +5,7 @@
 //! is hashed where it is read.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -41,20 +41,29 @@ fn hashing_thread() -> Option<&'static SyncSender<Job>> {
         .as_ref()
 }
 
+/// Sends `job` to the hashing thread; gives it back when no thread takes it (none could be
+/// started, or it is gone, which it never is short of a panic).
+fn send(job: Job) -> Result<(), Job> {
+    match hashing_thread() {
+        Some(queue) => queue.send(job).map_err(|mpsc::SendError(job)| job),
+        None => Err(job),
+    }
+}
+
 fn hash_jobs(jobs: &Receiver<Job>) {
     for job in jobs {
         match job {
-            Job::Update(state, chunk) => {
-                state
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .update(&chunk);
-            }
+            Job::Update(state, chunk) => lock(&state).update(&chunk),
             Job::Barrier(done) => {
                 let _ = done.send(());
             }
         }
     }
+}
+
+/// An input's hash state, poisoned or not: it is only ever held to update or finish it.
+fn lock(state: &Mutex<Sha256>) -> MutexGuard<'_, Sha256> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The SHA-256 of one input, fed its bytes in order.
@@ -81,15 +90,8 @@ impl InputHasher {
             let state = self
                 .handed_over
                 .get_or_insert_with(|| Arc::new(Mutex::new(Sha256::new())));
-            let job = Job::Update(Arc::clone(state), chunk);
-            if let Some(Err(mpsc::SendError(Job::Update(state, chunk)))) =
-                hashing_thread().map(|queue| queue.send(job))
-            {
-                // The hashing thread is gone (it never is, short of a panic): hash here.
-                state
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .update(&chunk);
+            if let Err(Job::Update(state, chunk)) = send(Job::Update(Arc::clone(state), chunk)) {
+                lock(&state).update(&chunk);
             }
         }
     }
@@ -99,13 +101,11 @@ impl InputHasher {
         let Some(state) = self.handed_over else {
             return Sha256::digest(&self.pending).into();
         };
-        if let Some(queue) = hashing_thread() {
-            let (done, wait) = mpsc::sync_channel(1);
-            if queue.send(Job::Barrier(done)).is_ok() {
-                let _ = wait.recv();
-            }
+        let (done, wait) = mpsc::sync_channel(1);
+        if send(Job::Barrier(done)).is_ok() {
+            let _ = wait.recv();
         }
-        let mut hasher = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hasher = lock(&state);
         hasher.update(&self.pending);
         std::mem::take(&mut *hasher).finalize().into()
     }

@@ -328,7 +328,8 @@ fn export_collisions<'scope>(
         scope,
         data_dir,
         "collisions",
-        (collisions_columns, &collisions_table(&[])),
+        collisions_columns,
+        &collisions_table(&[]),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
     let mut records = records.peekable();
@@ -395,7 +396,8 @@ fn export_connections<'scope>(
         scope,
         data_dir,
         "connections",
-        (connections_columns, &ConnectionsTable::default()),
+        connections_columns,
+        &ConnectionsTable::default(),
     )?;
     let mut chunk = Vec::with_capacity(chunk_records);
     let mut ends = Vec::with_capacity(chunk_records);
@@ -490,7 +492,8 @@ impl<'scope, T: Send + 'scope> TableExport<'scope, T> {
         scope: &'scope Scope<'scope, '_>,
         data_dir: Option<&Path>,
         name: &str,
-        (columns, empty): (ColumnsOf<T>, &T),
+        columns: ColumnsOf<T>,
+        empty: &T,
     ) -> io::Result<Self> {
         let Some(data_dir) = data_dir else {
             return Ok(TableExport {
@@ -598,7 +601,8 @@ mod tests {
                 scope,
                 Some(dir.path()),
                 "numbers",
-                (numbers, &Numbers(vec![])),
+                numbers,
+                &Numbers(vec![]),
             )?;
             // 100,000 numbers make ~700 KB of CSV: more than the file's write buffer.
             for chunk in 0..100u64 {
