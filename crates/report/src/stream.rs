@@ -7,7 +7,7 @@
 //! CSV thread writes the one before), the timeline, and fixed-size digests, whatever the
 //! number of records.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
+use rustc_hash::FxHashSet;
 use twsleuth_flows::{
     ActiveCloser, CollisionRecord, ConnectionRecord, Findings, Outcome, Reason, SECOND_NS, Summary,
     TimeWaitPolicy,
@@ -374,7 +375,7 @@ fn export_connections<'scope>(
         .take(CAPACITY_SOURCES)
         .map(|s| s.orig_h)
         .collect();
-    let mut tuples: Vec<HashSet<(u16, IpAddr, u16)>> = vec![HashSet::new(); busy.len()];
+    let mut tuples: Vec<FxHashSet<(u16, IpAddr, u16)>> = vec![FxHashSet::default(); busy.len()];
     // (server closed first, the source closed first alone), per busy source.
     let mut closers: Vec<(u64, u64)> = vec![(0, 0); busy.len()];
     let mut rate = RateWindow::new();

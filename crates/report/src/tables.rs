@@ -1,9 +1,11 @@
 //! The report's tables, in columns: what `data/*.parquet` and `data/*.csv` hold, and what the
 //! charts are drawn from (one source for both, so a chart never shows what the data lacks).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 use twsleuth_flows::{
@@ -26,11 +28,11 @@ pub fn label<T: Serialize>(value: &T) -> String {
 
 /// Text of repeated values (enum labels, addresses, histories), formatted once per distinct
 /// value.
-struct TextCache<T>(HashMap<T, Text>);
+struct TextCache<T>(FxHashMap<T, Text>);
 
 impl<T: Eq + Hash + Copy> TextCache<T> {
     fn new() -> Self {
-        TextCache(HashMap::new())
+        TextCache(FxHashMap::default())
     }
 
     fn get(&mut self, value: T, format: impl FnOnce(&T) -> String) -> Text {
@@ -569,7 +571,7 @@ pub struct TimelineBuilder {
     /// Series in the order of their names (the rows' order); the sources beyond the busiest
     /// share the `other` series (no address).
     names: Vec<(Text, Option<std::net::IpAddr>)>,
-    series: HashMap<std::net::IpAddr, usize>,
+    series: FxHashMap<std::net::IpAddr, usize>,
     other: usize,
     cells: BTreeMap<(usize, i64), Cell>,
     /// The capture's end, as far as its connections show it: seconds after it are
