@@ -3,11 +3,17 @@
 //! before the colliding SYN (the previous connection's closing exchange) and the new
 //! connection's first ones. Kept in the one pass over the inputs, so that a report of a pipe
 //! needs no second one; a few segments per tuple, so memory follows the live state.
+//!
+//! Every collision's packets are gathered from its SYN on, its outcome not known yet; a
+//! shard keeps them past the collision's end only for a collision the report could still
+//! show ([`Showcase`]), and reuses the others' for the collisions to come.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, VecDeque};
 
 use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment, TcpTimestamps};
 
+use crate::records::{CollisionRecord, Outcome, Reason};
 use crate::tuple::{Endpoint, endpoints};
 
 /// Segments of the previous connection shown before the colliding SYN.
@@ -73,9 +79,127 @@ impl RecentSegments {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
 
-    pub(crate) fn into_vec(self) -> Vec<LadderSegment> {
-        self.0.into()
+/// The collisions a report shows packet by packet, by their keys alone: the first (lowest
+/// `uid`), the worst (never connected first, then the highest cost, then the earliest; of
+/// equals the highest `uid`), the first of each outcome and of each reason for a refusal.
+/// Each is the extreme of a total order, so the places are the same whatever order the
+/// collisions are offered in, and a collision that takes no place among some of them takes
+/// none among all: a shard drops the packets of the collisions that take none among its own.
+#[derive(Clone, Debug, Default)]
+pub struct Showcase {
+    first: Option<u64>,
+    worst: Option<(Severity, u64)>,
+    of_outcome: BTreeMap<Outcome, u64>,
+    of_reason: BTreeMap<Reason, u64>,
+}
+
+/// How bad a collision is, for the worst one: never connected first, then the highest cost,
+/// then the earliest.
+type Severity = (bool, i64, Reverse<i64>);
+
+fn severity(c: &CollisionRecord) -> Severity {
+    (
+        matches!(c.outcome, Outcome::Failed | Outcome::Reset),
+        c.cost_ns.unwrap_or(0),
+        Reverse(c.ts_ns),
+    )
+}
+
+/// The places a collision takes in a [`Showcase`], from those offered before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Places {
+    /// The first so far.
+    pub first: bool,
+    /// The worst so far.
+    pub worst: bool,
+    /// The first of its outcome so far.
+    pub of_outcome: bool,
+    /// The first refused for its reason so far.
+    pub of_reason: Option<Reason>,
+}
+
+impl Places {
+    /// It takes no place: nothing offered later makes it one to show.
+    pub fn is_empty(&self) -> bool {
+        *self == Places::default()
+    }
+}
+
+impl Showcase {
+    /// Offers collision `c`: the places it takes, from the collisions offered before it.
+    pub fn offer(&mut self, c: &CollisionRecord) -> Places {
+        let before = |kept: Option<&u64>| kept.is_none_or(|&uid| c.uid < uid);
+        let worst = (severity(c), c.uid);
+        let places = Places {
+            first: before(self.first.as_ref()),
+            worst: self.worst.is_none_or(|kept| worst >= kept),
+            of_outcome: before(self.of_outcome.get(&c.outcome)),
+            of_reason: c.reason.filter(|reason| before(self.of_reason.get(reason))),
+        };
+        if places.first {
+            self.first = Some(c.uid);
+        }
+        if places.worst {
+            self.worst = Some(worst);
+        }
+        if places.of_outcome {
+            self.of_outcome.insert(c.outcome, c.uid);
+        }
+        if let Some(reason) = places.of_reason {
+            self.of_reason.insert(reason, c.uid);
+        }
+        places
+    }
+}
+
+/// Spare ladders a shard holds for the collisions to come, at most: the collisions open at
+/// once in a burst, beyond which a ladder is freed.
+const MAX_SPARE_LADDERS: usize = 1024;
+
+/// A shard's collisions' packets ([`TrackerConfig::ladders`](crate::TrackerConfig::ladders)):
+/// each collision's ladder from its SYN on, kept past its end only when its collision takes a
+/// place in the shard's [`Showcase`]. The others' are emptied and reused, on the thread that
+/// made them: freeing every collision's ladder where the report takes the records, another
+/// thread, took ~10% of `report`'s time on the bench capture (470 k collisions), and a dozen
+/// are shown.
+#[derive(Debug, Default)]
+pub(crate) struct LadderKeeper {
+    showcase: Showcase,
+    /// Boxed as the records hold them, handed over without a copy.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<CollisionLadder>>,
+    /// Records may be joined across views, their places known only once joined: every
+    /// ladder is kept.
+    keep_all: bool,
+}
+
+impl LadderKeeper {
+    /// A ladder for a collision whose first SYN (or the answer that shows it) comes next from
+    /// `orig`, after the tuple's latest segments.
+    pub(crate) fn start(&mut self, before: RecentSegments, orig: Endpoint) -> Box<CollisionLadder> {
+        let mut ladder = self.spare.pop().unwrap_or_default();
+        ladder.restart(before.0, orig);
+        ladder
+    }
+
+    /// Gives collision `c` its ladder if it takes a place among the shard's collisions;
+    /// keeps the ladder for another collision otherwise.
+    pub(crate) fn settle(&mut self, c: &mut CollisionRecord, ladder: Option<Box<CollisionLadder>>) {
+        let Some(ladder) = ladder else {
+            return;
+        };
+        if self.keep_all || !self.showcase.offer(c).is_empty() {
+            c.ladder = Some(ladder);
+        } else if self.spare.len() < MAX_SPARE_LADDERS {
+            self.spare.push(ladder);
+        }
+    }
+
+    /// From now on every ladder is kept: the shard's tuples are seen in several views.
+    pub(crate) fn keep_all(&mut self) {
+        self.keep_all = true;
     }
 }
 
@@ -95,15 +219,19 @@ pub struct CollisionLadder {
 }
 
 impl CollisionLadder {
-    /// A ladder starting at the first SYN (or the answer that shows it), with the tuple's
-    /// latest segments before it.
-    pub(crate) fn start(before: Vec<LadderSegment>, orig: Endpoint) -> CollisionLadder {
-        CollisionLadder {
-            before,
-            after: Vec::with_capacity(LADDER_HEAD),
-            orig: Some(orig),
-            done: false,
-        }
+    /// Starts the ladder again, emptied, at a collision's first SYN (or the answer that shows
+    /// it) from `orig`, after the tuple's latest segments `before`.
+    pub(crate) fn restart(
+        &mut self,
+        before: impl IntoIterator<Item = LadderSegment>,
+        orig: Endpoint,
+    ) {
+        self.before.clear();
+        self.before.extend(before);
+        self.after.clear();
+        self.after.reserve_exact(LADDER_HEAD);
+        self.orig = Some(orig);
+        self.done = false;
     }
 
     /// Takes the tuple's next segment (the first one is the SYN), until the ladder is full.
@@ -184,6 +312,12 @@ mod tests {
         }
     }
 
+    fn started(before: Vec<LadderSegment>, orig: Endpoint) -> CollisionLadder {
+        let mut ladder = CollisionLadder::default();
+        ladder.restart(before, orig);
+        ladder
+    }
+
     fn frames(segments: &[LadderSegment]) -> Vec<u64> {
         segments.iter().map(|s| s.frame.number).collect()
     }
@@ -197,7 +331,7 @@ mod tests {
         for index in 0..7 {
             recent.push(segment(index, 0, CLIENT, TcpFlags::ACK));
         }
-        assert_eq!(frames(&recent.into_vec()), [4, 5, 6, 7]);
+        assert_eq!(frames(&Vec::from(recent.0)), [4, 5, 6, 7]);
     }
 
     #[test]
@@ -206,7 +340,7 @@ mod tests {
             segment(0, 0, SERVER, FIN_ACK),
             segment(1, 0, CLIENT, TcpFlags::ACK),
         ];
-        let mut ladder = CollisionLadder::start(before, endpoint(CLIENT));
+        let mut ladder = started(before, endpoint(CLIENT));
         ladder.push(segment(2, 0, CLIENT, TcpFlags::SYN));
         // The server's own ACK does not complete the handshake; the client's ACK does.
         ladder.push(segment(3, 0, SERVER, TcpFlags::ACK));
@@ -223,7 +357,7 @@ mod tests {
 
     #[test]
     fn an_unanswered_ladder_stops_at_its_length() {
-        let mut ladder = CollisionLadder::start(Vec::new(), endpoint(CLIENT));
+        let mut ladder = started(Vec::new(), endpoint(CLIENT));
         for index in 0..(LADDER_HEAD as u64 + 5) {
             ladder.push(segment(index, 0, CLIENT, TcpFlags::SYN));
         }
@@ -234,14 +368,14 @@ mod tests {
     fn two_views_make_one_ladder_in_input_order() {
         // The balancer's capture (input 0) and the server's (input 1) of the same collision:
         // the SYN leaves the balancer (index 10) before it reaches the server (index 11).
-        let mut balancer = CollisionLadder::start(
+        let mut balancer = started(
             vec![
                 segment(2, 0, SERVER, FIN_ACK),
                 segment(4, 0, CLIENT, TcpFlags::ACK),
             ],
             endpoint(CLIENT),
         );
-        let mut server = CollisionLadder::start(
+        let mut server = started(
             vec![
                 segment(3, 1, SERVER, FIN_ACK),
                 segment(5, 1, CLIENT, TcpFlags::ACK),
@@ -271,7 +405,7 @@ mod tests {
 
     #[test]
     fn without_its_first_syn_a_ladder_shows_what_came_before() {
-        let ladder = CollisionLadder::start(vec![segment(0, 0, SERVER, FIN_ACK)], endpoint(CLIENT));
+        let ladder = started(vec![segment(0, 0, SERVER, FIN_ACK)], endpoint(CLIENT));
         let (tail, head) = ladder.rows(FrameRef {
             file_index: 0,
             number: 99,

@@ -51,7 +51,7 @@ pub use config::{
 pub use findings::{
     Findings, Finished, IndexedSegment, Partitioned, ShardedTracker, sort_by_key_moving_once,
 };
-pub use ladder::{CollisionLadder, LADDER_HEAD, LADDER_TAIL, LadderSegment};
+pub use ladder::{CollisionLadder, LADDER_HEAD, LADDER_TAIL, LadderSegment, Places, Showcase};
 pub use legs::{
     AMBIGUITY_COUNTED, HOLD_NS, Leg, LegPair, LegPairer, LegSummary, MAX_PENDING,
     MAX_REQUEST_TO_SYN_NS, MIN_PAIRS, MIN_WINDOW_NS, NamedFlow, SURE_PAIRS_TO_ADAPT, ServicePair,

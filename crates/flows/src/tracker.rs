@@ -18,7 +18,7 @@ use twsleuth_decode::{FrameRef, TcpFlags, TcpSegment};
 use crate::config::{ServerOs, TrackerConfig};
 use crate::findings::IndexedSegment;
 use crate::incarnation::{Incarnation, Seen, TimeWaitHolder};
-use crate::ladder::{CollisionLadder, LadderSegment, RecentSegments};
+use crate::ladder::{CollisionLadder, LadderKeeper, LadderSegment, RecentSegments};
 use crate::records::{
     Basis, CloseKind, CollisionRecord, ConnectionRecord, FirstReply, LinuxRule, Outcome,
     Prediction, Reason, Role,
@@ -458,6 +458,8 @@ pub(crate) struct Outbox {
     /// Collision records, in the order their incarnations ended.
     pub collisions: Vec<CollisionRecord>,
     pub counters: TrackerCounters,
+    /// The collisions' packets, with [`TrackerConfig::ladders`].
+    pub ladders: LadderKeeper,
 }
 
 impl FlowTracker {
@@ -540,7 +542,11 @@ impl FlowTracker {
                 // Once per tuple and view: whether the views of one connection may need joining.
                 match self.first_view {
                     None => self.first_view = Some(view),
-                    Some(first) => self.several_views |= first != view,
+                    Some(first) if first != view => {
+                        self.several_views = true;
+                        out.ladders.keep_all();
+                    }
+                    Some(_) => {}
                 }
                 let mut incarnation = Incarnation::start(seg, index, view);
                 incarnation.update(seg, index);
@@ -614,7 +620,7 @@ impl FlowTracker {
 
         let mut incarnation = Incarnation::start(seg, index, view);
         let mut pending = None;
-        let mut before = Vec::new();
+        let mut before = RecentSegments::default();
         if let Some(closed) = previous {
             incarnation.previous =
                 Some((closed.first_index, seg.ts_ns.saturating_sub(closed.end_ns)));
@@ -637,14 +643,14 @@ impl FlowTracker {
                 }
             }
             if let Some(extra) = closed.extra {
-                before = extra.recent.into_vec();
+                before = extra.recent;
             }
         }
         incarnation.update(seg, index);
         let mut current = Box::new((incarnation, pending));
         if config.ladders {
             if let Some(collision) = &mut current.1 {
-                collision.ladder = Some(Box::new(CollisionLadder::start(before, current.0.orig)));
+                collision.ladder = Some(out.ladders.start(before, current.0.orig));
             }
             keep_for_ladders(&mut current, LadderSegment::of(seg, index));
         }
@@ -1089,7 +1095,7 @@ fn finish(
         match collision_record(incarnation, &collision, forced == Some(CloseKind::Evicted)) {
             Some(mut c) => {
                 record.collision = Some(c.outcome);
-                c.ladder = collision.ladder.take();
+                out.ladders.settle(&mut c, collision.ladder.take());
                 out.collisions.push(c);
             }
             None => out.counters.edge_cases_dismissed += 1,

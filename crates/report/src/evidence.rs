@@ -1,15 +1,15 @@
 //! The evidence: which collisions the report shows packet by packet (the first, the worst, one
 //! of each other outcome and of each reason for a refusal), which packets make each one's
 //! ladder (the previous connection's closing exchange, then the new handshake), and what each
-//! packet means for the collision. The tracker keeps every collision's packets
-//! ([`twsleuth_flows::CollisionLadder`], with `TrackerConfig::ladders`); [`ShownCollisions`]
-//! keeps those of the collisions the report shows as the records stream past, so the inputs
-//! are read once.
+//! packet means for the collision. The tracker's shards keep the packets of the collisions
+//! that could be shown among their own ([`twsleuth_flows::CollisionLadder`], with
+//! `TrackerConfig::ladders`; [`Showcase`]); [`ShownCollisions`] keeps those of the collisions
+//! the report shows as the records stream past, so the inputs are read once.
 
 use std::collections::BTreeMap;
 
 use twsleuth_decode::TcpFlags;
-use twsleuth_flows::{CollisionRecord, LadderSegment, LinuxRule, Outcome, Reason, Role};
+use twsleuth_flows::{CollisionRecord, LadderSegment, LinuxRule, Outcome, Reason, Role, Showcase};
 
 use crate::analysis::reason_words;
 use crate::words::{duration, human};
@@ -44,23 +44,14 @@ fn pick(shown: &ShownCollisions) -> Vec<(String, &CollisionRecord)> {
     picked
 }
 
-/// How bad a collision is, for the worst one: never connected first, then the highest cost,
-/// then the earliest.
-fn severity(c: &CollisionRecord) -> (bool, i64, std::cmp::Reverse<i64>) {
-    (
-        matches!(c.outcome, Outcome::Failed | Outcome::Reset),
-        c.cost_ns.unwrap_or(0),
-        std::cmp::Reverse(c.ts_ns),
-    )
-}
-
-/// The collisions a report names and shows: the first (lowest `uid`), the worst (never
-/// connected first, then the highest cost, then the earliest; of equals the highest `uid`),
-/// the first of each outcome and of each reason for a refusal. The same whatever order the records come in: the tracker's, as the sinks
-/// take them with their packets ([`CollisionRecord::ladder`]), or `uid` order off disk. A
-/// dozen records, however many collisions.
+/// The collisions a report names and shows ([`Showcase`]: the first, the worst, the first of
+/// each outcome and of each reason for a refusal), with their packets. The same whatever
+/// order the records come in: the tracker's, as the sinks take them with their packets
+/// ([`CollisionRecord::ladder`]), or `uid` order off disk. A dozen records, however many
+/// collisions.
 #[derive(Debug, Default)]
 pub struct ShownCollisions {
+    showcase: Showcase,
     first: Option<CollisionRecord>,
     worst: Option<CollisionRecord>,
     of_outcome: BTreeMap<Outcome, CollisionRecord>,
@@ -72,29 +63,24 @@ impl ShownCollisions {
     /// left without its packets either way.
     pub fn offer(&mut self, c: &mut CollisionRecord) {
         let ladder = c.ladder.take();
-        let lower = |kept: Option<&CollisionRecord>| kept.is_none_or(|k| c.uid < k.uid);
-        let first = lower(self.first.as_ref());
-        let worst =
-            (self.worst.as_ref()).is_none_or(|k| (severity(c), c.uid) >= (severity(k), k.uid));
-        let of_outcome = lower(self.of_outcome.get(&c.outcome));
-        let reason = c.reason.filter(|reason| lower(self.of_reason.get(reason)));
-        if !(first || worst || of_outcome || reason.is_some()) {
+        let places = self.showcase.offer(c);
+        if places.is_empty() {
             return;
         }
         let kept = CollisionRecord {
             ladder,
             ..c.clone()
         };
-        if first {
+        if places.first {
             self.first = Some(kept.clone());
         }
-        if worst {
+        if places.worst {
             self.worst = Some(kept.clone());
         }
-        if of_outcome {
+        if places.of_outcome {
             self.of_outcome.insert(c.outcome, kept.clone());
         }
-        if let Some(reason) = reason {
+        if let Some(reason) = places.of_reason {
             self.of_reason.insert(reason, kept);
         }
     }

@@ -74,3 +74,50 @@ fn without_kept_packets_a_collision_is_shown_without_steps() {
     assert!(!shown.is_empty());
     assert!(shown.iter().all(|e| e.steps.is_empty()));
 }
+
+/// A shard passes on the packets of the collisions that could be shown among its own
+/// (`Showcase`) and reuses the others' ladders: few records carry packets, and the evidence
+/// is the same for any number of shards and length of stretch, each collision shown with its
+/// packets.
+#[test]
+fn shards_pass_on_only_the_packets_of_collisions_they_could_show() {
+    let config = TrackerConfig {
+        ladders: true,
+        ..TrackerConfig::default()
+    };
+    for fixture in ["synthetic/lb-cycle.pcap.gz", "lab/haproxy/lb-backend.pcap"] {
+        let segments = common::segments_of(fixture);
+        let run = |shards: usize, stretch: usize| {
+            let findings = Findings::of_segments_in_stretches(&config, &segments, shards, stretch);
+            let carrying = findings
+                .collisions
+                .iter()
+                .filter(|c| c.ladder.is_some())
+                .count();
+            let total = findings.collisions.len();
+            (evidence(&kept(findings.collisions), &[]), carrying, total)
+        };
+        let (alone, carrying, total) = run(1, segments.len());
+        assert!(total >= 100, "{fixture}: {total} collisions");
+        assert!(
+            carrying * 5 < total,
+            "{fixture}: {carrying} of {total} collisions carry packets"
+        );
+        assert!(alone.len() >= 2, "{fixture}: {} shown", alone.len());
+        for e in &alone {
+            assert!(e.steps.len() >= 2, "{fixture}, {}: {:?}", e.label, e.steps);
+        }
+        for (shards, stretch) in [(2, 1_000), (4, 97), (7, 5_000)] {
+            let (shown, carrying_here, _) = run(shards, stretch);
+            assert_eq!(
+                format!("{shown:?}"),
+                format!("{alone:?}"),
+                "{fixture}: {shards} shards, stretches of {stretch}"
+            );
+            assert!(
+                carrying_here < total,
+                "{fixture}: {carrying_here} of {total}"
+            );
+        }
+    }
+}
