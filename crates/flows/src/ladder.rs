@@ -79,6 +79,10 @@ impl RecentSegments {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// The collisions a report shows packet by packet, by their keys alone: the first (lowest
@@ -179,9 +183,13 @@ pub(crate) struct LadderKeeper {
 impl LadderKeeper {
     /// A ladder for a collision whose first SYN (or the answer that shows it) comes next from
     /// `orig`, after the tuple's latest segments.
-    pub(crate) fn start(&mut self, before: RecentSegments, orig: Endpoint) -> Box<CollisionLadder> {
+    pub(crate) fn start(
+        &mut self,
+        before: &RecentSegments,
+        orig: Endpoint,
+    ) -> Box<CollisionLadder> {
         let mut ladder = self.spare.pop().unwrap_or_default();
-        ladder.restart(before.0, orig);
+        ladder.restart(before.0.iter().copied(), orig);
         ladder
     }
 

@@ -650,8 +650,12 @@ impl FlowTracker {
         let mut current = Box::new((incarnation, pending));
         if config.ladders {
             if let Some(collision) = &mut current.1 {
-                collision.ladder = Some(out.ladders.start(before, current.0.orig));
+                collision.ladder = Some(out.ladders.start(&before, current.0.orig));
             }
+            // The previous incarnation's buffer, emptied, takes this one's latest segments:
+            // one allocation less for each connection on a reused tuple.
+            before.clear();
+            current.0.recent = before;
             keep_for_ladders(&mut current, LadderSegment::of(seg, index));
         }
         *state = TupleState::Open(current);
