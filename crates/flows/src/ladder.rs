@@ -90,7 +90,8 @@ impl RecentSegments {
 /// equals the highest `uid`), the first of each outcome and of each reason for a refusal.
 /// Each is the extreme of a total order, so the places are the same whatever order the
 /// collisions are offered in, and a collision that takes no place among some of them takes
-/// none among all: a shard drops the packets of the collisions that take none among its own.
+/// none among all: a shard keeps the packets only of the collisions that take a place among
+/// its own.
 #[derive(Clone, Debug, Default)]
 pub struct Showcase {
     first: Option<u64>,

@@ -6,7 +6,6 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-
 use serde::Serialize;
 use twsleuth_flows::{
     Basis, CollisionRecord, ConnectionRecord, Doubt, Findings, Outcome, Role, SECOND_NS,
